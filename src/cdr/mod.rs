@@ -1,0 +1,1 @@
+//! Schema-driven CDR decoding of stored messages for offline tools.
