@@ -119,7 +119,7 @@ fn merged(
                 .topic_range(t)
                 .is_some_and(|r| r.max_time >= lo.time && r.min_time <= hi.time);
             if covers {
-                sources.push(Source::Mem(MemIter::new(m.clone(), lo, hi, reverse, None)));
+                sources.push(Source::Mem(MemIter::new(m.clone(), lo, hi, reverse)));
             }
         }
         for (_, table) in sv.version.tables() {
