@@ -1,6 +1,7 @@
 //! Regression tests for the two failures of the seed engine (motedb 0.2.0):
 //! tiered-L0 data loss and compaction inputs vanishing mid-merge.
 
+#![expect(clippy::unwrap_used, reason = "test helpers: a failure should panic")]
 use motedb::engine::fs::{FaultFs, FileSystem};
 use motedb::engine::{Options, Record, Retention, Store, TopicSpec, Tuning};
 use std::path::Path;
