@@ -1,6 +1,6 @@
 //! Quick engine throughput/latency probe (the anchored, side-by-side
 //! benchmarks live in benches/). Usage:
-//!   cargo run --release --bin bench_engine -- [dir] [small_msgs] [big_msgs]
+//!   cargo run --release --example engine_probe -- [dir] [small_msgs] [big_msgs]
 //! Prints msgs/s for 256 B messages over 16 topics (with the mcap writer on
 //! the same messages for reference), MB/s for 1 MiB messages, and the p50
 //! of 1 s window queries.
