@@ -20,6 +20,12 @@ use std::time::{Duration, Instant};
 impl Inner {
     pub fn append(&self, topic: u32, time: u64, publish: u64, payload: &[u8]) -> Result<u64> {
         self.check_writable()?;
+        if u32::try_from(payload.len()).is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "payload of {} bytes exceeds the 4 GiB record limit",
+                payload.len()
+            )));
+        }
         self.throttle()?;
         let wal = self.wal.as_ref().ok_or(Error::ReadOnly)?;
         let (seq, lsn, pending) = {
