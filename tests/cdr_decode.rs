@@ -73,12 +73,9 @@ fn header_bytes(w: &mut W) {
 
 #[test]
 fn header_and_alignment_after_string() {
-    let text = format!(
-        "{}",
-        HEADER.replace(
-            "std_msgs/Header header\n",
-            "std_msgs/Header header\nfloat64 x\n"
-        )
+    let text = HEADER.replace(
+        "std_msgs/Header header\n",
+        "std_msgs/Header header\nfloat64 x\n",
     );
     let schema = Schema::parse("p/msg/T", &text).unwrap();
     let mut w = W::new();
@@ -194,16 +191,18 @@ fn self_recursive_definition_is_bounded() {
 }
 
 fn schemas() -> Vec<Schema> {
-    vec![
-        Schema::parse("p/msg/T", HEADER).unwrap(),
+    [
+        Schema::parse("p/msg/T", HEADER),
         Schema::parse(
             "p/msg/T",
             "int8 a\nfloat64[] b\nstring[<=3] c\nwstring w\nbool[3] d\nuint64 e\n\
              p/U[] u\n================================================================================\n\
              MSG: p/U\nstring s\nuint16[] v\n",
-        )
-        .unwrap(),
+        ),
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 proptest! {

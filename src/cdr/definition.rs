@@ -197,7 +197,7 @@ pub fn canonical_name(name: &str) -> Result<String> {
 fn split_type(canonical: &str) -> (&str, &str) {
     let mut parts = canonical.split('/');
     let pkg = parts.next().unwrap_or_default();
-    let ty = parts.last().unwrap_or_default();
+    let ty = parts.next_back().unwrap_or_default();
     (pkg, ty)
 }
 

@@ -186,6 +186,9 @@ fn mcap_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Called for each message read from an MCAP file.
+pub type MessageFn<'a> = dyn FnMut(&ChannelInfo, &MessageHeader, &[u8]) -> Result<()> + 'a;
+
 struct SchemaInfo {
     name: String,
     encoding: String,
@@ -195,10 +198,7 @@ struct SchemaInfo {
 /// Reads every message of one MCAP file in file order, calling `on_msg`
 /// with its channel. Returns what could not be read (a corrupt or
 /// truncated tail). Errors from `on_msg` abort the read.
-pub fn import_mcap_records(
-    path: &Path,
-    on_msg: &mut dyn FnMut(&ChannelInfo, &MessageHeader, &[u8]) -> Result<()>,
-) -> Result<Vec<Skipped>> {
+pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Vec<Skipped>> {
     let mut file = File::open(path).map_err(io_err(path))?;
     let mut reader = LinearReader::new_with_options(
         LinearReaderOptions::default()

@@ -9,6 +9,7 @@
 mod bag;
 mod import;
 pub mod metadata;
+pub mod timearg;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,9 @@ use std::time::Duration;
 
 use crate::engine::{Nanos, Store, TopicId};
 
-pub use import::{import_bag, import_mcap_records, ImportOptions, ImportReport, Skipped};
+pub use import::{
+    import_bag, import_mcap_records, ChannelInfo, ImportOptions, ImportReport, Skipped,
+};
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
 
@@ -160,6 +163,27 @@ pub fn export_bag_with(
     let ids: Vec<TopicId> = topics.iter().map(|t| t.id).collect();
     let end: Nanos = if opts.end == 0 { Nanos::MAX } else { opts.end };
     let records = store.iter(&ids, opts.start, end, false)?;
+    bag::write_bag(&topics, records, opts, ctl)
+}
+
+/// Writes a bag from any record stream (log-time order) of `topics`:
+/// the store-independent core of `export_bag`, also used by benchmarks.
+pub fn export_stream<I>(
+    topics: &[(TopicId, crate::engine::TopicSpec)],
+    records: I,
+    opts: &ExportOptions,
+    ctl: &ExportControl<'_>,
+) -> Result<ExportSummary>
+where
+    I: Iterator<Item = crate::engine::Result<crate::engine::Record>>,
+{
+    let topics: Vec<bag::ExportTopic> = topics
+        .iter()
+        .map(|(id, spec)| bag::ExportTopic {
+            id: *id,
+            spec: spec.clone(),
+        })
+        .collect();
     bag::write_bag(&topics, records, opts, ctl)
 }
 
