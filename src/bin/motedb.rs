@@ -340,19 +340,20 @@ fn time_range(range: &Range, first: Nanos, last: Nanos) -> Result<(Nanos, Nanos)
 }
 
 /// Schema of a topic: its stored definition, else installed .msg files.
+/// (An empty definition is valid for a field-less type such as Empty.)
 fn topic_schema(type_name: &str, definition: &str) -> Result<Schema, Fail> {
-    let text = if definition.trim().is_empty() {
-        let prefixes = ament_prefixes();
-        cdr::definition::resolve(type_name, &prefixes).map_err(|e| {
-            fail(
-                1,
-                format!("no definition stored for {type_name} and none installed: {e}"),
-            )
-        })?
-    } else {
-        definition.to_string()
-    };
-    Schema::parse(type_name, &text).map_err(|e| fail(1, format!("stored definition: {e}")))
+    let mut text = definition.to_string();
+    if text.trim().is_empty() {
+        if let Ok(found) = cdr::definition::resolve(type_name, &ament_prefixes()) {
+            text = found;
+        }
+    }
+    Schema::parse(type_name, &text).map_err(|e| {
+        fail(
+            1,
+            format!("definition of {type_name}: {e}; source the ROS workspace defining it so AMENT_PREFIX_PATH finds it"),
+        )
+    })
 }
 
 fn ament_prefixes() -> Vec<PathBuf> {
@@ -397,7 +398,13 @@ fn cat_mcap(args: &CatArgs) -> CliResult {
             return Ok(());
         }
         if schema.is_none() {
-            schema = topic_schema(&ch.spec.type_name, &ch.spec.definition).ok();
+            match topic_schema(&ch.spec.type_name, &ch.spec.definition) {
+                Ok(s) => schema = Some(s),
+                Err(f) => return Err(ExportError::Metadata {
+                    path: args.source.clone(),
+                    reason: f.msg,
+                }),
+            }
         }
         let rec = Record {
             topic: 0,

@@ -209,7 +209,8 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| Error::InvalidUtf8 { offset })
     }
 
-    /// Fast CDR wstring: u32 count of 4-byte code units, no terminator.
+    /// Fast CDR wstring: u32 count of code units, then each unit as a u32;
+    /// no terminator.
     fn wstring(&mut self) -> Result<String> {
         let offset = self.pos;
         let n = u64::from(self.u32("wstring length")?);
@@ -222,18 +223,19 @@ impl<'a> Reader<'a> {
     }
 
     fn wchar(&mut self) -> Result<u32> {
-        Ok(u32::from(u16::from_ne_bytes(self.fixed::<2>("wchar")?)))
+        self.u32("wchar")
     }
 }
 
-/// Bytes per wstring code unit on the wire.
-const WCHAR_BYTES: usize = 2;
+/// Bytes per wstring code unit on the wire (Fast CDR writes wchar_t as u32).
+const WCHAR_BYTES: usize = 4;
 
-/// UTF-16 code units (what rosidl's u16string carries) to a String.
+/// rosidl carries wstrings as UTF-16 code units, each widened to u32 on the
+/// wire; units above 0xFFFF are taken as code points.
 fn decode_wide(units: &[u32]) -> Option<String> {
-    let u16s: Vec<u16> = units
-        .iter()
-        .map(|&u| u16::try_from(u).ok())
-        .collect::<Option<_>>()?;
-    String::from_utf16(&u16s).ok()
+    let narrow: Option<Vec<u16>> = units.iter().map(|&u| u16::try_from(u).ok()).collect();
+    match narrow {
+        Some(u16s) => String::from_utf16(&u16s).ok(),
+        None => units.iter().map(|&u| char::from_u32(u)).collect(),
+    }
 }
