@@ -8,8 +8,7 @@ use std::time::Duration;
 use motedb::engine::{self, Record, TopicId, TopicSpec};
 use motedb::export::metadata::MetadataFile;
 use motedb::export::{
-    export_stream, import_mcap_records, ExportControl, ExportError, ExportOptions,
-    McapCompression,
+    export_stream, import_mcap_records, ExportControl, ExportError, ExportOptions, McapCompression,
 };
 
 const STRING_DEF: &str = "string data\n";
@@ -78,7 +77,11 @@ fn opts(dir: &Path, name: &str) -> ExportOptions {
     }
 }
 
-fn export(recs: &[Record], o: &ExportOptions) -> Result<motedb::export::ExportSummary, ExportError> {
+#[cfg(test)]
+fn export(
+    recs: &[Record],
+    o: &ExportOptions,
+) -> Result<motedb::export::ExportSummary, ExportError> {
     export_stream(
         &topics(),
         recs.iter().cloned().map(Ok),
@@ -87,6 +90,7 @@ fn export(recs: &[Record], o: &ExportOptions) -> Result<motedb::export::ExportSu
     )
 }
 
+#[cfg(test)]
 fn read_all(path: &Path) -> Vec<(String, u64, u64, u32, Vec<u8>)> {
     let bytes = std::fs::read(path).unwrap();
     mcap::MessageStream::new(&bytes)
@@ -104,6 +108,7 @@ fn read_all(path: &Path) -> Vec<(String, u64, u64, u32, Vec<u8>)> {
         .collect()
 }
 
+#[cfg(test)]
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -121,7 +126,11 @@ fn bag_follows_ros2_profile_with_summary_and_indexes() {
     assert_eq!(s.message_count, 5000);
     assert_eq!(s.path, dir.path().canonicalize().unwrap().join("bag"));
     assert_eq!(entries(&s.path), vec!["bag_0.mcap", "metadata.yaml"]);
-    assert_eq!(entries(dir.path()), vec!["bag"], "no partial directory left");
+    assert_eq!(
+        entries(dir.path()),
+        vec!["bag"],
+        "no partial directory left"
+    );
 
     let bytes = std::fs::read(&s.files[0]).unwrap();
     let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
@@ -135,10 +144,18 @@ fn bag_follows_ros2_profile_with_summary_and_indexes() {
         assert_eq!(ci.compression, "zstd");
         assert_eq!(ci.message_index_offsets.len(), 2);
     }
-    let schema = summary.schemas.values().find(|s| s.name == "std_msgs/msg/String").unwrap();
+    let schema = summary
+        .schemas
+        .values()
+        .find(|s| s.name == "std_msgs/msg/String")
+        .unwrap();
     assert_eq!(schema.encoding, "ros2msg");
     assert_eq!(&schema.data[..], STRING_DEF.as_bytes());
-    let ch = summary.channels.values().find(|c| c.topic == "/chatter").unwrap();
+    let ch = summary
+        .channels
+        .values()
+        .find(|c| c.topic == "/chatter")
+        .unwrap();
     assert_eq!(ch.message_encoding, "cdr");
     assert!(ch.metadata["offered_qos_profiles"].contains("reliability: reliable"));
     let header = mcap::read::LinearReader::new(&bytes)
@@ -153,7 +170,10 @@ fn bag_follows_ros2_profile_with_summary_and_indexes() {
     let got = read_all(&s.files[0]);
     assert_eq!(got.len(), 5000);
     for (g, r) in got.iter().zip(&recs) {
-        assert_eq!((g.1, g.2, g.3 as u64, &g.4), (r.log_time, r.publish_time, r.sequence, &r.payload));
+        assert_eq!(
+            (g.1, g.2, g.3 as u64, &g.4),
+            (r.log_time, r.publish_time, r.sequence, &r.payload)
+        );
     }
 }
 
@@ -221,7 +241,10 @@ fn lz4_and_uncompressed_read_back() {
         let s = export(&recs, &o).unwrap();
         let bytes = std::fs::read(&s.files[0]).unwrap();
         let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
-        assert!(summary.chunk_indexes.iter().all(|ci| ci.compression == name));
+        assert!(summary
+            .chunk_indexes
+            .iter()
+            .all(|ci| ci.compression == name));
         assert_eq!(read_all(&s.files[0]).len(), 300);
     }
 }
@@ -241,7 +264,10 @@ fn existing_target_is_refused_and_untouched() {
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("keep"), b"x").unwrap();
     let e = export(&records(5), &opts(dir.path(), "taken")).unwrap_err();
-    assert!(matches!(e, ExportError::TargetExists(ref p) if p == &target), "{e}");
+    assert!(
+        matches!(e, ExportError::TargetExists(ref p) if p == &target),
+        "{e}"
+    );
     assert_eq!(entries(&target), vec!["keep"]);
     assert_eq!(entries(dir.path()), vec!["taken"]);
 }
@@ -260,8 +286,13 @@ fn cancelled_export_leaves_nothing() {
         cancel: Some(&cancel),
     };
     let recs = records(5000);
-    let e = export_stream(&topics(), recs.into_iter().map(Ok), &opts(dir.path(), "x"), &ctl)
-        .unwrap_err();
+    let e = export_stream(
+        &topics(),
+        recs.into_iter().map(Ok),
+        &opts(dir.path(), "x"),
+        &ctl,
+    )
+    .unwrap_err();
     assert!(matches!(e, ExportError::Cancelled), "{e}");
     assert!(entries(dir.path()).is_empty());
 }
@@ -278,8 +309,13 @@ fn store_error_mid_stream_removes_partial_bag() {
             offset: 7,
             reason: "bad block".into(),
         })));
-    let e = export_stream(&topics(), stream, &opts(dir.path(), "x"), &ExportControl::default())
-        .unwrap_err();
+    let e = export_stream(
+        &topics(),
+        stream,
+        &opts(dir.path(), "x"),
+        &ExportControl::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("bad block"), "{e}");
     assert!(entries(dir.path()).is_empty());
 }
@@ -294,7 +330,10 @@ fn unknown_topic_id_in_stream_is_an_error() {
     assert!(entries(dir.path()).is_empty());
 }
 
-fn read_via_import(path: &Path) -> (Vec<(String, u64, Vec<u8>)>, Vec<motedb::export::Skipped>) {
+type Read = (Vec<(String, u64, Vec<u8>)>, Vec<motedb::export::Skipped>);
+
+#[cfg(test)]
+fn read_via_import(path: &Path) -> Read {
     let mut got = Vec::new();
     let skipped = import_mcap_records(path, &mut |ch, h, d| {
         assert!(ch.unusable.is_none());
@@ -344,7 +383,11 @@ fn truncated_mcap_imports_the_valid_prefix() {
         assert_eq!((g.1, &g.2), (r.log_time, &r.payload));
     }
     assert_eq!(skipped.len(), 1);
-    assert!(skipped[0].reason.contains("truncated"), "{}", skipped[0].reason);
+    assert!(
+        skipped[0].reason.contains("truncated"),
+        "{}",
+        skipped[0].reason
+    );
 }
 
 #[test]

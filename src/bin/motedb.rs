@@ -400,10 +400,12 @@ fn cat_mcap(args: &CatArgs) -> CliResult {
         if schema.is_none() {
             match topic_schema(&ch.spec.type_name, &ch.spec.definition) {
                 Ok(s) => schema = Some(s),
-                Err(f) => return Err(ExportError::Metadata {
-                    path: args.source.clone(),
-                    reason: f.msg,
-                }),
+                Err(f) => {
+                    return Err(ExportError::Metadata {
+                        path: args.source.clone(),
+                        reason: f.msg,
+                    })
+                }
             }
         }
         let rec = Record {
@@ -471,12 +473,15 @@ impl Printer {
         };
         let text = match self.format {
             Format::Json => {
-                let env = json!({
-                    "topic": topic, "log_time": rec.log_time,
-                    "publish_time": rec.publish_time, "sequence": rec.sequence,
-                    "message": value,
-                });
-                format!("{env}\n")
+                // Written by hand so message fields keep definition order.
+                format!(
+                    "{{\"topic\":{},\"log_time\":{},\"publish_time\":{},\"sequence\":{},\"message\":{}}}\n",
+                    json!(topic),
+                    rec.log_time,
+                    rec.publish_time,
+                    rec.sequence,
+                    value.to_json()
+                )
             }
             Format::Yaml => format!("{}---\n", value.to_yaml()),
         };
