@@ -72,9 +72,10 @@ fn cat_decodes_with_stored_definition_and_time_filters() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // /count at T0 + i*0.1 s + 0.05 s; start 1.5 s -> i = 15; end = last (4.95 s) - 2 s -> i < 29.5
+    // /count at T0 + i*0.1 s + 0.05 s; start 1.5 s -> i >= 15;
+    // end = last (4.95 s) - 2 s = 2.95 s, exclusive -> i <= 28
     assert_eq!(lines.first().unwrap()["message"]["data"], 15);
-    assert_eq!(lines.last().unwrap()["message"]["data"], 29);
+    assert_eq!(lines.last().unwrap()["message"]["data"], 28);
     assert_eq!(lines[0]["log_time"], T0 + 15 * S / 10 + S / 20);
 
     let o = motedb(&[

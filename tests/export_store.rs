@@ -93,7 +93,10 @@ fn import_of_export_keeps_times_payloads_types_definitions_qos() {
         assert_eq!((&a.type_name, &a.definition), (&b.type_name, &b.definition));
     }
     let qos = dst.topic_by_name("/chatter").unwrap().spec.offered_qos;
-    assert!(qos.contains("history: keep_last") && qos.contains("depth: 10"), "{qos}");
+    assert!(
+        qos.contains("history: keep_last") && qos.contains("depth: 10"),
+        "{qos}"
+    );
 
     // Export of the import gives the same message stream.
     let again = export_bag(
@@ -133,7 +136,10 @@ fn import_topic_filter() {
 /// Peak RSS (KiB) of one `motedb export` run.
 #[cfg(test)]
 fn export_peak_rss_kib(store: &std::path::Path, out: &std::path::Path) -> i64 {
-    #[expect(clippy::zombie_processes, reason = "reaped below with wait4 for its rusage")]
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped below with wait4 for its rusage"
+    )]
     let child = Command::new(env!("CARGO_BIN_EXE_motedb"))
         .args(["export", store.to_str().unwrap(), out.to_str().unwrap()])
         .spawn()

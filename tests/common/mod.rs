@@ -84,10 +84,14 @@ pub fn make_big_store(dir: &Path, mib: u64) -> PathBuf {
     };
     let id = store.register_topic(spec).unwrap();
     let mut payload = vec![0u8; 4096];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for i in 0..mib * 256 {
-        payload[..8].copy_from_slice(&i.to_le_bytes());
-        for (j, b) in payload.iter_mut().enumerate().skip(8) {
-            *b = (i as usize * 31 + j * 7) as u8;
+        // xorshift noise: incompressible, like sensor data at its worst
+        for chunk in payload.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
         }
         store.append(id, T0 + i * 1_000_000, 0, &payload).unwrap();
     }
