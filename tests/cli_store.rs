@@ -263,3 +263,27 @@ fn write_failure_during_export_leaves_nothing() {
     assert!(stderr(&o).contains("bag_0.mcap"), "{}", stderr(&o));
     assert!(entries(&out).is_empty(), "{:?}", entries(&out));
 }
+
+#[test]
+fn verify_detects_a_flipped_byte_in_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 3000);
+    let mut ssts: Vec<_> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    ssts.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let victim = ssts.last().expect("the closed store has tables");
+    let mut bytes = std::fs::read(victim).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(victim, &bytes).unwrap();
+    let o = motedb(&["--json", "verify", s(&store)]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(matches!(o.status.code(), Some(1) | Some(3)), "{text}");
+    assert!(
+        text.contains("checksum") || text.contains("corrupt"),
+        "{text}"
+    );
+}
