@@ -186,20 +186,19 @@ impl BagWriter<'_> {
         if self.should_split(rec.log_time) {
             self.close_current()?;
         }
-        if self.current.is_none() {
-            self.current = Some(self.open_file()?);
-        }
-        let Some(file) = self.current.as_mut() else {
-            return Err(ExportError::UnknownTopicId(rec.topic));
+        let file = match self.current.take() {
+            Some(f) => f,
+            None => self.open_file()?,
         };
+        let file = self.current.insert(file);
         let channel_id = *file
             .channels
             .get(&rec.topic)
             .ok_or(ExportError::UnknownTopicId(rec.topic))?;
-        let seq = u32::try_from(rec.sequence).unwrap_or(u32::MAX);
         let header = mcap::records::MessageHeader {
             channel_id,
-            sequence: seq,
+            // MCAP sequences are 32-bit; wrapping keeps them incrementing.
+            sequence: rec.sequence as u32,
             log_time: rec.log_time,
             publish_time: rec.publish_time,
         };
@@ -232,7 +231,7 @@ impl BagWriter<'_> {
         by_size || by_time
     }
 
-    fn open_file(&mut self) -> Result<OpenFile> {
+    fn open_file(&self) -> Result<OpenFile> {
         let path = self
             .dir
             .join(format!("{}_{}.mcap", self.bag_name, self.done.len()));

@@ -191,8 +191,10 @@ fn select_topics(store: &Store, names: &[String]) -> Result<Vec<bag::ExportTopic
     let infos = if names.is_empty() {
         store.topics()
     } else {
+        let mut seen = std::collections::BTreeSet::new();
         names
             .iter()
+            .filter(|n| seen.insert(n.as_str()))
             .map(|n| {
                 store
                     .topic_by_name(n)
