@@ -8,7 +8,7 @@
 //!   exported MCAP with the mcap crate's indexed reader;
 //! - `cat` decode rate (CDR -> value tree, and -> JSON text) on Imu.
 //!
-//! Usage: bench_export [--mib N] [--dir D] [--windows K]
+//! Usage: bench_export [--mib N] [--dir D] [--windows K] [--imu-only] [--keep]
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom};
@@ -140,7 +140,7 @@ fn spec(name: &str, ty: &str, def: &str) -> TopicSpec {
 }
 
 /// Fills a store with about `mib` MiB; returns (payload bytes, messages, end time).
-fn build_store(path: &Path, mib: u64) -> (u64, u64, Nanos) {
+fn build_store(path: &Path, mib: u64, imu_only: bool) -> (u64, u64, Nanos) {
     let store = Store::open(path, Options::default()).expect("open store");
     let ids = [
         store.register_topic(spec("/imu", "sensor_msgs/msg/Imu", IMU_DEF)),
@@ -159,10 +159,10 @@ fn build_store(path: &Path, mib: u64) -> (u64, u64, Nanos) {
             count += 1;
         };
         put(ids[0], imu(t, &mut rng));
-        if tick % 5 == 0 {
+        if tick % 5 == 0 && !imu_only {
             put(ids[1], scan(t, &mut rng));
         }
-        if tick % 20 == 0 {
+        if tick % 20 == 0 && !imu_only {
             put(ids[2], image(t, &mut rng));
         }
         tick += 1;
@@ -375,7 +375,8 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("bench dir");
     let store_path = dir.join("store");
     let start = Instant::now();
-    let (payload, count, end) = build_store(&store_path, mib);
+    let imu_only = args.iter().any(|a| a == "--imu-only");
+    let (payload, count, end) = build_store(&store_path, mib, imu_only);
     println!(
         "store: {count} messages, {:.1} MiB payload, {:.1} s of data, built in {:.1} s\n",
         payload as f64 / (1 << 20) as f64,
