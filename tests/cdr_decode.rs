@@ -210,7 +210,9 @@ proptest! {
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), kind in 0u8..3) {
         let mut payload = vec![0, [0u8, 1, 0x11][kind as usize], 0, 0];
         payload.extend(bytes);
-        for s in schemas() {
+        let schemas = schemas();
+        prop_assert_eq!(schemas.len(), 2);
+        for s in schemas {
             let _ = decode(&s, &payload);
         }
     }

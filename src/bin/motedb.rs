@@ -24,7 +24,11 @@ use motedb::export::{
 #[command(
     name = "motedb",
     version,
-    about = "Inspect, decode, export and import motedb stores"
+    about = "Inspect, decode, export and import motedb stores",
+    after_help = "Exit codes: 0 ok; 1 failure; 2 bad usage; 3 incomplete (import skipped \
+                  input, verify or cat found bad data); 4 not found or already exists; \
+                  130 interrupted.\nTimes: RFC 3339 UTC, unix seconds, -30s (before the \
+                  end), +10s (after the start)."
 )]
 struct Cli {
     /// Machine-readable JSON output.
@@ -174,7 +178,7 @@ fn run(cli: &Cli) -> CliResult {
     match &cli.cmd {
         Cmd::Info { store } => info(&open_read(store)?, store, json),
         Cmd::Topics { store } => topics(&open_read(store)?, json),
-        Cmd::Cat(args) => cat(args),
+        Cmd::Cat(args) => cat(args, json),
         Cmd::Export(args) => export_cmd(args, json),
         Cmd::Import { store, bag, topics } => import_cmd(store, bag, topics, json),
         Cmd::Verify { store, decode } => verify(&open_read(store)?, *decode, json),
@@ -364,9 +368,10 @@ fn ament_prefixes() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn cat(args: &CatArgs) -> CliResult {
+fn cat(args: &CatArgs, json: bool) -> CliResult {
+    let format = if json { Format::Json } else { args.format };
     if args.source.is_file() {
-        return cat_mcap(args);
+        return cat_mcap(args, format);
     }
     let store = open_read(&args.source)?;
     let topic = store.topic_by_name(&args.topic).ok_or_else(|| {
@@ -378,7 +383,7 @@ fn cat(args: &CatArgs) -> CliResult {
     let schema = topic_schema(&topic.spec.type_name, &topic.spec.definition)?;
     let (first, last) = (topic.first_time.unwrap_or(0), topic.last_time.unwrap_or(0));
     let (start, end) = time_range(&args.range, first, last)?;
-    let mut printer = Printer::new(args.format, args.limit);
+    let mut printer = Printer::new(format, args.limit);
     for rec in store.iter(&[topic.id], start, end, false)? {
         if printer.done() {
             break;
@@ -389,8 +394,8 @@ fn cat(args: &CatArgs) -> CliResult {
 }
 
 /// `cat` on an .mcap file: messages of one channel in file order.
-fn cat_mcap(args: &CatArgs) -> CliResult {
-    let mut printer = Printer::new(args.format, args.limit);
+fn cat_mcap(args: &CatArgs, format: Format) -> CliResult {
+    let mut printer = Printer::new(format, args.limit);
     let mut schema: Option<Schema> = None;
     let mut on_msg = |ch: &export::ChannelInfo,
                       h: &mcap::records::MessageHeader,

@@ -138,6 +138,16 @@ fn input_files(path: &Path) -> Result<InputFiles> {
         match read_metadata(&meta_path) {
             Ok(m) => {
                 let info = m.rosbag2_bagfile_information;
+                if !info.compression_mode.is_empty() {
+                    return Err(ExportError::Metadata {
+                        path: meta_path,
+                        reason: format!(
+                            "rosbag2 {} compression ({}) is not supported; \
+                             decompress the bag first (ros2 bag convert)",
+                            info.compression_mode, info.compression_format
+                        ),
+                    });
+                }
                 for t in &info.topics_with_message_count {
                     let text = qos_text_from_yaml(&t.topic_metadata.offered_qos_profiles);
                     qos.insert(t.topic_metadata.name.clone(), text);
