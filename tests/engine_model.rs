@@ -9,6 +9,11 @@
 //!
 //! Cases: MOTEDB_PROPTEST_CASES (default 24; more for long campaigns).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a test failure"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -304,7 +309,11 @@ fn check_records(model: &Model, keys: &[Key], got: &[Record], newest_first: bool
     for r in got {
         let v = &model.records[&(r.topic, r.log_time, r.sequence)];
         assert_eq!(r.publish_time, v.publish_time, "{what}: publish time");
-        assert!(r.payload == v.payload, "{what}: payload of {:?}", (r.topic, r.log_time));
+        assert!(
+            r.payload == v.payload,
+            "{what}: payload of {:?}",
+            (r.topic, r.log_time)
+        );
     }
 }
 
@@ -317,7 +326,11 @@ fn check_order(keys: &[Key], newest_first: bool, what: &str) {
         } else {
             w[0].1 <= w[1].1
         };
-        assert!(ok, "{what}: log time order broken at {:?} -> {:?}", w[0], w[1]);
+        assert!(
+            ok,
+            "{what}: log time order broken at {:?} -> {:?}",
+            w[0], w[1]
+        );
     }
     for k in keys {
         if let Some(prev) = last_per_topic.insert(k.0, (k.1, k.2)) {
@@ -367,7 +380,10 @@ fn page_limits_hold(page: &[Record], max_messages: usize, max_bytes: u64, what: 
     assert!(page.len() <= max_messages, "{what}: page over max_messages");
     if page.len() > 1 {
         let bytes: u64 = page.iter().map(|r| r.payload.len() as u64).sum();
-        assert!(bytes <= max_bytes, "{what}: page of {bytes} B over {max_bytes}");
+        assert!(
+            bytes <= max_bytes,
+            "{what}: page of {bytes} B over {max_bytes}"
+        );
     }
 }
 
@@ -396,7 +412,11 @@ fn do_scan(h: &Harness, op: &Op) {
     // topics may come in any order, so compare as sets plus order checks).
     let n = page.records.len();
     if !want.is_empty() {
-        assert!(n > 0, "scan: empty page while {} records remain", want.len());
+        assert!(
+            n > 0,
+            "scan: empty page while {} records remain",
+            want.len()
+        );
     }
     let boundary = if n > 0 {
         page.records[n - 1].log_time
@@ -423,7 +443,10 @@ fn do_scan(h: &Harness, op: &Op) {
         assert!(got.contains(k), "scan page skipped {k:?}");
     }
     let want_set: BTreeSet<Key> = want.iter().copied().collect();
-    assert!(got.is_subset(&want_set), "scan returned records outside the range");
+    assert!(
+        got.is_subset(&want_set),
+        "scan returned records outside the range"
+    );
     check_records(
         &h.model,
         &got.iter().copied().collect::<Vec<_>>(),
@@ -523,7 +546,11 @@ fn do_stats(h: &Harness) {
         assert_eq!(info.message_count, recs.len() as u64, "count of topic {id}");
         let bytes: u64 = recs.iter().map(|(_, v)| v.payload.len() as u64).sum();
         assert!(info.size_bytes >= bytes, "size_bytes of topic {id}");
-        assert_eq!(info.first_time, recs.first().map(|(k, _)| k.1), "first_time");
+        assert_eq!(
+            info.first_time,
+            recs.first().map(|(k, _)| k.1),
+            "first_time"
+        );
         assert_eq!(info.last_time, recs.last().map(|(k, _)| k.1), "last_time");
     }
 }
@@ -637,7 +664,10 @@ fn check_retention(h: &Harness) {
         let first_kept = topic.iter().position(|k| present.contains(k));
         if let Some(p) = first_kept {
             let hole = topic[p..].iter().find(|k| !present.contains(k));
-            assert!(hole.is_none(), "retention left a hole in topic {id}: {hole:?}");
+            assert!(
+                hole.is_none(),
+                "retention left a hole in topic {id}: {hole:?}"
+            );
         }
     }
     let health = h.store().health();
