@@ -31,7 +31,11 @@ type Key = (String, Nanos, u64);
 type Data = BTreeMap<Key, Vec<u8>>;
 
 fn payload(topic: usize, t: Nanos) -> Vec<u8> {
-    let len = if t % 5 == 0 { 1500 } else { (t % 120) as usize + 8 };
+    let len = if t % 5 == 0 {
+        1500
+    } else {
+        (t % 120) as usize + 8
+    };
     let mut x = t.wrapping_mul(31) ^ ((topic as u64) << 40) ^ 0xC0FF_EE00_0000_0001;
     (0..len)
         .map(|_| {
@@ -149,7 +153,10 @@ enum Outcome {
 /// Flips one byte of `victim` in a copy of `base`, reopens and judges.
 fn flip_and_check(base: &FaultFs, want: &Data, victim: &Path, offset: usize) -> Outcome {
     let fs = copy_of(base);
-    assert!(fs.flip_byte(victim, offset), "offset {offset} in {victim:?}");
+    assert!(
+        fs.flip_byte(victim, offset),
+        "offset {offset} in {victim:?}"
+    );
     let what = format!("{} @ {offset}", victim.display());
     let result = catch_unwind(AssertUnwindSafe(|| {
         let store = match Store::open(DB, options(&fs)) {
@@ -171,8 +178,15 @@ fn flip_and_check(base: &FaultFs, want: &Data, victim: &Path, offset: usize) -> 
         return outcome;
     }
     let data = data.unwrap();
-    let missing: Vec<_> = want.keys().filter(|k| !data.contains_key(*k)).take(3).collect();
-    assert!(missing.is_empty(), "{what}: records silently lost: {missing:?}");
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|k| !data.contains_key(*k))
+        .take(3)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: records silently lost: {missing:?}"
+    );
     for (k, p) in &data {
         let w = want
             .get(k)
@@ -256,7 +270,11 @@ fn flipped_byte_in_sstable_is_detected() {
     let outcomes = sweep(Kind::Sst, |len| (0, len));
     // Data blocks fill most of a table: most flips must be caught.
     let caught = outcomes.iter().filter(|o| **o != Outcome::Intact).count();
-    assert!(caught * 2 > outcomes.len(), "only {caught} of {} flips caught", outcomes.len());
+    assert!(
+        caught * 2 > outcomes.len(),
+        "only {caught} of {} flips caught",
+        outcomes.len()
+    );
 }
 
 #[test]
@@ -279,7 +297,11 @@ fn flipped_byte_in_manifest_is_detected() {
 fn flipped_byte_in_value_log_is_detected() {
     let outcomes = sweep(Kind::Vlog, |len| (0, len));
     let caught = outcomes.iter().filter(|o| **o != Outcome::Intact).count();
-    assert!(caught * 2 > outcomes.len(), "only {caught} of {} flips caught", outcomes.len());
+    assert!(
+        caught * 2 > outcomes.len(),
+        "only {caught} of {} flips caught",
+        outcomes.len()
+    );
 }
 
 #[test]

@@ -230,3 +230,63 @@ fn sigkill_loop_keeps_every_acknowledged_record() {
         started.elapsed()
     );
 }
+
+/// Child body of the lock test: try to open the store and say how it went.
+#[test]
+fn lock_child() {
+    let Ok(dir) = std::env::var("MOTEDB_LOCK_CHILD") else {
+        return;
+    };
+    match Store::open(&dir, options()) {
+        Ok(_) => println!("RESULT opened"),
+        Err(motedb::engine::Error::Locked { pid, .. }) => {
+            println!("RESULT locked {}", pid.unwrap_or(0));
+        }
+        Err(e) => println!("RESULT error {e}"),
+    }
+    match Store::open_read_only(&dir) {
+        Ok(s) => {
+            let n: u64 = s.topics().iter().map(|t| t.message_count).sum();
+            println!("RESULT readonly {n}");
+        }
+        Err(e) => println!("RESULT readonly-error {e}"),
+    }
+}
+
+/// A second process opening a store held for writing gets `Locked` naming
+/// the holder, and can still open it read-only and see durable records.
+#[test]
+fn second_writer_process_gets_locked_error() {
+    if std::env::var("MOTEDB_KILL_CHILD").is_ok() || std::env::var("MOTEDB_LOCK_CHILD").is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    for t in 0..10 {
+        store.append(id, t, t, &payload(0, t)).unwrap();
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["lock_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("MOTEDB_LOCK_CHILD", dir.path())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let results: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .collect();
+    let me = std::process::id();
+    assert_eq!(
+        results.first().copied(),
+        Some(format!("locked {me}").as_str()),
+        "second writer: {text}"
+    );
+    assert_eq!(
+        results.get(1).copied(),
+        Some("readonly 10"),
+        "read-only open while locked: {text}"
+    );
+    store.close().unwrap();
+}
