@@ -16,11 +16,13 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use motedb::engine::fs::{FaultFs, FileSystem};
 use motedb::engine::{
-    Compression, Durability, Error, Nanos, Options, Record, Store, TopicId, TopicSpec,
+    Compression, Durability, Error, Nanos, Options, Record, RecoveryReport, Store, TopicId,
+    TopicSpec,
 };
 
 const DB: &str = "/db";
@@ -196,8 +198,10 @@ fn assert_fail_stop(store: &Store, ids: &[TopicId], first: &Error) {
 }
 
 /// Keeps each surviving file's durable bytes plus a prefix of what was
-/// written after its last fsync (a torn write at the power cut).
-fn tear_tails(before: &FaultFs, after: &FaultFs, cut: usize) {
+/// written after its last fsync (a torn write at the power cut). Returns the
+/// bytes added to WAL files.
+fn tear_tails(before: &FaultFs, after: &FaultFs, cut: usize) -> u64 {
+    let mut wal_added = 0;
     for path in after.files() {
         let (Some(written), Some(durable)) = (before.contents(&path), after.contents(&path)) else {
             continue;
@@ -205,12 +209,22 @@ fn tear_tails(before: &FaultFs, after: &FaultFs, cut: usize) {
         if written.len() > durable.len() && written.starts_with(&durable) {
             let extra = (written.len() - durable.len()) * cut / 8;
             after.set_contents(&path, written[..durable.len() + extra].to_vec());
+            if is_wal(&path) {
+                wal_added += extra as u64;
+            }
         }
     }
+    wal_added
+}
+
+fn is_wal(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("wal-") && n.ends_with(".log"))
 }
 
 /// Reopens after the crash and checks the records against the outcome.
-fn verify(fs: &FaultFs, out: &Outcome, what: &str) {
+fn verify(fs: &FaultFs, out: &Outcome, what: &str) -> RecoveryReport {
     let store = Store::open(DB, options(fs, Durability::Sync))
         .unwrap_or_else(|e| panic!("{what}: reopen after crash failed: {e}"));
     let names: BTreeMap<TopicId, usize> = store
@@ -253,8 +267,10 @@ fn verify(fs: &FaultFs, out: &Outcome, what: &str) {
         out.durable.len(),
         present.len()
     );
+    let report = store.recovery_report();
     check_sequences_continue(&store, &got, &names, what);
     store.close().unwrap();
+    report
 }
 
 /// New appends after recovery never reuse a sequence that is visible.
@@ -400,4 +416,38 @@ fn crash_during_recovery_is_recoverable() {
         }
     }
     verify(&fs, &out, "after repeated crashes during recovery");
+}
+
+/// A WAL ending in a few bytes of a record that never fully reached the disk:
+/// recovery cuts exactly those bytes, reports them, keeps every synced
+/// record, and the cut is durable (a second open finds nothing to cut).
+#[test]
+fn torn_wal_tail_is_truncated_and_reported() {
+    let fs = FaultFs::new();
+    let (out, store) = workload(&fs, Mode::SyncEach, Some(30));
+    let store = store.unwrap();
+    let wal = fs.files().into_iter().filter(|p| is_wal(p)).max().unwrap();
+    let synced = fs.contents(&wal).unwrap();
+    // One more append reaches the file: its first 3 bytes are the torn tail.
+    store
+        .append(store.topics()[0].id, 5_000, 0, b"torn")
+        .unwrap();
+    let written = fs.contents(&wal).unwrap();
+    assert!(
+        written.len() > synced.len() + 3,
+        "append did not reach the WAL"
+    );
+    let after = crash(&fs, Some(store));
+    after.set_contents(&wal, written[..synced.len() + 3].to_vec());
+    let report = verify(&after, &out, "torn WAL tail");
+    assert_eq!(report.wal_dropped_bytes, 3, "{report:?}");
+    assert_eq!(report.wal_truncated.len(), 1, "{report:?}");
+    assert_eq!(report.wal_truncated[0].1, 3, "{report:?}");
+    let again = Store::open(DB, options(&after, Durability::Sync)).unwrap();
+    let second = again.recovery_report();
+    assert_eq!(
+        second.wal_dropped_bytes, 0,
+        "cut not made durable: {second:?}"
+    );
+    again.close().unwrap();
 }
