@@ -136,6 +136,10 @@ fn export_then_import_round_trips_through_the_cli() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["message_count"], 400);
     assert_eq!(entries(&bag), vec!["bag_0.mcap", "metadata.yaml"]);
+    let o = motedb(&["info", s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Messages:          400"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Topic: /count | Type: std_msgs/msg/Int32 | Count: 200"));
 
     let copy = dir.path().join("copy");
     let o = motedb(&["--json", "import", s(&copy), s(&bag)]);

@@ -40,7 +40,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Summary like `ros2 bag info`: size, duration, per topic counts and rates.
+    /// Summary like `ros2 bag info`: size, duration, per topic counts and
+    /// rates. Also takes an MCAP bag directory or .mcap file.
     Info { store: PathBuf },
     /// List topics with type and message count.
     Topics { store: PathBuf },
@@ -176,6 +177,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> CliResult {
     let json = cli.json;
     match &cli.cmd {
+        Cmd::Info { store } if export::is_bag(store) => bag_info(store, json),
         Cmd::Info { store } => info(&open_read(store)?, store, json),
         Cmd::Topics { store } => topics(&open_read(store)?, json),
         Cmd::Cat(args) => cat(args, json),
@@ -317,6 +319,49 @@ fn info(store: &Store, path: &Path, json: bool) -> CliResult {
             t.dropped_count,
             t.gap_count,
             t.spec.serialization_format
+        );
+    }
+    Ok(0)
+}
+
+fn bag_info(path: &Path, json: bool) -> CliResult {
+    let b = export::bag_info(path)?;
+    let duration = b.end.saturating_sub(b.start);
+    if json {
+        print_json(&json!({
+            "path": path, "files": b.files, "size_bytes": b.size_bytes,
+            "message_count": b.message_count, "start": b.start, "end": b.end,
+            "duration_ns": duration, "topics": b.topics,
+        }));
+        return Ok(0);
+    }
+    println!(
+        "Files:             {}",
+        b.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("Bag size:          {}", human_bytes(b.size_bytes));
+    println!("Storage id:        mcap");
+    println!("Duration:          {}", format_unix(duration));
+    println!(
+        "Start:             {} ({})",
+        format_time(b.start),
+        format_unix(b.start)
+    );
+    println!(
+        "End:               {} ({})",
+        format_time(b.end),
+        format_unix(b.end)
+    );
+    println!("Messages:          {}", b.message_count);
+    println!("Topic information:");
+    for t in &b.topics {
+        println!(
+            "  Topic: {} | Type: {} | Count: {} | Serialization Format: cdr",
+            t.name, t.type_name, t.message_count
         );
     }
     Ok(0)

@@ -179,6 +179,25 @@ fn input_files(path: &Path) -> Result<InputFiles> {
     Ok((files, qos, report))
 }
 
+/// The MCAP files of a bag directory: metadata.yaml's list, else every
+/// `*.mcap` in it.
+pub(crate) fn bag_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let listed = read_metadata(&dir.join("metadata.yaml"))
+        .map(|m| m.rosbag2_bagfile_information.relative_file_paths)
+        .unwrap_or_default();
+    let files = if listed.is_empty() {
+        mcap_files_in(dir)?
+    } else {
+        listed.iter().map(|p| dir.join(p)).collect()
+    };
+    if files.is_empty() {
+        return Err(ExportError::NothingToImport {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
 fn read_metadata(path: &Path) -> std::result::Result<MetadataFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     serde_yaml::from_str(&text).map_err(|e| e.to_string())

@@ -7,6 +7,7 @@
 //! Import reads such bags (or a bare `.mcap`) back into a store.
 
 mod bag;
+mod baginfo;
 mod import;
 pub mod metadata;
 pub mod timearg;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use crate::engine::{Nanos, Store, TopicId};
 
+pub use baginfo::{bag_info, is_bag, BagInfo, BagTopic};
 pub use import::{
     import_bag, import_mcap_records, ChannelInfo, ImportOptions, ImportReport, Skipped,
 };
@@ -122,6 +124,35 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// The bag directory for an export request naming `name` under
+/// `directory` (the node's `export.directory`): `name` must be a relative
+/// path without `..`, and the target must not exist yet.
+pub fn output_under(directory: &Path, name: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let rel = Path::new(name);
+    let bad = |reason: &str| ExportError::InvalidOutput {
+        path: rel.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if name.trim().is_empty() {
+        return Err(bad("is empty; give a bag directory name"));
+    }
+    for c in rel.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err(bad("must not contain `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(bad("must be relative to the export directory"))
+            }
+        }
+    }
+    let target = directory.join(rel);
+    if target.symlink_metadata().is_ok() {
+        return Err(ExportError::TargetExists(target));
+    }
+    Ok(target)
 }
 
 /// Progress: messages and payload bytes so far.
