@@ -138,7 +138,11 @@ fn export_then_import_round_trips_through_the_cli() {
     assert_eq!(entries(&bag), vec!["bag_0.mcap", "metadata.yaml"]);
     let o = motedb(&["info", s(&bag)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("Messages:          400"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Messages:          400"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("Topic: /count | Type: std_msgs/msg/Int32 | Count: 200"));
 
     let copy = dir.path().join("copy");
@@ -289,5 +293,57 @@ fn verify_detects_a_flipped_byte_in_a_table() {
     assert!(
         text.contains("checksum") || text.contains("corrupt"),
         "{text}"
+    );
+}
+
+/// Starts an export of a 32 MiB store and waits (polling, with a deadline)
+/// until its hidden partial directory exists, i.e. the export is running.
+#[cfg(test)]
+fn start_export(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+    let store = make_big_store(dir, 32);
+    let out = dir.join("exports");
+    std::fs::create_dir(&out).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_motedb"))
+        .args(["export", s(&store), s(&out.join("bag"))])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !entries(&out).iter().any(|e| e.starts_with(".bag.partial")) {
+        assert!(std::time::Instant::now() < deadline, "export never started");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    (child, out)
+}
+
+#[test]
+fn ctrl_c_during_export_removes_the_partial_bag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_export(dir.path());
+    // SAFETY: signalling our own child by pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "export finished before the interrupt"
+    );
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+}
+
+#[test]
+fn killed_export_never_leaves_a_bag_at_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_export(dir.path());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = entries(&out);
+    assert!(!left.contains(&"bag".to_string()), "{left:?}");
+    assert!(
+        left.iter().all(|e| e.starts_with(".bag.partial")),
+        "{left:?}"
     );
 }

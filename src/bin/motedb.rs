@@ -426,7 +426,8 @@ fn cat(args: &CatArgs, json: bool) -> CliResult {
         )
     })?;
     let schema = topic_schema(&topic.spec.type_name, &topic.spec.definition)?;
-    let (first, last) = (topic.first_time.unwrap_or(0), topic.last_time.unwrap_or(0));
+    // Relative times refer to the whole recording, as for export.
+    let (first, last) = bounds(&store.topics());
     let (start, end) = time_range(&args.range, first, last)?;
     let mut printer = Printer::new(format, args.limit);
     for rec in store.iter(&[topic.id], start, end, false)? {
