@@ -222,3 +222,17 @@ proptest! {
         let _ = Schema::parse("p/msg/T", &text);
     }
 }
+
+#[test]
+fn truncated_arrays_end_with_a_marker() {
+    let schema = Schema::parse("p/msg/T", "uint8[] d\nint32[3] a\n").unwrap();
+    let mut w = W::new();
+    w.u32(4);
+    w.b.extend([1, 2, 3, 4]);
+    w.i32(5).i32(6).i32(7);
+    let v = decode(&schema, &w.b).unwrap().truncated(2);
+    assert_eq!(
+        v.to_json(),
+        r#"{"d":[1,2,"... (2 more)"],"a":[5,6,"... (1 more)"]}"#
+    );
+}

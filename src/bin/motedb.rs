@@ -107,6 +107,9 @@ struct CatArgs {
     limit: Option<u64>,
     #[arg(long, value_enum, default_value = "yaml")]
     format: Format,
+    /// Show at most N elements of each array.
+    #[arg(long, value_name = "N")]
+    truncate: Option<usize>,
 }
 
 #[derive(Args)]
@@ -429,7 +432,7 @@ fn cat(args: &CatArgs, json: bool) -> CliResult {
     // Relative times refer to the whole recording, as for export.
     let (first, last) = bounds(&store.topics());
     let (start, end) = time_range(&args.range, first, last)?;
-    let mut printer = Printer::new(format, args.limit);
+    let mut printer = Printer::new(format, args.limit, args.truncate);
     for rec in store.iter(&[topic.id], start, end, false)? {
         if printer.done() {
             break;
@@ -441,7 +444,7 @@ fn cat(args: &CatArgs, json: bool) -> CliResult {
 
 /// `cat` on an .mcap file: messages of one channel in file order.
 fn cat_mcap(args: &CatArgs, format: Format) -> CliResult {
-    let mut printer = Printer::new(format, args.limit);
+    let mut printer = Printer::new(format, args.limit, args.truncate);
     let mut schema: Option<Schema> = None;
     let mut on_msg = |ch: &export::ChannelInfo,
                       h: &mcap::records::MessageHeader,
@@ -485,16 +488,18 @@ fn cat_mcap(args: &CatArgs, format: Format) -> CliResult {
 struct Printer {
     format: Format,
     limit: Option<u64>,
+    truncate: Option<usize>,
     printed: u64,
     failed: u64,
     out: std::io::BufWriter<std::io::Stdout>,
 }
 
 impl Printer {
-    fn new(format: Format, limit: Option<u64>) -> Printer {
+    fn new(format: Format, limit: Option<u64>, truncate: Option<usize>) -> Printer {
         Printer {
             format,
             limit,
+            truncate,
             printed: 0,
             failed: 0,
             out: std::io::BufWriter::new(std::io::stdout()),
@@ -513,7 +518,10 @@ impl Printer {
     /// Prints one message; a decode failure is reported and counted.
     fn print_lenient(&mut self, topic: &str, schema: &Schema, rec: &Record) {
         let value = match cdr::decode(schema, &rec.payload) {
-            Ok(v) => v,
+            Ok(v) => match self.truncate {
+                Some(n) => v.truncated(n),
+                None => v,
+            },
             Err(e) => {
                 eprintln!(
                     "motedb: {topic} message {} (log time {}): cannot decode: {e}",
