@@ -347,3 +347,39 @@ fn killed_export_never_leaves_a_bag_at_the_target() {
         "{left:?}"
     );
 }
+
+#[test]
+fn export_fills_a_missing_definition_from_ament_prefix_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_big_store(dir.path(), 1); // /blob recorded without definition
+    let prefix = dir.path().join("prefix");
+    let msg = prefix.join("share/std_msgs/msg");
+    std::fs::create_dir_all(&msg).unwrap();
+    std::fs::write(
+        msg.join("UInt8MultiArray.msg"),
+        "MultiArrayLayout layout\nuint8[] data\n",
+    )
+    .unwrap();
+    std::fs::write(
+        msg.join("MultiArrayLayout.msg"),
+        "MultiArrayDimension[] dim\nuint32 data_offset\n",
+    )
+    .unwrap();
+    std::fs::write(
+        msg.join("MultiArrayDimension.msg"),
+        "string label\nuint32 size\nuint32 stride\n",
+    )
+    .unwrap();
+    let bag = dir.path().join("bag");
+    let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
+        .args(["export", s(&store), s(&bag)])
+        .env("AMENT_PREFIX_PATH", &prefix)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(bag.join("bag_0.mcap")).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+    let schema = summary.schemas.values().next().unwrap();
+    assert!(schema.data.starts_with(b"MultiArrayLayout layout\n"));
+    assert!(String::from_utf8_lossy(&schema.data).contains("MSG: std_msgs/msg/MultiArrayDimension"));
+}

@@ -237,7 +237,22 @@ fn select_topics(store: &Store, names: &[String]) -> Result<Vec<bag::ExportTopic
         .into_iter()
         .map(|i| bag::ExportTopic {
             id: i.id,
-            spec: i.spec,
+            spec: with_definition(i.spec),
         })
         .collect())
+}
+
+/// A topic recorded without its definition gets it from the installed
+/// `.msg` files on AMENT_PREFIX_PATH when they are there (as rosbag2 does),
+/// so readers can decode the bag.
+fn with_definition(mut spec: crate::engine::TopicSpec) -> crate::engine::TopicSpec {
+    if spec.definition.trim().is_empty() {
+        if let Ok(value) = std::env::var("AMENT_PREFIX_PATH") {
+            let prefixes = crate::cdr::definition::prefixes_from_env_value(&value);
+            if let Ok(text) = crate::cdr::definition::resolve(&spec.type_name, &prefixes) {
+                spec.definition = text;
+            }
+        }
+    }
+    spec
 }
