@@ -69,6 +69,15 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
     let wanted: BTreeSet<&str> = opts.topics.iter().map(String::as_str).collect();
     let mut ids: HashMap<String, std::result::Result<TopicId, String>> = HashMap::new();
     for file in &files {
+        if !file.is_file() {
+            report.skipped.push(Skipped {
+                file: file.clone(),
+                messages: 0,
+                offset: None,
+                reason: "listed in metadata.yaml but missing".into(),
+            });
+            continue;
+        }
         report.files.push(file.clone());
         let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
         let mut on_msg = |ch: &ChannelInfo, h: &MessageHeader, data: &[u8]| -> Result<()> {
