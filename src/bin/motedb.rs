@@ -57,7 +57,7 @@ enum Cmd {
     /// Summary like `ros2 bag info`: size, duration, per topic counts and
     /// rates. Also takes an MCAP bag directory or .mcap file.
     Info { store: PathBuf },
-    /// List topics with type and message count.
+    /// List topics with type and message count (of a store or a bag).
     Topics { store: PathBuf },
     /// Decode messages of a topic (from a store or an .mcap file).
     Cat(CatArgs),
@@ -196,6 +196,7 @@ fn run(cli: &Cli) -> CliResult {
     match &cli.cmd {
         Cmd::Info { store } if export::is_bag(store) => bag_info(store, json),
         Cmd::Info { store } => info(&open_read(store)?, store, json),
+        Cmd::Topics { store } if export::is_bag(store) => bag_topics(store, json),
         Cmd::Topics { store } => topics(&open_read(store)?, json),
         Cmd::Cat(args) => cat(args, json),
         Cmd::Export(args) => export_cmd(args, json),

@@ -175,3 +175,15 @@ pub(crate) fn du(store: &Store, json: bool) -> CliResult {
     }
     Ok(0)
 }
+
+pub(crate) fn bag_topics(path: &Path, json: bool) -> CliResult {
+    let b = export::bag_info(path)?;
+    if json {
+        print_json(&json!(b.topics));
+        return Ok(0);
+    }
+    for t in &b.topics {
+        println!("{} [{}] {} messages", t.name, t.type_name, t.message_count);
+    }
+    Ok(0)
+}
