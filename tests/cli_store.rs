@@ -115,6 +115,18 @@ fn errors_have_meaningful_exit_codes() {
     ]);
     assert_eq!(o.status.code(), Some(4));
     assert!(!dir.path().join("b").exists());
+    let o = motedb(&[
+        "export",
+        s(&store),
+        s(&dir.path().join("r")),
+        "--start",
+        "+2s",
+        "--end",
+        "+1s",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty time range"), "{}", stderr(&o));
+    assert!(!dir.path().join("r").exists());
     let o = motedb(&["bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }

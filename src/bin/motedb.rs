@@ -173,6 +173,7 @@ impl From<ExportError> for Fail {
         let code = match e {
             ExportError::TargetExists(_) | ExportError::UnknownTopic(_) => 4,
             ExportError::Cancelled => 130,
+            ExportError::InvalidRange { .. } => 2,
             _ => 1,
         };
         fail(code, e.to_string())

@@ -81,6 +81,8 @@ pub enum ExportError {
     TargetExists(PathBuf),
     #[error("invalid output path {path}: {reason}")]
     InvalidOutput { path: PathBuf, reason: String },
+    #[error("empty time range: start {start} is not before end {end}")]
+    InvalidRange { start: u64, end: u64 },
     #[error("topic {0} is not in the store (see `motedb topics`)")]
     UnknownTopic(String),
     #[error("record refers to topic id {0} that is not being exported")]
@@ -190,6 +192,12 @@ pub fn export_bag_with(
     opts: &ExportOptions,
     ctl: &ExportControl<'_>,
 ) -> Result<ExportSummary> {
+    if opts.end != 0 && opts.end <= opts.start {
+        return Err(ExportError::InvalidRange {
+            start: opts.start,
+            end: opts.end,
+        });
+    }
     let topics = select_topics(store, &opts.topics)?;
     let ids: Vec<TopicId> = topics.iter().map(|t| t.id).collect();
     let end: Nanos = if opts.end == 0 { Nanos::MAX } else { opts.end };
