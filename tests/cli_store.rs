@@ -97,6 +97,13 @@ fn errors_have_meaningful_exit_codes() {
     let o = motedb(&["info", s(&dir.path().join("missing"))]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("no store at"));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for cmd in ["info", "topics", "verify", "du", "compact"] {
+        let o = motedb(&[cmd, s(&empty)]);
+        assert_eq!(o.status.code(), Some(4), "{cmd}");
+    }
+    assert!(entries(&empty).is_empty(), "read commands created files");
     let o = motedb(&["cat", s(&store), "/nope"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("motedb topics"), "{}", stderr(&o));

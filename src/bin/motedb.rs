@@ -242,7 +242,9 @@ fn open_write(path: &Path) -> Result<Store, Fail> {
 }
 
 fn require_store(path: &Path) -> Result<(), Fail> {
-    if path.is_dir() {
+    // A store is a directory holding a MANIFEST (docs/format.md). Checking
+    // first keeps read commands from creating a store in a wrong directory.
+    if path.join("MANIFEST").is_file() {
         return Ok(());
     }
     Err(fail(
