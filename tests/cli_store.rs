@@ -164,6 +164,27 @@ fn export_then_import_round_trips_through_the_cli() {
     );
     assert!(stdout(&o).contains("Topic: /count | Type: std_msgs/msg/Int32 | Count: 200"));
 
+    // cat reads the bag directly, with the same time filters as a store
+    let args = [
+        "/count", "--format", "json", "--start", "+1s", "--end", "-1s",
+    ];
+    let from_bag = motedb(&[&["cat", s(&bag)][..], &args[..]].concat());
+    let from_store = motedb(&[&["cat", s(&store)][..], &args[..]].concat());
+    assert!(from_bag.status.success(), "{}", stderr(&from_bag));
+    // i in 10..=188: from T0 + 1 s to (last = T0 + 19.95 s) - 1 s, end exclusive
+    assert_eq!(stdout(&from_bag).lines().count(), 179);
+    let strip_seq = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["sequence"] = serde_json::Value::Null;
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip_seq(&from_bag), strip_seq(&from_store));
+
     let copy = dir.path().join("copy");
     let o = motedb(&["--json", "import", s(&copy), s(&bag)]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -1,4 +1,4 @@
-//! Decoding messages: cat (stores and .mcap files) and msgdef.
+//! Decoding messages: cat (stores and bags) and msgdef.
 
 use super::*;
 
@@ -35,8 +35,8 @@ pub(crate) fn ament_prefixes() -> Vec<PathBuf> {
 
 pub(crate) fn cat(args: &CatArgs, json: bool) -> CliResult {
     let format = if json { Format::Json } else { args.format };
-    if args.source.is_file() {
-        return cat_mcap(args, format);
+    if export::is_bag(&args.source) {
+        return cat_bag(args, format);
     }
     let store = open_read(&args.source)?;
     let topic = store.topic_by_name(&args.topic).ok_or_else(|| {
@@ -59,47 +59,57 @@ pub(crate) fn cat(args: &CatArgs, json: bool) -> CliResult {
     Ok(printer.exit_code())
 }
 
-/// `cat` on an .mcap file: messages of one channel in file order.
-pub(crate) fn cat_mcap(args: &CatArgs, format: Format) -> CliResult {
+/// `cat` on a bag (directory or .mcap file): messages of one channel in
+/// file order. Relative times use the bag's summary when it has one.
+fn cat_bag(args: &CatArgs, format: Format) -> CliResult {
+    let (files, first, last) = match export::bag_info(&args.source) {
+        Ok(info) => (info.files, info.start, info.end),
+        Err(_) if args.source.is_file() => (vec![args.source.clone()], 0, 0),
+        Err(e) => return Err(e.into()),
+    };
+    let (start, end) = time_range(&args.range, first, last)?;
     let mut printer = Printer::new(format, args.limit, args.truncate);
     let mut schema: Option<Schema> = None;
-    let mut on_msg = |ch: &export::ChannelInfo,
-                      h: &mcap::records::MessageHeader,
-                      data: &[u8]|
-     -> Result<(), ExportError> {
-        if ch.spec.name != args.topic || printer.done() {
-            return Ok(());
-        }
-        if schema.is_none() {
-            match topic_schema(&ch.spec.type_name, &ch.spec.definition) {
-                Ok(s) => schema = Some(s),
-                Err(f) => {
-                    return Err(ExportError::Metadata {
-                        path: args.source.clone(),
-                        reason: f.msg,
-                    })
-                }
+    let mut incomplete = false;
+    for file in &files {
+        let mut on_msg = |ch: &export::ChannelInfo,
+                          h: &mcap::records::MessageHeader,
+                          data: &[u8]|
+         -> Result<(), ExportError> {
+            if ch.spec.name != args.topic || printer.done() {
+                return Ok(());
             }
-        }
-        let rec = Record {
-            topic: 0,
-            log_time: h.log_time,
-            publish_time: h.publish_time,
-            sequence: u64::from(h.sequence),
-            payload: data.to_vec(),
+            if h.log_time < start || h.log_time >= end {
+                return Ok(());
+            }
+            let s = match &schema {
+                Some(s) => s,
+                None => schema.insert(
+                    topic_schema(&ch.spec.type_name, &ch.spec.definition).map_err(|f| {
+                        ExportError::Metadata {
+                            path: file.clone(),
+                            reason: f.msg,
+                        }
+                    })?,
+                ),
+            };
+            let rec = Record {
+                topic: 0,
+                log_time: h.log_time,
+                publish_time: h.publish_time,
+                sequence: u64::from(h.sequence),
+                payload: data.to_vec(),
+            };
+            printer.print_lenient(&args.topic, s, &rec);
+            Ok(())
         };
-        match &schema {
-            Some(s) => printer.print_lenient(&args.topic, s, &rec),
-            None => printer.failed += 1,
+        for s in export::import_mcap_records(file, &mut on_msg)? {
+            eprintln!("motedb: {}: {}", s.file.display(), s.reason);
+            incomplete = true;
         }
-        Ok(())
-    };
-    let skipped = export::import_mcap_records(&args.source, &mut on_msg)?;
-    for s in &skipped {
-        eprintln!("motedb: {}: {}", s.file.display(), s.reason);
     }
     let code = printer.exit_code();
-    Ok(if skipped.is_empty() { code } else { 3 })
+    Ok(if incomplete { 3 } else { code })
 }
 
 pub(crate) struct Printer {
