@@ -5,7 +5,7 @@
 //! segment run) and optionally fsyncs: concurrent syncers share one fsync
 //! (group commit).
 
-use super::codec::{io_err, read_frames, FRAME_HEADER};
+use super::codec::{io_err, read_frames, seal_frame, FRAME_HEADER};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, WritableFile};
 use super::types::{decode_entry, encode_entry, Entry, Key, ValueRef};
@@ -88,12 +88,7 @@ impl Wal {
         c.extend_from_slice(&[0u8; FRAME_HEADER]);
         c.push(KIND_PUT);
         encode_entry(c, key, publish, value);
-        let payload_len = (c.len() - start - FRAME_HEADER) as u32;
-        let crc = crc32fast::hash(c.get(start + FRAME_HEADER..).unwrap_or_default());
-        if let Some(h) = c.get_mut(start..start + FRAME_HEADER) {
-            h[..4].copy_from_slice(&payload_len.to_le_bytes());
-            h[4..].copy_from_slice(&crc.to_le_bytes());
-        }
+        seal_frame(c, start);
         let added = c.len() - start;
         b.lsn += added as u64;
         b.pending += added;

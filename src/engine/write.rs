@@ -231,6 +231,11 @@ impl Inner {
         let mut edits = vec![Edit::WalFloor(floor)];
         let mut vedit = VersionEdit::default();
         if !mem.is_empty() {
+            // The table will point into the value log: those payloads must
+            // be durable before the table is.
+            if let Some(v) = self.vlog.lock().as_mut() {
+                v.sync()?;
+            }
             let (table, max_seq) = self.write_l0(&mem)?;
             Stats::add(&self.stats.flush_bytes, table.meta.size);
             edits.push(Edit::AddTable {

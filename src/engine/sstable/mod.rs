@@ -76,6 +76,9 @@ pub struct TableMeta {
 }
 
 impl TableMeta {
+    pub fn min_time(&self) -> u64 {
+        self.topics.values().map(|r| r.min_time).min().unwrap_or(0)
+    }
     pub fn max_time(&self) -> u64 {
         self.topics.values().map(|r| r.max_time).max().unwrap_or(0)
     }
