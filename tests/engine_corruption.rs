@@ -4,6 +4,7 @@
 //! - open succeeds and reading fails with a typed error naming the file;
 //! - open and reads succeed and return exactly the data written (the byte
 //!   was in a place that does not hold data, and nothing was lost).
+//!
 //! Never a panic, never a wrong or missing record without an error.
 //!
 //! The store is built on `FaultFs` (Sync durability, then a simulated power
