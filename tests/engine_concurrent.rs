@@ -241,6 +241,13 @@ fn paging_during_writes_flushes_and_compactions_never_misses_or_repeats() {
         }
         stop.store(true, Ordering::Relaxed);
         w.join().unwrap();
+        // The pages really ran across rewrites, not only appends.
+        let h = store.health();
+        assert!(h.compactions_completed > 0, "no compaction ran: {h:?}");
+        assert!(
+            h.compaction_bytes_written > 0,
+            "no compaction rewrote data: {h:?}"
+        );
     }
 }
 
