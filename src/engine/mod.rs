@@ -5,11 +5,28 @@
 //! placeholders until the engine lands; signatures may grow but not change
 //! meaning without updating every caller.
 
+mod codec;
+pub mod compaction;
+mod db;
 mod error;
+pub mod fs;
+mod health;
+mod manifest;
+mod memtable;
+mod merge;
+mod read;
+mod retention;
+mod sstable;
+mod types;
+mod version;
+mod vlog;
+mod wal;
+mod write;
 
 pub use error::{Error, Result};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Dense id the store assigns to a topic name.
@@ -89,12 +106,17 @@ pub struct Retention {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub durability: Durability,
+    /// Memory budget of all memtables (active plus waiting for flush); the
+    /// active one is frozen at half of it.
     pub memtable_bytes: usize,
     /// Payloads of at least this many bytes go to the value log.
     pub value_threshold: usize,
     pub block_size: usize,
     pub compression: Compression,
     pub retention: Retention,
+    /// Every file operation goes through this (tests inject `fs::FaultFs`).
+    pub fs: Arc<dyn fs::FileSystem>,
+    pub tuning: Tuning,
 }
 
 impl Default for Options {
@@ -106,8 +128,60 @@ impl Default for Options {
             block_size: 64 << 10,
             compression: Compression::Lz4,
             retention: Retention::default(),
+            fs: Arc::new(fs::RealFs),
+            tuning: Tuning::default(),
         }
     }
+}
+
+/// Knobs most users never touch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    pub compaction: compaction::Config,
+    /// L0 table count at which writers are slowed down.
+    pub l0_slowdown: usize,
+    /// L0 table count at which writers stop.
+    pub l0_stop: usize,
+    /// How long a stopped writer waits before `Error::WriteStopped`.
+    pub stop_timeout: Duration,
+    /// Value-log files are sealed at this size.
+    pub vlog_file_bytes: u64,
+    /// Buffered WAL bytes that trigger a write to the file.
+    pub wal_buffer_bytes: usize,
+    /// Run flush and compaction threads (false: only on explicit calls).
+    pub background: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            compaction: compaction::Config::default(),
+            l0_slowdown: 8,
+            l0_stop: 16,
+            stop_timeout: Duration::from_secs(30),
+            vlog_file_bytes: 256 << 20,
+            wal_buffer_bytes: 1 << 20,
+            background: true,
+        }
+    }
+}
+
+/// What `open` found and repaired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Bytes cut from torn WAL tails.
+    pub wal_dropped_bytes: u64,
+    /// WAL segments with a torn tail and the bytes dropped from each.
+    pub wal_truncated: Vec<(PathBuf, u64)>,
+    /// Bytes of a torn last manifest batch (never acknowledged).
+    pub manifest_dropped_bytes: u64,
+    /// WAL records replayed into the memtable.
+    pub replayed_records: u64,
+    /// Replayed records dropped because their value-log payload never
+    /// became durable (torn value-log tail).
+    pub dropped_records: u64,
+    /// Files no version referenced, removed.
+    pub removed_files: Vec<PathBuf>,
 }
 
 /// Backpressure state seen by writers.
@@ -180,98 +254,165 @@ pub struct Health {
 
 /// An open store. Cheap to share behind `Arc`; all methods take `&self`.
 pub struct Store {
-    _private: (),
+    inner: Arc<db::Inner>,
+    threads: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Store {
     /// Opens (creating if missing) a store directory, locked against a second
     /// writer process.
-    pub fn open(_path: impl AsRef<Path>, _options: Options) -> Result<Store> {
-        todo!("engine")
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let inner = Arc::new(db::Inner::open(path.as_ref(), options, false)?);
+        let threads = db::spawn_threads(&inner)?;
+        Ok(Store {
+            inner,
+            threads: parking_lot::Mutex::new(threads),
+        })
     }
 
     /// Opens a store that another process may hold for writing: no lock, no
     /// writes, a snapshot of what is durable now.
-    pub fn open_read_only(_path: impl AsRef<Path>) -> Result<Store> {
-        todo!("engine")
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_read_only_with(path, Options::default())
+    }
+
+    /// `open_read_only` with options (only `fs` and read settings matter).
+    pub fn open_read_only_with(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let path = path.as_ref();
+        if !options.fs.exists(&path.join("MANIFEST")) {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no motedb store here"),
+            });
+        }
+        // The writer may delete a file between our manifest read and its
+        // open (flush, compaction); a fresh manifest read then succeeds.
+        let mut attempt = 0;
+        let inner = loop {
+            match db::Inner::open(path, options.clone(), true) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 20 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                r => break Arc::new(r?),
+            }
+        };
+        Ok(Store {
+            inner,
+            threads: parking_lot::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// What recovery found when this store was opened.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovery.clone()
     }
 
     /// Adds a topic to the catalog, or returns the id it already has. A name
     /// registered before with another type is an error.
-    pub fn register_topic(&self, _spec: TopicSpec) -> Result<TopicId> {
-        todo!("engine")
+    pub fn register_topic(&self, spec: TopicSpec) -> Result<TopicId> {
+        self.inner.register_topic(spec)
     }
 
     pub fn topics(&self) -> Vec<TopicInfo> {
-        todo!("engine")
+        self.inner.topics()
     }
 
-    pub fn topic_by_name(&self, _name: &str) -> Option<TopicInfo> {
-        todo!("engine")
+    pub fn topic_by_name(&self, name: &str) -> Option<TopicInfo> {
+        self.inner
+            .topics()
+            .into_iter()
+            .find(|t| t.spec.name == name)
     }
 
     /// Appends one message; returns its sequence number.
     pub fn append(
         &self,
-        _topic: TopicId,
-        _log_time: Nanos,
-        _publish_time: Nanos,
-        _payload: &[u8],
+        topic: TopicId,
+        log_time: Nanos,
+        publish_time: Nanos,
+        payload: &[u8],
     ) -> Result<u64> {
-        todo!("engine")
+        self.inner.append(topic, log_time, publish_time, payload)
     }
 
     /// Adds to a topic's persistent dropped and gap counters.
-    pub fn record_loss(&self, _topic: TopicId, _dropped: u64, _gaps: u64) -> Result<()> {
-        todo!("engine")
+    pub fn record_loss(&self, topic: TopicId, dropped: u64, gaps: u64) -> Result<()> {
+        self.inner.record_loss(topic, dropped, gaps)
     }
 
-    pub fn scan(&self, _request: &ScanRequest) -> Result<ScanPage> {
-        todo!("engine")
+    pub fn scan(&self, request: &ScanRequest) -> Result<ScanPage> {
+        self.inner.scan(request)
     }
 
     /// Streams `[start, end)` of `topics` (empty: all) in log-time order
     /// over a snapshot; memory stays bounded.
     pub fn iter(
         &self,
-        _topics: &[TopicId],
-        _start: Nanos,
-        _end: Nanos,
-        _newest_first: bool,
+        topics: &[TopicId],
+        start: Nanos,
+        end: Nanos,
+        newest_first: bool,
     ) -> Result<Box<dyn Iterator<Item = Result<Record>> + Send>> {
-        todo!("engine")
+        read::iter(&self.inner, topics, start, end, newest_first)
     }
 
     /// Newest record of `topic` with `log_time <= at`.
-    pub fn latest(&self, _topic: TopicId, _at: Nanos) -> Result<Option<Record>> {
-        todo!("engine")
+    pub fn latest(&self, topic: TopicId, at: Nanos) -> Result<Option<Record>> {
+        self.inner.latest(topic, at)
     }
 
     pub fn write_state(&self) -> WriteState {
-        todo!("engine")
+        self.inner.write_state()
     }
 
     pub fn health(&self) -> Health {
-        todo!("engine")
+        self.inner.health()
     }
 
     /// Makes every appended record durable (WAL fsync).
     pub fn sync(&self) -> Result<()> {
-        todo!("engine")
+        self.inner.sync_all()
     }
 
     /// Flushes memtables to L0 and waits.
     pub fn flush(&self) -> Result<()> {
-        todo!("engine")
+        self.inner.flush_all()
     }
 
     /// Compacts until no level needs it, and waits.
     pub fn compact(&self) -> Result<()> {
-        todo!("engine")
+        self.inner.compact_all()
     }
 
     /// Flushes, syncs and stops background threads.
     pub fn close(self) -> Result<()> {
-        todo!("engine")
+        let r = if self.inner.read_only {
+            Ok(())
+        } else {
+            self.inner.flush_all().and_then(|()| self.inner.sync_all())
+        };
+        self.stop_threads();
+        r
+    }
+
+    fn stop_threads(&self) {
+        self.inner.shutdown();
+        for t in self.threads.lock().drain(..) {
+            if t.join().is_err() {
+                self.inner.poison_panic("background thread");
+            }
+        }
     }
 }
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop_threads();
+        self.inner.best_effort_sync();
+    }
+}
+#[cfg(test)]
+mod tests;

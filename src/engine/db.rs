@@ -1,0 +1,518 @@
+//! The store's shared state, open/recovery and background threads.
+
+use super::codec::io_err;
+use super::error::{Error, Result};
+use super::fs::{lock_owner, FileSystem, LockGuard};
+use super::health::{Controller, Poison, StateCell, Stats};
+use super::manifest::{self, Edit, ManifestWriter, TopicEntry};
+use super::memtable::Memtable;
+use super::sstable::{Table, TopicRange};
+use super::types::{Value, ValueRef};
+use super::version::{Version, VersionEdit};
+use super::vlog::{VlogFile, VlogWriter};
+use super::wal::{self, Wal};
+use super::{Durability, Options, RecoveryReport, TopicInfo, TopicSpec};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const LOCK_FILE: &str = "LOCK";
+
+/// What readers snapshot: the file set plus the memtables, swapped as one.
+pub struct SuperVersion {
+    pub version: Arc<Version>,
+    pub active: Arc<Memtable>,
+    /// Waiting for flush, oldest first.
+    pub imm: Vec<Arc<Memtable>>,
+}
+
+pub struct Catalog {
+    pub topics: Vec<TopicEntry>,
+    pub by_name: HashMap<String, u32>,
+}
+
+pub struct WriterState {
+    pub next_seq: Vec<u64>,
+    pub active: Arc<Memtable>,
+}
+
+pub struct Inner {
+    pub dir: PathBuf,
+    pub fs: Arc<dyn FileSystem>,
+    pub opts: Options,
+    pub read_only: bool,
+    _lock: Option<Box<dyn LockGuard>>,
+    pub wal: Option<Wal>,
+    pub writer: Mutex<WriterState>,
+    pub vlog: Mutex<Option<VlogWriter>>,
+    pub manifest: Mutex<Option<ManifestWriter>>,
+    pub catalog: RwLock<Catalog>,
+    pub next_file: AtomicU64,
+    pub sv: Mutex<Arc<SuperVersion>>,
+    pub stats: Stats,
+    pub poison: Poison,
+    pub recovery: RecoveryReport,
+    pub controller: Controller,
+    pub state: StateCell,
+    pub retention_counters: Mutex<(u64, u64, u64)>,
+    /// Serialises flushes (one memtable at a time, oldest first).
+    pub flush_lock: Mutex<()>,
+    /// Serialises compaction and retention.
+    pub maintenance: Mutex<()>,
+    pub signal: (Mutex<()>, Condvar),
+    pub stop: AtomicBool,
+}
+
+impl Inner {
+    pub fn open(dir: &Path, opts: Options, read_only: bool) -> Result<Inner> {
+        let fs = opts.fs.clone();
+        if !read_only {
+            fs.create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let lock = if read_only {
+            None
+        } else {
+            Some(take_lock(&*fs, dir)?)
+        };
+        let (state, manifest_dropped, _) = manifest::load(&*fs, dir)?;
+        let mut recovery = RecoveryReport {
+            manifest_dropped_bytes: manifest_dropped,
+            ..RecoveryReport::default()
+        };
+        let version = load_version(&fs, dir, &state)?;
+        let replay = wal::replay(&*fs, dir, state.wal_floor, !read_only)?;
+        recovery.wal_dropped_bytes = replay.dropped_bytes;
+        recovery.wal_truncated = replay.truncated.clone();
+        let next_seg = replay.segments.last().map_or(state.wal_floor, |s| s + 1);
+        let active = Arc::new(Memtable::new(next_seg));
+        let mut next_seq: Vec<u64> = state.topics.values().map(|t| t.next_seq).collect();
+        for e in replay.entries {
+            if let Value::Ptr(p) = &e.value {
+                let ok = version.vlogs.get(&p.file).is_some_and(|f| f.contains(p));
+                if !ok {
+                    // The payload never became durable, so neither did any
+                    // later record: stop here.
+                    recovery.dropped_records += 1;
+                    continue;
+                }
+            }
+            let t = e.key.topic as usize;
+            if t >= next_seq.len() {
+                next_seq.resize(t + 1, 0);
+            }
+            if let Some(n) = next_seq.get_mut(t) {
+                *n = (*n).max(e.key.seq + 1);
+            }
+            recovery.replayed_records += 1;
+            active.insert(e.key, e.publish, ValueRef::from(&e.value));
+        }
+        let mut next_file = state.next_file.max(1);
+        let manifest_writer = if read_only {
+            None
+        } else {
+            recovery.removed_files = remove_unreferenced(&*fs, dir, &state)?;
+            next_file = next_file.max(max_file_number(&state) + 1);
+            let mut st = state.clone();
+            st.next_file = next_file;
+            Some(ManifestWriter::rewrite(fs.clone(), dir, &st)?)
+        };
+        let catalog = build_catalog(&state.topics);
+        next_seq.resize(catalog.topics.len().max(next_seq.len()), 0);
+        let wal = (!read_only).then(|| Wal::new(fs.clone(), dir, next_seg));
+        let controller = Controller {
+            l0_slowdown: opts.tuning.l0_slowdown,
+            l0_stop: opts.tuning.l0_stop,
+            imm_stop: 2,
+        };
+        Ok(Inner {
+            dir: dir.to_path_buf(),
+            fs,
+            read_only,
+            _lock: lock,
+            wal,
+            writer: Mutex::new(WriterState {
+                next_seq,
+                active: active.clone(),
+            }),
+            vlog: Mutex::new(None),
+            manifest: Mutex::new(manifest_writer),
+            catalog: RwLock::new(catalog),
+            next_file: AtomicU64::new(next_file),
+            sv: Mutex::new(Arc::new(SuperVersion {
+                version: Arc::new(version),
+                active,
+                imm: Vec::new(),
+            })),
+            stats: Stats::default(),
+            poison: Poison::default(),
+            recovery,
+            controller,
+            state: StateCell::default(),
+            retention_counters: Mutex::new(state.retention),
+            flush_lock: Mutex::new(()),
+            maintenance: Mutex::new(()),
+            signal: (Mutex::new(()), Condvar::new()),
+            stop: AtomicBool::new(false),
+            opts,
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<SuperVersion> {
+        self.sv.lock().clone()
+    }
+
+    pub fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.poison.check()
+    }
+
+    /// Records a write-path failure: the store is poisoned for writes.
+    pub fn fail<T>(&self, what: &str, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.poison.set(what, e);
+            self.notify();
+        }
+        r
+    }
+
+    pub fn poison_panic(&self, what: &str) {
+        self.poison
+            .set(what, &Error::Poisoned(format!("{what} panicked")));
+    }
+
+    pub fn alloc_file(&self) -> u64 {
+        self.next_file.fetch_add(1, Ordering::SeqCst)
+    }
+
+    pub fn log_edits(&self, edits: &[Edit]) -> Result<()> {
+        let mut m = self.manifest.lock();
+        let w = m.as_mut().ok_or(Error::ReadOnly)?;
+        w.log(edits)
+    }
+
+    /// Applies an in-memory edit to the current version.
+    pub fn install(&self, edit: &VersionEdit) {
+        let mut sv = self.sv.lock();
+        let version = Arc::new(sv.version.apply(edit));
+        *sv = Arc::new(SuperVersion {
+            version,
+            active: sv.active.clone(),
+            imm: sv.imm.clone(),
+        });
+    }
+
+    pub fn notify(&self) {
+        let _g = self.signal.0.lock();
+        self.signal.1.notify_all();
+    }
+
+    /// Waits for a background signal or the timeout.
+    pub fn wait(&self, timeout: Duration) {
+        let mut g = self.signal.0.lock();
+        if !self.stop.load(Ordering::Acquire) {
+            self.signal.1.wait_for(&mut g, timeout);
+        }
+    }
+
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    pub fn register_topic(&self, spec: TopicSpec) -> Result<u32> {
+        let mut cat = self.catalog.write();
+        if let Some(id) = cat.by_name.get(&spec.name).copied() {
+            let existing = cat
+                .topics
+                .get(id as usize)
+                .map(|t| t.spec.type_name.clone())
+                .unwrap_or_default();
+            if existing != spec.type_name {
+                return Err(Error::TopicTypeConflict {
+                    name: spec.name,
+                    existing,
+                    requested: spec.type_name,
+                });
+            }
+            return Ok(id);
+        }
+        self.check_writable()?;
+        let id = cat.topics.len() as u32;
+        let edits = [Edit::Topic {
+            id,
+            spec: spec.clone(),
+        }];
+        let r = self.log_edits(&edits);
+        self.fail("manifest write", r)?;
+        cat.by_name.insert(spec.name.clone(), id);
+        cat.topics.push(TopicEntry {
+            spec,
+            ..TopicEntry::default()
+        });
+        drop(cat);
+        let mut w = self.writer.lock();
+        if w.next_seq.len() <= id as usize {
+            w.next_seq.resize(id as usize + 1, 0);
+        }
+        Ok(id)
+    }
+
+    pub fn record_loss(&self, topic: u32, dropped: u64, gaps: u64) -> Result<()> {
+        self.check_writable()?;
+        let mut cat = self.catalog.write();
+        let t = cat
+            .topics
+            .get_mut(topic as usize)
+            .ok_or(Error::UnknownTopic(topic))?;
+        let (d, g) = (t.dropped + dropped, t.gaps + gaps);
+        let r = self.log_edits(&[Edit::Loss {
+            id: topic,
+            dropped: d,
+            gaps: g,
+        }]);
+        self.fail("manifest write", r)?;
+        t.dropped = d;
+        t.gaps = g;
+        Ok(())
+    }
+
+    pub fn topic_count(&self) -> usize {
+        self.catalog.read().topics.len()
+    }
+
+    /// Per-topic statistics from the tables and memtables of a snapshot.
+    pub fn topic_ranges(sv: &SuperVersion) -> BTreeMap<u32, TopicRange> {
+        let mut out: BTreeMap<u32, TopicRange> = BTreeMap::new();
+        for (_, t) in sv.version.tables() {
+            for (id, r) in &t.meta.topics {
+                out.entry(*id).or_default().merge(r);
+            }
+        }
+        for m in sv.imm.iter().chain(std::iter::once(&sv.active)) {
+            for (id, r) in m.topic_stats() {
+                out.entry(id).or_default().merge(&r);
+            }
+        }
+        out
+    }
+
+    pub fn topics(&self) -> Vec<TopicInfo> {
+        let sv = self.snapshot();
+        let ranges = Self::topic_ranges(&sv);
+        let cat = self.catalog.read();
+        cat.topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let r = ranges.get(&(i as u32)).copied().unwrap_or_default();
+                TopicInfo {
+                    id: i as u32,
+                    spec: t.spec.clone(),
+                    message_count: r.count,
+                    size_bytes: r.bytes,
+                    first_time: (r.count > 0).then_some(r.min_time),
+                    last_time: (r.count > 0).then_some(r.max_time),
+                    dropped_count: t.dropped,
+                    gap_count: t.gaps,
+                }
+            })
+            .collect()
+    }
+
+    /// Best effort on drop: push buffered WAL bytes to disk.
+    pub fn best_effort_sync(&self) {
+        if self.read_only || self.poison.is_set() {
+            return;
+        }
+        let r = self.sync_all();
+        if let Err(e) = r {
+            self.poison.note(format!("sync on drop: {e}"));
+        }
+    }
+
+    pub fn sync_interval(&self) -> Option<Duration> {
+        match self.opts.durability {
+            Durability::Periodic(d) => Some(d.max(Duration::from_millis(1))),
+            Durability::None => Some(Duration::from_millis(200)),
+            Durability::Sync => None,
+        }
+    }
+}
+
+fn take_lock(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn LockGuard>> {
+    let path = dir.join(LOCK_FILE);
+    fs.lock(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: dir.to_path_buf(),
+                pid: lock_owner(fs, &path),
+            }
+        } else {
+            io_err(&path)(e)
+        }
+    })
+}
+
+fn load_version(fs: &Arc<dyn FileSystem>, dir: &Path, st: &manifest::State) -> Result<Version> {
+    let mut v = Version::default();
+    for (num, level) in &st.tables {
+        let t = Arc::new(Table::open(fs.clone(), dir, *num)?);
+        if let Some(l) = v.levels.get_mut(*level as usize) {
+            l.push(t);
+        } else {
+            return Err(super::codec::corrupt(
+                &dir.join(manifest::FILE),
+                0,
+                format!("table {num} at level {level}"),
+            ));
+        }
+    }
+    for num in &st.vlogs {
+        v.vlogs
+            .insert(*num, Arc::new(VlogFile::open(fs.clone(), dir, *num)?));
+    }
+    Ok(v)
+}
+
+fn max_file_number(st: &manifest::State) -> u64 {
+    let t = st.tables.keys().max().copied().unwrap_or(0);
+    let v = st.vlogs.iter().max().copied().unwrap_or(0);
+    t.max(v)
+}
+
+fn parse_num(name: &str, suffix: &str) -> Option<u64> {
+    name.strip_suffix(suffix)?.parse().ok()
+}
+
+/// Removes files the manifest does not reference: the live set comes from
+/// the manifest, never from file names.
+fn remove_unreferenced(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    st: &manifest::State,
+) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for name in fs.list(dir).map_err(io_err(dir))? {
+        let stale = if let Some(n) = parse_num(&name, ".sst") {
+            !st.tables.contains_key(&n)
+        } else if let Some(n) = parse_num(&name, ".vlog") {
+            !st.vlogs.contains(&n)
+        } else if let Some(seg) = wal::parse_segment(&name) {
+            seg < st.wal_floor
+        } else {
+            name.ends_with(".tmp")
+        };
+        if stale {
+            let path = dir.join(&name);
+            fs.remove(&path).map_err(io_err(&path))?;
+            removed.push(path);
+        }
+    }
+    if !removed.is_empty() {
+        fs.sync_dir(dir).map_err(io_err(dir))?;
+    }
+    Ok(removed)
+}
+
+fn build_catalog(topics: &BTreeMap<u32, TopicEntry>) -> Catalog {
+    let mut cat = Catalog {
+        topics: Vec::new(),
+        by_name: HashMap::new(),
+    };
+    for (id, t) in topics {
+        let i = *id as usize;
+        if cat.topics.len() <= i {
+            cat.topics.resize(i + 1, TopicEntry::default());
+        }
+        if let Some(slot) = cat.topics.get_mut(i) {
+            *slot = t.clone();
+        }
+        cat.by_name.insert(t.spec.name.clone(), *id);
+    }
+    cat
+}
+
+fn run_guarded(inner: &Arc<Inner>, what: &'static str, body: fn(&Arc<Inner>)) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(inner)));
+    if r.is_err() {
+        inner.poison_panic(what);
+    }
+}
+
+/// Starts the flush, compaction and WAL sync threads.
+pub fn spawn_threads(inner: &Arc<Inner>) -> Result<Vec<std::thread::JoinHandle<()>>> {
+    let mut out = Vec::new();
+    let mut spawn = |name: &str, what: &'static str, body: fn(&Arc<Inner>)| -> Result<()> {
+        let i = inner.clone();
+        let h = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || run_guarded(&i, what, body))
+            .map_err(|e| Error::Io {
+                path: PathBuf::from(name),
+                source: e,
+            })?;
+        out.push(h);
+        Ok(())
+    };
+    if inner.sync_interval().is_some() {
+        spawn("motedb-sync", "wal sync thread", sync_loop)?;
+    }
+    if inner.opts.tuning.background {
+        spawn("motedb-flush", "flush thread", flush_loop)?;
+        spawn("motedb-compact", "compaction thread", compaction_loop)?;
+    }
+    Ok(out)
+}
+
+fn sync_loop(inner: &Arc<Inner>) {
+    let Some(interval) = inner.sync_interval() else {
+        return;
+    };
+    let fsync = matches!(inner.opts.durability, Durability::Periodic(_));
+    while !inner.stopping() {
+        std::thread::sleep(interval.min(Duration::from_millis(200)));
+        if inner.poison.is_set() {
+            continue;
+        }
+        let r = inner.write_out_wal(fsync);
+        let _ = inner.fail("periodic WAL sync", r);
+    }
+}
+
+fn flush_loop(inner: &Arc<Inner>) {
+    while !inner.stopping() {
+        if inner.poison.is_set() || inner.snapshot().imm.is_empty() {
+            inner.wait(Duration::from_millis(100));
+            continue;
+        }
+        let r = inner.flush_oldest();
+        let _ = inner.fail("flush", r);
+        inner.notify();
+    }
+}
+
+fn compaction_loop(inner: &Arc<Inner>) {
+    while !inner.stopping() {
+        if !inner.poison.is_set() {
+            let r = inner.maintain_once();
+            match inner.fail("compaction", r) {
+                Ok(true) => {
+                    inner.notify();
+                    continue;
+                }
+                Ok(false) => {}
+                Err(_) => Stats::add(&inner.stats.compactions_failed, 1),
+            }
+        }
+        inner.wait(Duration::from_millis(200));
+    }
+}

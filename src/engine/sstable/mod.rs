@@ -1,0 +1,733 @@
+//! SSTables: sorted, immutable files of entries in (topic, time, seq) order.
+//! Layout in docs/format.md: data blocks (each one topic, compressed, CRC),
+//! index, bloom filter over topic ids, per-topic meta, fixed footer.
+
+pub mod bloom;
+
+use super::codec::{corrupt, io_err, put_u32, put_u64, put_u8, Dec};
+use super::error::{Error, Result};
+use super::fs::{FileSystem, RandomAccessFile, WritableFile};
+use super::types::{decode_entry, encode_entry, Entry, Key, Value, ValueRef};
+use super::Compression;
+use bloom::Bloom;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub const MAGIC: u64 = 0x3130_5453_4554_4f4d; // "MOTESST01" truncated, LE
+pub const VERSION: u32 = 1;
+pub const FOOTER_LEN: usize = 72;
+const BLOCK_TRAILER: usize = 9;
+
+const CODEC_NONE: u8 = 0;
+const CODEC_LZ4: u8 = 1;
+const CODEC_ZSTD: u8 = 2;
+
+/// Per-topic statistics of one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TopicRange {
+    pub min_time: u64,
+    pub max_time: u64,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+impl TopicRange {
+    pub fn add(&mut self, time: u64, bytes: u64) {
+        if self.count == 0 {
+            self.min_time = time;
+            self.max_time = time;
+        }
+        self.min_time = self.min_time.min(time);
+        self.max_time = self.max_time.max(time);
+        self.count += 1;
+        self.bytes += bytes;
+    }
+
+    pub fn merge(&mut self, o: &TopicRange) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *o;
+            return;
+        }
+        self.min_time = self.min_time.min(o.min_time);
+        self.max_time = self.max_time.max(o.max_time);
+        self.count += o.count;
+        self.bytes += o.bytes;
+    }
+
+    pub fn overlaps(&self, o: &TopicRange) -> bool {
+        self.min_time <= o.max_time && o.min_time <= self.max_time
+    }
+}
+
+/// What the engine knows about a table without reading its blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TableMeta {
+    pub num: u64,
+    pub size: u64,
+    pub entries: u64,
+    pub topics: BTreeMap<u32, TopicRange>,
+    /// Value-log files this table points into.
+    pub vlogs: BTreeSet<u64>,
+}
+
+impl TableMeta {
+    pub fn max_time(&self) -> u64 {
+        self.topics.values().map(|r| r.max_time).max().unwrap_or(0)
+    }
+    pub fn payload_bytes(&self) -> u64 {
+        self.topics.values().map(|r| r.bytes).sum()
+    }
+    /// True when some topic's time range intersects in both tables.
+    pub fn overlaps(&self, o: &TableMeta) -> bool {
+        self.topics
+            .iter()
+            .any(|(t, r)| o.topics.get(t).is_some_and(|x| x.overlaps(r)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IndexEntry {
+    first: Key,
+    last: Key,
+    offset: u64,
+    len: u32,
+    count: u32,
+}
+
+pub fn table_path(dir: &Path, num: u64) -> PathBuf {
+    dir.join(format!("{num:06}.sst"))
+}
+
+/// Streams sorted entries into a new table file (temp name until finish).
+pub struct TableWriter {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    tmp: PathBuf,
+    file: Box<dyn WritableFile>,
+    compression: Compression,
+    block_size: usize,
+    offset: u64,
+    block: Vec<u8>,
+    block_first: Option<Key>,
+    block_last: Key,
+    block_count: u32,
+    index: Vec<IndexEntry>,
+    meta: TableMeta,
+    last_key: Option<Key>,
+    scratch: Vec<u8>,
+}
+
+impl TableWriter {
+    pub fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        num: u64,
+        compression: Compression,
+        block_size: usize,
+    ) -> Result<TableWriter> {
+        let tmp = dir.join(format!("{num:06}.sst.tmp"));
+        let file = fs.create(&tmp).map_err(io_err(&tmp))?;
+        Ok(TableWriter {
+            fs,
+            dir: dir.to_path_buf(),
+            tmp,
+            file,
+            compression,
+            block_size: block_size.max(1024),
+            offset: 0,
+            block: Vec::with_capacity(block_size + 1024),
+            block_first: None,
+            block_last: Key::MIN,
+            block_count: 0,
+            index: Vec::new(),
+            meta: TableMeta {
+                num,
+                ..TableMeta::default()
+            },
+            last_key: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.offset + self.block.len() as u64
+    }
+
+    pub fn current_topic(&self) -> Option<u32> {
+        self.last_key.map(|k| k.topic)
+    }
+
+    /// Adds an entry; keys must strictly increase.
+    pub fn add(&mut self, e: &Entry) -> Result<()> {
+        if self.last_key.is_some_and(|k| k >= e.key) {
+            return Err(Error::InvalidArgument(format!(
+                "table keys out of order at {:?}",
+                e.key
+            )));
+        }
+        let topic_change = self.block_first.is_some_and(|f| f.topic != e.key.topic);
+        if topic_change || self.block.len() >= self.block_size {
+            self.finish_block()?;
+        }
+        encode_entry(&mut self.block, &e.key, e.publish, ValueRef::from(&e.value));
+        if self.block_first.is_none() {
+            self.block_first = Some(e.key);
+        }
+        self.block_last = e.key;
+        self.block_count += 1;
+        self.last_key = Some(e.key);
+        self.meta.entries += 1;
+        let range = self.meta.topics.entry(e.key.topic).or_default();
+        range.add(e.key.time, e.value.payload_len());
+        if let Value::Ptr(p) = &e.value {
+            self.meta.vlogs.insert(p.file);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<()> {
+        self.file.append(buf).map_err(io_err(&self.tmp))?;
+        self.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    fn finish_block(&mut self) -> Result<()> {
+        let Some(first) = self.block_first.take() else {
+            return Ok(());
+        };
+        let raw_len = self.block.len() as u32;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let codec = compress(self.compression, &self.block, &mut out);
+        put_u8(&mut out, codec);
+        put_u32(&mut out, raw_len);
+        let crc = crc32fast::hash(&out);
+        put_u32(&mut out, crc);
+        self.index.push(IndexEntry {
+            first,
+            last: self.block_last,
+            offset: self.offset,
+            len: out.len() as u32,
+            count: self.block_count,
+        });
+        self.write(&out)?;
+        self.scratch = out;
+        self.block.clear();
+        self.block_count = 0;
+        Ok(())
+    }
+
+    /// Writes index, bloom, meta and footer, fsyncs, renames into place and
+    /// fsyncs the directory.
+    pub fn finish(mut self) -> Result<TableMeta> {
+        self.finish_block()?;
+        let mut sections = [(0u64, 0u32, 0u32); 3];
+        let index = encode_index(&self.index);
+        let mut bloom = Vec::new();
+        Bloom::build(self.meta.topics.keys().copied()).encode(&mut bloom);
+        let meta = encode_meta(&self.meta);
+        for (slot, bytes) in sections.iter_mut().zip([&index, &bloom, &meta]) {
+            *slot = (self.offset, bytes.len() as u32, crc32fast::hash(bytes));
+            self.write(bytes)?;
+        }
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        for (off, len, crc) in sections {
+            put_u64(&mut footer, off);
+            put_u32(&mut footer, len);
+            put_u32(&mut footer, crc);
+        }
+        put_u64(&mut footer, self.meta.entries);
+        put_u32(&mut footer, VERSION);
+        let crc = crc32fast::hash(&footer);
+        put_u32(&mut footer, crc);
+        put_u64(&mut footer, MAGIC);
+        self.write(&footer)?;
+        self.file.sync().map_err(io_err(&self.tmp))?;
+        let path = table_path(&self.dir, self.meta.num);
+        self.fs.rename(&self.tmp, &path).map_err(io_err(&path))?;
+        self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        self.meta.size = self.offset;
+        Ok(self.meta)
+    }
+
+    /// Removes the temp file of an abandoned table.
+    pub fn abandon(self) {
+        let _ignored = self.fs.remove(&self.tmp);
+    }
+}
+
+fn compress(c: Compression, raw: &[u8], out: &mut Vec<u8>) -> u8 {
+    match c {
+        Compression::None => {
+            out.extend_from_slice(raw);
+            CODEC_NONE
+        }
+        Compression::Lz4 => {
+            out.extend_from_slice(&lz4_flex::block::compress(raw));
+            CODEC_LZ4
+        }
+        Compression::Zstd => match zstd::bulk::compress(raw, 1) {
+            Ok(z) => {
+                out.extend_from_slice(&z);
+                CODEC_ZSTD
+            }
+            Err(_) => {
+                out.extend_from_slice(raw);
+                CODEC_NONE
+            }
+        },
+    }
+}
+
+fn decompress(codec: u8, data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
+    match codec {
+        CODEC_NONE => Some(data.to_vec()),
+        CODEC_LZ4 => lz4_flex::block::decompress(data, raw_len).ok(),
+        CODEC_ZSTD => zstd::bulk::decompress(data, raw_len).ok(),
+        _ => None,
+    }
+    .filter(|v| v.len() == raw_len)
+}
+
+fn put_key(buf: &mut Vec<u8>, k: &Key) {
+    put_u32(buf, k.topic);
+    put_u64(buf, k.time);
+    put_u64(buf, k.seq);
+}
+
+fn get_key(d: &mut Dec<'_>) -> Option<Key> {
+    Some(Key::new(d.u32()?, d.u64()?, d.u64()?))
+}
+
+fn encode_index(index: &[IndexEntry]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(4 + index.len() * 56);
+    put_u32(&mut b, index.len() as u32);
+    for e in index {
+        put_key(&mut b, &e.first);
+        put_key(&mut b, &e.last);
+        put_u64(&mut b, e.offset);
+        put_u32(&mut b, e.len);
+        put_u32(&mut b, e.count);
+    }
+    b
+}
+
+fn decode_index(data: &[u8]) -> Option<Vec<IndexEntry>> {
+    let mut d = Dec::new(data);
+    let n = d.u32()? as usize;
+    let mut out = Vec::with_capacity(n.min(1 << 20));
+    for _ in 0..n {
+        out.push(IndexEntry {
+            first: get_key(&mut d)?,
+            last: get_key(&mut d)?,
+            offset: d.u64()?,
+            len: d.u32()?,
+            count: d.u32()?,
+        });
+    }
+    Some(out)
+}
+
+fn encode_meta(m: &TableMeta) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_u32(&mut b, m.topics.len() as u32);
+    for (t, r) in &m.topics {
+        put_u32(&mut b, *t);
+        put_u64(&mut b, r.min_time);
+        put_u64(&mut b, r.max_time);
+        put_u64(&mut b, r.count);
+        put_u64(&mut b, r.bytes);
+    }
+    put_u32(&mut b, m.vlogs.len() as u32);
+    for v in &m.vlogs {
+        put_u64(&mut b, *v);
+    }
+    b
+}
+
+fn decode_meta(data: &[u8], num: u64, size: u64, entries: u64) -> Option<TableMeta> {
+    let mut d = Dec::new(data);
+    let mut m = TableMeta {
+        num,
+        size,
+        entries,
+        ..TableMeta::default()
+    };
+    for _ in 0..d.u32()? {
+        let t = d.u32()?;
+        let r = TopicRange {
+            min_time: d.u64()?,
+            max_time: d.u64()?,
+            count: d.u64()?,
+            bytes: d.u64()?,
+        };
+        m.topics.insert(t, r);
+    }
+    for _ in 0..d.u32()? {
+        m.vlogs.insert(d.u64()?);
+    }
+    Some(m)
+}
+
+/// An open table. Deletes its file on drop once marked obsolete, so a file
+/// lives exactly as long as some version (or reader) holds it.
+pub struct Table {
+    pub meta: TableMeta,
+    path: PathBuf,
+    file: Option<Arc<dyn RandomAccessFile>>,
+    fs: Option<Arc<dyn FileSystem>>,
+    index: Vec<IndexEntry>,
+    bloom: Option<Bloom>,
+    obsolete: AtomicBool,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("meta", &self.meta).finish()
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            if let Some(fs) = &self.fs {
+                // A leftover file is harmless: open removes unreferenced files.
+                let _ignored = fs.remove(&self.path);
+            }
+        }
+    }
+}
+
+struct Footer {
+    sections: [(u64, u32, u32); 3],
+    entries: u64,
+}
+
+fn read_exact(file: &dyn RandomAccessFile, path: &Path, off: u64, len: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    file.read_at(&mut buf, off).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            corrupt(path, off, format!("truncated: wanted {len} bytes"))
+        } else {
+            io_err(path)(e)
+        }
+    })?;
+    Ok(buf)
+}
+
+fn parse_footer(buf: &[u8], path: &Path, off: u64) -> Result<Footer> {
+    let mut d = Dec::new(buf);
+    let bad = || corrupt(path, off, "bad footer");
+    let mut sections = [(0u64, 0u32, 0u32); 3];
+    for s in sections.iter_mut() {
+        *s = (
+            d.u64().ok_or_else(bad)?,
+            d.u32().ok_or_else(bad)?,
+            d.u32().ok_or_else(bad)?,
+        );
+    }
+    let entries = d.u64().ok_or_else(bad)?;
+    let version = d.u32().ok_or_else(bad)?;
+    let crc_pos = d.pos();
+    let crc = d.u32().ok_or_else(bad)?;
+    let magic = d.u64().ok_or_else(bad)?;
+    if magic != MAGIC {
+        return Err(corrupt(path, off, "bad magic"));
+    }
+    let got = crc32fast::hash(buf.get(..crc_pos).ok_or_else(bad)?);
+    if got != crc {
+        return Err(Error::ChecksumMismatch {
+            file: path.to_path_buf(),
+            offset: off,
+            expected: crc,
+            got,
+        });
+    }
+    if version != VERSION {
+        return Err(corrupt(path, off, format!("unknown version {version}")));
+    }
+    Ok(Footer { sections, entries })
+}
+
+impl Table {
+    /// Opens a table and loads its index, bloom filter and meta.
+    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64) -> Result<Table> {
+        let path = table_path(dir, num);
+        let file = fs.open_read(&path).map_err(io_err(&path))?;
+        let size = file.size().map_err(io_err(&path))?;
+        if size < FOOTER_LEN as u64 {
+            return Err(corrupt(&path, 0, "shorter than a footer"));
+        }
+        let foff = size - FOOTER_LEN as u64;
+        let footer = parse_footer(&read_exact(&*file, &path, foff, FOOTER_LEN)?, &path, foff)?;
+        let mut parts = Vec::with_capacity(3);
+        for (off, len, crc) in footer.sections {
+            let bytes = read_exact(&*file, &path, off, len as usize)?;
+            let got = crc32fast::hash(&bytes);
+            if got != crc {
+                return Err(Error::ChecksumMismatch {
+                    file: path.clone(),
+                    offset: off,
+                    expected: crc,
+                    got,
+                });
+            }
+            parts.push((off, bytes));
+        }
+        let [(ioff, index), (boff, bloom), (moff, meta)]: [(u64, Vec<u8>); 3] = parts
+            .try_into()
+            .map_err(|_| corrupt(&path, foff, "sections"))?;
+        let index = decode_index(&index).ok_or_else(|| corrupt(&path, ioff, "bad index"))?;
+        let bloom = Bloom::decode(&bloom).ok_or_else(|| corrupt(&path, boff, "bad bloom"))?;
+        let meta = decode_meta(&meta, num, size, footer.entries)
+            .ok_or_else(|| corrupt(&path, moff, "bad meta"))?;
+        Ok(Table {
+            meta,
+            path,
+            file: Some(file),
+            fs: Some(fs),
+            index,
+            bloom: Some(bloom),
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
+    /// A table with metadata only (picker tests); reads fail.
+    pub fn synthetic(meta: TableMeta) -> Table {
+        Table {
+            path: PathBuf::from(format!("synthetic-{}", meta.num)),
+            meta,
+            file: None,
+            fs: None,
+            index: Vec::new(),
+            bloom: None,
+            obsolete: AtomicBool::new(false),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file is deleted when the last holder drops this table.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+
+    pub fn may_contain(&self, topic: u32) -> bool {
+        self.bloom.as_ref().is_none_or(|b| b.may_contain(topic))
+            && self.meta.topics.contains_key(&topic)
+    }
+
+    #[cfg(test)]
+    fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Indices of blocks that may hold keys in `[lo, hi)`, ascending.
+    fn blocks_in(&self, lo: &Key, hi: &Key) -> std::ops::Range<usize> {
+        let start = self.index.partition_point(|b| b.last < *lo);
+        let end = self.index.partition_point(|b| b.first < *hi);
+        start..end.max(start)
+    }
+
+    fn read_block(&self, i: usize) -> Result<Vec<Entry>> {
+        let (Some(file), Some(ix)) = (&self.file, self.index.get(i)) else {
+            return Err(corrupt(&self.path, 0, "no such block"));
+        };
+        let raw = read_exact(&**file, &self.path, ix.offset, ix.len as usize)?;
+        let body_len = raw.len().saturating_sub(4);
+        let (body, crc_bytes) = raw.split_at(body_len);
+        let mut d = Dec::new(crc_bytes);
+        let expected = d
+            .u32()
+            .ok_or_else(|| corrupt(&self.path, ix.offset, "short block"))?;
+        let got = crc32fast::hash(body);
+        if got != expected {
+            return Err(Error::ChecksumMismatch {
+                file: self.path.clone(),
+                offset: ix.offset,
+                expected,
+                got,
+            });
+        }
+        let data_len = raw.len().saturating_sub(BLOCK_TRAILER);
+        let mut t = Dec::new(raw.get(data_len..).unwrap_or_default());
+        let bad = || corrupt(&self.path, ix.offset, "bad block");
+        let codec = t.u8().ok_or_else(bad)?;
+        let raw_len = t.u32().ok_or_else(bad)? as usize;
+        let data = raw.get(..data_len).ok_or_else(bad)?;
+        let plain = decompress(codec, data, raw_len).ok_or_else(bad)?;
+        let mut d = Dec::new(&plain);
+        let mut out = Vec::with_capacity(ix.count as usize);
+        while !d.is_empty() {
+            out.push(decode_entry(&mut d).ok_or_else(bad)?);
+        }
+        if out.len() != ix.count as usize {
+            return Err(bad());
+        }
+        Ok(out)
+    }
+}
+
+/// Iterates the entries of one table within `[lo, hi)`, either direction.
+pub struct TableIter {
+    table: Arc<Table>,
+    blocks: std::ops::Range<usize>,
+    reverse: bool,
+    lo: Key,
+    hi: Key,
+    buf: std::vec::IntoIter<Entry>,
+}
+
+impl TableIter {
+    pub fn new(table: Arc<Table>, lo: Key, hi: Key, reverse: bool) -> TableIter {
+        let blocks = table.blocks_in(&lo, &hi);
+        TableIter {
+            table,
+            blocks,
+            reverse,
+            lo,
+            hi,
+            buf: Vec::new().into_iter(),
+        }
+    }
+
+    fn load_next_block(&mut self) -> Result<bool> {
+        let next = if self.reverse {
+            self.blocks.next_back()
+        } else {
+            self.blocks.next()
+        };
+        let Some(i) = next else {
+            return Ok(false);
+        };
+        let (lo, hi) = (self.lo, self.hi);
+        let mut entries = self.table.read_block(i)?;
+        entries.retain(|e| e.key >= lo && e.key < hi);
+        if self.reverse {
+            entries.reverse();
+        }
+        self.buf = entries.into_iter();
+        Ok(true)
+    }
+
+    pub fn next_entry(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if let Some(e) = self.buf.next() {
+                return Ok(Some(e));
+            }
+            if !self.load_next_block()? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fs::FaultFs;
+    use crate::engine::types::VPtr;
+
+    fn entry(topic: u32, time: u64, n: usize) -> Entry {
+        Entry {
+            key: Key::new(topic, time, time),
+            publish: time + 1,
+            value: Value::Inline(vec![(time % 251) as u8; n]),
+        }
+    }
+
+    fn build(fs: &Arc<dyn FileSystem>, c: Compression, entries: &[Entry]) -> Table {
+        let dir = Path::new("/db");
+        let mut w = TableWriter::new(fs.clone(), dir, 7, c, 4096).unwrap();
+        for e in entries {
+            w.add(e).unwrap();
+        }
+        w.finish().unwrap();
+        Table::open(fs.clone(), dir, 7).unwrap()
+    }
+
+    fn all(t: Arc<Table>, reverse: bool) -> Vec<Entry> {
+        let mut it = TableIter::new(t, Key::MIN, Key::MAX, reverse);
+        let mut out = Vec::new();
+        while let Some(e) = it.next_entry().unwrap() {
+            out.push(e);
+        }
+        out
+    }
+
+    #[test]
+    fn block_round_trip_every_codec_both_directions() {
+        let mut entries: Vec<Entry> = (0..3u32)
+            .flat_map(|t| (0..500u64).map(move |i| entry(t, i * 10, 100)))
+            .collect();
+        entries.push(Entry {
+            key: Key::new(5, 1, 0),
+            publish: 0,
+            value: Value::Ptr(VPtr {
+                file: 3,
+                offset: 8,
+                len: 100_000,
+                crc: 9,
+            }),
+        });
+        for c in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            let fs: Arc<dyn FileSystem> = Arc::new(FaultFs::new());
+            let t = Arc::new(build(&fs, c, &entries));
+            assert!(t.block_count() > 3);
+            assert_eq!(
+                TableIter::new(t.clone(), Key::MIN, Key::MAX, false)
+                    .blocks
+                    .len(),
+                t.block_count()
+            );
+            assert_eq!(all(t.clone(), false), entries);
+            let mut rev = entries.clone();
+            rev.reverse();
+            assert_eq!(all(t.clone(), true), rev);
+            assert_eq!(t.meta.topics.len(), 4);
+            assert_eq!(t.meta.topics[&1].count, 500);
+            assert_eq!(t.meta.vlogs.iter().copied().collect::<Vec<_>>(), vec![3]);
+            assert!(t.may_contain(2) && !t.may_contain(4));
+        }
+    }
+
+    #[test]
+    fn range_scan_within_one_topic() {
+        let entries: Vec<Entry> = (0..3u32)
+            .flat_map(|t| (0..500u64).map(move |i| entry(t, i, 50)))
+            .collect();
+        let fs: Arc<dyn FileSystem> = Arc::new(FaultFs::new());
+        let t = Arc::new(build(&fs, Compression::Lz4, &entries));
+        let mut it = TableIter::new(t, Key::new(1, 100, 0), Key::new(1, 200, 0), false);
+        let mut n = 0;
+        while let Some(e) = it.next_entry().unwrap() {
+            assert_eq!(e.key.topic, 1);
+            assert!((100..200).contains(&e.key.time));
+            n += 1;
+        }
+        assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn flipped_block_byte_is_a_checksum_error_naming_the_file() {
+        let fault = FaultFs::new();
+        let fs: Arc<dyn FileSystem> = Arc::new(fault.clone());
+        let entries: Vec<Entry> = (0..100u64).map(|i| entry(1, i, 100)).collect();
+        drop(build(&fs, Compression::Lz4, &entries));
+        let path = table_path(Path::new("/db"), 7);
+        assert!(fault.flip_byte(&path, 20));
+        let t = Arc::new(Table::open(fs, Path::new("/db"), 7).unwrap());
+        let mut it = TableIter::new(t, Key::MIN, Key::MAX, false);
+        match it.next_entry() {
+            Err(Error::ChecksumMismatch { file, .. }) => assert_eq!(file, path),
+            other => panic!("expected checksum error, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Store-level unit tests (behaviour through the public API).
+
+use super::fs::{FaultFs, FileSystem};
+use super::*;
+use std::path::Path;
+
+fn spec(name: &str) -> TopicSpec {
+    TopicSpec {
+        name: name.into(),
+        type_name: "std_msgs/msg/String".into(),
+        serialization_format: "cdr".into(),
+        ..TopicSpec::default()
+    }
+}
+
+fn fault_opts(fs: &FaultFs) -> Options {
+    Options {
+        fs: Arc::new(fs.clone()),
+        memtable_bytes: 64 << 10,
+        block_size: 4096,
+        value_threshold: 1024,
+        tuning: Tuning {
+            background: false,
+            vlog_file_bytes: 64 << 10,
+            ..Tuning::default()
+        },
+        ..Options::default()
+    }
+}
+
+fn all(store: &Store, topics: &[u32]) -> Vec<Record> {
+    store
+        .iter(topics, 0, u64::MAX, false)
+        .unwrap()
+        .collect::<Result<Vec<_>>>()
+        .unwrap()
+}
+
+fn payload(i: u64, big: bool) -> Vec<u8> {
+    let n = if big { 3000 } else { 40 };
+    (0..n).map(|j| (i as usize + j) as u8).collect()
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Store>();
+}
+
+#[test]
+fn concurrent_writer_and_paging_reader_never_miss_or_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        memtable_bytes: 256 << 10,
+        block_size: 4096,
+        value_threshold: 2048,
+        tuning: Tuning {
+            compaction: compaction::Config {
+                l0_trigger: 2,
+                base_level_bytes: 256 << 10,
+                target_file_bytes: 64 << 10,
+                ..compaction::Config::default()
+            },
+            vlog_file_bytes: 256 << 10,
+            ..Tuning::default()
+        },
+        ..Options::default()
+    };
+    let store = Arc::new(Store::open(dir.path(), opts).unwrap());
+    let ts: Vec<u32> = (0..4)
+        .map(|i| store.register_topic(spec(&format!("/t{i}"))).unwrap())
+        .collect();
+    // Prefill [0, 5000) so the reader has a fixed target.
+    for i in 0..20_000u64 {
+        store
+            .append(ts[(i % 4) as usize], i / 4, 0, &payload(i, i % 101 == 0))
+            .unwrap();
+    }
+    let writer = {
+        let store = store.clone();
+        let ts = ts.clone();
+        std::thread::spawn(move || {
+            for i in 20_000..120_000u64 {
+                // Late messages (jitter) make L0 tables overlap, so real
+                // merges run while the reader pages.
+                let time = (i / 4).saturating_sub((i % 13) * 40).max(5000);
+                store
+                    .append(ts[(i % 4) as usize], time, 0, &payload(i, i % 101 == 0))
+                    .unwrap();
+            }
+        })
+    };
+    for round in 0..3 {
+        let mut req = ScanRequest {
+            topics: vec![],
+            start: 0,
+            end: 5000,
+            newest_first: round % 2 == 1,
+            max_messages: 333,
+            max_bytes: 0,
+            cursor: None,
+        };
+        let mut got = Vec::new();
+        loop {
+            let page = store.scan(&req).unwrap();
+            got.extend(
+                page.records
+                    .into_iter()
+                    .map(|r| (r.log_time, r.topic, r.sequence)),
+            );
+            match page.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        if req.newest_first {
+            got.reverse();
+        }
+        let want: Vec<(u64, u32, u64)> = (0..20_000u64)
+            .map(|i| (i / 4, (i % 4) as u32, i / 4))
+            .collect();
+        assert_eq!(got, want, "round {round}");
+    }
+    writer.join().unwrap();
+    let h = store.health();
+    assert!(!h.poisoned, "{:?}", h.last_error);
+    assert_eq!(h.messages_stored, 120_000);
+    assert!(h.compaction_bytes_written > 0, "merges ran: {h:?}");
+}
+
+#[test]
+fn append_scan_reopen_round_trip() {
+    let fs = FaultFs::new();
+    let dir = Path::new("/db");
+    let store = Store::open(dir, fault_opts(&fs)).unwrap();
+    let a = store.register_topic(spec("/a")).unwrap();
+    let b = store.register_topic(spec("/b")).unwrap();
+    assert_eq!(store.register_topic(spec("/a")).unwrap(), a);
+    let mut conflict = spec("/a");
+    conflict.type_name = "other".into();
+    assert!(matches!(
+        store.register_topic(conflict),
+        Err(Error::TopicTypeConflict { .. })
+    ));
+    for i in 0..2000u64 {
+        let t = if i % 2 == 0 { a } else { b };
+        let seq = store.append(t, i, i + 1, &payload(i, i % 97 == 0)).unwrap();
+        assert_eq!(seq, i / 2);
+    }
+    let before = all(&store, &[]);
+    assert_eq!(before.len(), 2000);
+    assert!(before.windows(2).all(|w| w[0].log_time < w[1].log_time));
+    store.close().unwrap();
+    let store = Store::open(dir, fault_opts(&fs)).unwrap();
+    assert_eq!(all(&store, &[]), before);
+    assert_eq!(store.append(a, 5000, 0, b"x").unwrap(), 1000);
+    let info = store.topic_by_name("/b").unwrap();
+    assert_eq!(info.message_count, 1000);
+    assert_eq!(info.first_time, Some(1));
+    assert_eq!(info.last_time, Some(1999));
+}
+
+#[test]
+fn paging_with_cursor_across_flush_and_compaction_misses_nothing() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let ts: Vec<u32> = (0..3)
+        .map(|i| store.register_topic(spec(&format!("/t{i}"))).unwrap())
+        .collect();
+    for i in 0..3000u64 {
+        store
+            .append(ts[(i % 3) as usize], i / 3, 0, &payload(i, false))
+            .unwrap();
+    }
+    for newest_first in [false, true] {
+        let mut req = ScanRequest {
+            topics: vec![],
+            start: 100,
+            end: 900,
+            newest_first,
+            max_messages: 97,
+            max_bytes: 0,
+            cursor: None,
+        };
+        let mut got = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = store.scan(&req).unwrap();
+            got.extend(
+                page.records
+                    .iter()
+                    .map(|r| (r.log_time, r.topic, r.sequence)),
+            );
+            pages += 1;
+            if pages == 3 {
+                store.flush().unwrap();
+            }
+            if pages == 6 {
+                store.compact().unwrap();
+            }
+            match page.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut want: Vec<(u64, u32, u64)> = (0..3000u64)
+            .map(|i| (i / 3, (i % 3) as u32, i / 3))
+            .filter(|(t, _, _)| (100..900).contains(t))
+            .collect();
+        if newest_first {
+            want.reverse();
+        }
+        assert_eq!(got, want);
+    }
+    let other = ScanRequest {
+        topics: vec![0],
+        start: 0,
+        end: 10,
+        newest_first: false,
+        max_messages: 1,
+        max_bytes: 0,
+        cursor: None,
+    };
+    let c = store.scan(&other).unwrap().next_cursor.unwrap();
+    let mut wrong = other.clone();
+    wrong.end = 11;
+    wrong.cursor = Some(c);
+    assert!(matches!(store.scan(&wrong), Err(Error::InvalidCursor(_))));
+}
+
+#[test]
+fn latest_and_byte_limit() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..100u64 {
+        store.append(t, i * 10, 0, &payload(i, false)).unwrap();
+    }
+    store.flush().unwrap();
+    assert_eq!(store.latest(t, 55).unwrap().unwrap().log_time, 50);
+    assert_eq!(store.latest(t, 50).unwrap().unwrap().log_time, 50);
+    assert!(store.latest(t, 0).unwrap().is_some());
+    let req = ScanRequest {
+        topics: vec![t],
+        start: 0,
+        end: u64::MAX,
+        newest_first: false,
+        max_messages: 0,
+        max_bytes: 1,
+        cursor: None,
+    };
+    let page = store.scan(&req).unwrap();
+    assert_eq!(page.records.len(), 1, "one record even above max_bytes");
+    assert!(page.next_cursor.is_some());
+}
+
+#[test]
+fn crash_keeps_synced_records_and_drops_nothing_else() {
+    let fs = FaultFs::new();
+    let mut opts = fault_opts(&fs);
+    opts.durability = Durability::Sync;
+    let store = Store::open("/db", opts).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..500u64 {
+        store.append(t, i, 0, &payload(i, i % 50 == 0)).unwrap();
+    }
+    let after = fs.crash();
+    drop(store);
+    let store = Store::open("/db", fault_opts(&after)).unwrap();
+    let got = all(&store, &[t]);
+    assert_eq!(got.len(), 500);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.payload, payload(i as u64, i % 50 == 0));
+    }
+}
+
+#[test]
+fn failed_wal_sync_poisons_writes_but_reads_work() {
+    let fs = FaultFs::new();
+    let mut opts = fault_opts(&fs);
+    opts.durability = Durability::Sync;
+    let store = Store::open("/db", opts).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    store.append(t, 1, 0, b"one").unwrap();
+    fs.fail_nth_sync(1);
+    assert!(store.append(t, 2, 0, b"two").is_err());
+    assert!(matches!(
+        store.append(t, 3, 0, b"x"),
+        Err(Error::Poisoned(_))
+    ));
+    let h = store.health();
+    assert!(h.poisoned && h.last_error.is_some());
+    assert_eq!(all(&store, &[t]).first().unwrap().payload, b"one");
+}
+
+#[test]
+fn second_writer_is_locked_out_and_read_only_sees_data() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    store.append(t, 1, 0, b"one").unwrap();
+    store.sync().unwrap();
+    assert!(matches!(
+        Store::open("/db", fault_opts(&fs)),
+        Err(Error::Locked { .. })
+    ));
+    let ro = Store::open_read_only_with("/db", fault_opts(&fs)).unwrap();
+    assert_eq!(all(&ro, &[t]).len(), 1);
+    assert!(matches!(ro.append(t, 2, 0, b"x"), Err(Error::ReadOnly)));
+}
+
+#[test]
+fn retention_drops_oldest_files_and_counts_them() {
+    let fs = FaultFs::new();
+    let mut opts = fault_opts(&fs);
+    opts.retention.max_bytes = 200 << 10;
+    let store = Store::open("/db", opts).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..20_000u64 {
+        store.append(t, i, 0, &payload(i, i % 10 == 0)).unwrap();
+    }
+    store.flush().unwrap();
+    store.compact().unwrap();
+    let h = store.health();
+    assert!(h.retention_dropped_files > 0);
+    assert!(h.retention_dropped_messages > 0);
+    let got = all(&store, &[t]);
+    assert_eq!(got.len() as u64 + h.retention_dropped_messages, 20_000);
+    // What is left is the newest, contiguous.
+    let first = got.first().unwrap().log_time;
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.log_time == first + i as u64));
+    for r in &got {
+        assert_eq!(r.payload, payload(r.log_time, r.log_time % 10 == 0));
+    }
+}
+
+#[test]
+fn unreferenced_files_are_removed_at_open() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    store.close().unwrap();
+    let junk = Path::new("/db/000099.sst");
+    fs.create(junk).unwrap();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    assert!(!fs.exists(junk));
+    assert_eq!(
+        store.recovery_report().removed_files,
+        vec![junk.to_path_buf()]
+    );
+}

@@ -1,0 +1,151 @@
+//! Value log: append-only files `NNNNNN.vlog` holding large payloads once.
+//! Entry: `crc32(payload) u32 | len u32 | topic u32 | log_time u64 |
+//! seq u64 | payload`. The tree stores a pointer to the payload.
+
+use super::codec::{corrupt, io_err, put_u32, put_u64};
+use super::error::{Error, Result};
+use super::fs::{FileSystem, RandomAccessFile, WritableFile};
+use super::types::{Key, VPtr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub const ENTRY_HEADER: u64 = 28;
+
+pub fn vlog_path(dir: &Path, num: u64) -> PathBuf {
+    dir.join(format!("{num:06}.vlog"))
+}
+
+/// The value-log file being appended to.
+pub struct VlogWriter {
+    pub num: u64,
+    path: PathBuf,
+    file: Box<dyn WritableFile>,
+    offset: u64,
+    dirty: bool,
+    header: Vec<u8>,
+}
+
+impl VlogWriter {
+    /// Creates a new, empty value-log file (caller records it in the
+    /// manifest before handing out pointers into it).
+    pub fn create(fs: &dyn FileSystem, dir: &Path, num: u64) -> Result<VlogWriter> {
+        let path = vlog_path(dir, num);
+        let file = fs.create(&path).map_err(io_err(&path))?;
+        fs.sync_dir(dir).map_err(io_err(dir))?;
+        Ok(VlogWriter {
+            num,
+            path,
+            file,
+            offset: 0,
+            dirty: false,
+            header: Vec::with_capacity(ENTRY_HEADER as usize),
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn append(&mut self, key: &Key, payload: &[u8]) -> Result<VPtr> {
+        let crc = crc32fast::hash(payload);
+        self.header.clear();
+        put_u32(&mut self.header, crc);
+        put_u32(&mut self.header, payload.len() as u32);
+        put_u32(&mut self.header, key.topic);
+        put_u64(&mut self.header, key.time);
+        put_u64(&mut self.header, key.seq);
+        self.file.append(&self.header).map_err(io_err(&self.path))?;
+        self.file.append(payload).map_err(io_err(&self.path))?;
+        let ptr = VPtr {
+            file: self.num,
+            offset: self.offset + ENTRY_HEADER,
+            len: payload.len() as u32,
+            crc,
+        };
+        self.offset += ENTRY_HEADER + payload.len() as u64;
+        self.dirty = true;
+        Ok(ptr)
+    }
+
+    pub fn sync(&mut self) -> Result<()> {
+        if self.dirty {
+            self.file.sync().map_err(io_err(&self.path))?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+/// A value-log file referenced by a version; deleted on drop once obsolete.
+pub struct VlogFile {
+    pub num: u64,
+    path: PathBuf,
+    file: Arc<dyn RandomAccessFile>,
+    fs: Arc<dyn FileSystem>,
+    obsolete: AtomicBool,
+}
+
+impl std::fmt::Debug for VlogFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VlogFile({})", self.num)
+    }
+}
+
+impl VlogFile {
+    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64) -> Result<VlogFile> {
+        let path = vlog_path(dir, num);
+        let file = fs.open_read(&path).map_err(io_err(&path))?;
+        Ok(VlogFile {
+            num,
+            path,
+            file,
+            fs,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.file.size().unwrap_or(0)
+    }
+
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+
+    /// Reads and verifies the payload a pointer names.
+    pub fn read(&self, p: &VPtr) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; p.len as usize];
+        self.file.read_at(&mut buf, p.offset).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(&self.path, p.offset, "value pointer past end of file")
+            } else {
+                io_err(&self.path)(e)
+            }
+        })?;
+        let got = crc32fast::hash(&buf);
+        if got != p.crc {
+            return Err(Error::ChecksumMismatch {
+                file: self.path.clone(),
+                offset: p.offset,
+                expected: p.crc,
+                got,
+            });
+        }
+        Ok(buf)
+    }
+
+    /// True when the pointer lies inside the file (WAL replay check).
+    pub fn contains(&self, p: &VPtr) -> bool {
+        p.offset + u64::from(p.len) <= self.size()
+    }
+}
+
+impl Drop for VlogFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // A leftover file is harmless: open removes unreferenced files.
+            let _ignored = self.fs.remove(&self.path);
+        }
+    }
+}

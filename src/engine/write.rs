@@ -1,0 +1,305 @@
+//! Write path: append (value log, WAL buffer, memtable), group-commit
+//! sync, write controller, memtable freeze and flush to L0.
+
+use super::db::{Inner, SuperVersion, WriterState};
+use super::error::{Error, Result};
+use super::health::Stats;
+use super::manifest::Edit;
+use super::memtable::{MemIter, Memtable};
+use super::merge::{MergeIter, Order, Source};
+use super::sstable::{Table, TableWriter};
+use super::types::{Key, VPtr, ValueRef};
+use super::version::VersionEdit;
+use super::vlog::{VlogFile, VlogWriter};
+use super::wal;
+use super::{Durability, WriteState};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl Inner {
+    pub fn append(&self, topic: u32, time: u64, publish: u64, payload: &[u8]) -> Result<u64> {
+        self.check_writable()?;
+        self.throttle()?;
+        let wal = self.wal.as_ref().ok_or(Error::ReadOnly)?;
+        let (seq, lsn, pending) = {
+            let mut w = self.writer.lock();
+            self.poison.check()?;
+            let seq = *w
+                .next_seq
+                .get(topic as usize)
+                .ok_or(Error::UnknownTopic(topic))?;
+            let key = Key::new(topic, time, seq);
+            let value = if payload.len() >= self.opts.value_threshold.max(1) {
+                let r = self.vlog_append(&key, payload);
+                ValueRef::Ptr(self.fail("value log write", r)?)
+            } else {
+                ValueRef::Inline(payload)
+            };
+            let (lsn, pending) = wal.add(&key, publish, value);
+            w.active.insert(key, publish, value);
+            if let Some(n) = w.next_seq.get_mut(topic as usize) {
+                *n = seq + 1;
+            }
+            Stats::add(&self.stats.bytes_ingested, payload.len() as u64);
+            if w.active.approximate_bytes() >= (self.opts.memtable_bytes / 2).max(1) {
+                self.freeze(&mut w);
+            }
+            (seq, lsn, pending)
+        };
+        if self.opts.durability == Durability::Sync {
+            let r = self.sync_lsn(lsn);
+            self.fail("WAL sync", r)?;
+        } else if pending >= self.opts.tuning.wal_buffer_bytes {
+            let r = wal.write_out(false).map(|_| ());
+            self.fail("WAL write", r)?;
+        }
+        Ok(seq)
+    }
+
+    /// Appends a payload to the value log, opening a new file when needed.
+    fn vlog_append(&self, key: &Key, payload: &[u8]) -> Result<VPtr> {
+        let mut guard = self.vlog.lock();
+        let full = guard
+            .as_ref()
+            .is_none_or(|v| v.size() >= self.opts.tuning.vlog_file_bytes);
+        if full {
+            if let Some(mut old) = guard.take() {
+                old.sync()?;
+            }
+            *guard = Some(self.new_vlog()?);
+        }
+        let v = guard.as_mut().ok_or(Error::ReadOnly)?;
+        let ptr = v.append(key, payload)?;
+        Stats::add(
+            &self.stats.vlog_bytes,
+            payload.len() as u64 + super::vlog::ENTRY_HEADER,
+        );
+        Ok(ptr)
+    }
+
+    /// A new value-log file, recorded in the manifest before use.
+    fn new_vlog(&self) -> Result<VlogWriter> {
+        let num = self.alloc_file();
+        let w = VlogWriter::create(&*self.fs, &self.dir, num)?;
+        self.log_edits(&[Edit::AddVlog { num }, Edit::NextFile(num + 1)])?;
+        let f = Arc::new(VlogFile::open(self.fs.clone(), &self.dir, num)?);
+        self.install(&VersionEdit {
+            add_vlogs: vec![f],
+            ..VersionEdit::default()
+        });
+        Ok(w)
+    }
+
+    /// Makes the active memtable immutable and starts a new WAL segment.
+    fn freeze(&self, w: &mut WriterState) {
+        let Some(wal) = self.wal.as_ref() else {
+            return;
+        };
+        let last_seg = wal.rotate();
+        w.active.set_last_wal_segment(last_seg);
+        let fresh = Arc::new(Memtable::new(last_seg + 1));
+        let old = std::mem::replace(&mut w.active, fresh.clone());
+        {
+            let mut sv = self.sv.lock();
+            let mut imm = sv.imm.clone();
+            imm.push(old);
+            *sv = Arc::new(SuperVersion {
+                version: sv.version.clone(),
+                active: fresh,
+                imm,
+            });
+        }
+        self.refresh_state();
+        self.notify();
+    }
+
+    pub fn refresh_state(&self) -> WriteState {
+        let sv = self.snapshot();
+        let s = self
+            .controller
+            .state(sv.version.table_count(0), sv.imm.len());
+        self.state.set(s);
+        s
+    }
+
+    pub fn write_state(&self) -> WriteState {
+        self.refresh_state()
+    }
+
+    /// SlowDown: a short sleep per write. Stop: wait for flush/compaction,
+    /// then `WriteStopped` after the timeout.
+    fn throttle(&self) -> Result<()> {
+        let mut s = self.state.get();
+        if s == WriteState::Normal {
+            return Ok(());
+        }
+        s = self.refresh_state();
+        if s == WriteState::SlowDown && !self.opts.tuning.background {
+            return self.compact_all();
+        }
+        if s == WriteState::SlowDown {
+            Stats::add(&self.stats.slowdown_count, 1);
+            std::thread::sleep(Duration::from_micros(100));
+            return Ok(());
+        }
+        if s == WriteState::Normal {
+            return Ok(());
+        }
+        Stats::add(&self.stats.stall_count, 1);
+        let deadline = Instant::now() + self.opts.tuning.stop_timeout;
+        if !self.opts.tuning.background {
+            // Nobody else flushes or compacts: do it here rather than wait.
+            self.flush_all()?;
+            self.compact_all()?;
+        }
+        while self.refresh_state() == WriteState::Stop {
+            self.poison.check()?;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::WriteStopped(format!(
+                    "waited {:?} for flush/compaction",
+                    self.opts.tuning.stop_timeout
+                )));
+            }
+            self.wait((deadline - now).min(Duration::from_millis(20)));
+        }
+        Ok(())
+    }
+
+    /// Value log first, then WAL, so a durable WAL record never points at
+    /// a payload that is not durable.
+    pub fn sync_lsn(&self, lsn: u64) -> Result<()> {
+        let Some(wal) = self.wal.as_ref() else {
+            return Ok(());
+        };
+        if wal.synced_lsn() >= lsn {
+            return Ok(());
+        }
+        if let Some(v) = self.vlog.lock().as_mut() {
+            v.sync()?;
+        }
+        wal.sync_to(lsn)
+    }
+
+    pub fn write_out_wal(&self, fsync: bool) -> Result<()> {
+        let Some(wal) = self.wal.as_ref() else {
+            return Ok(());
+        };
+        if fsync {
+            if let Some(v) = self.vlog.lock().as_mut() {
+                v.sync()?;
+            }
+        }
+        wal.write_out(fsync).map(|_| ())
+    }
+
+    pub fn sync_all(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.poison.check()?;
+        let r = self.write_out_wal(true);
+        self.fail("WAL sync", r)
+    }
+
+    /// Freezes the active memtable and flushes every immutable one.
+    pub fn flush_all(&self) -> Result<()> {
+        self.check_writable()?;
+        {
+            let mut w = self.writer.lock();
+            if !w.active.is_empty() {
+                self.freeze(&mut w);
+            }
+        }
+        while !self.snapshot().imm.is_empty() {
+            self.poison.check()?;
+            let r = self.flush_oldest();
+            self.fail("flush", r)?;
+        }
+        self.notify();
+        Ok(())
+    }
+
+    /// Writes the oldest immutable memtable to an L0 table and installs it.
+    pub fn flush_oldest(&self) -> Result<()> {
+        let _g = self.flush_lock.lock();
+        let Some(mem) = self.snapshot().imm.first().cloned() else {
+            return Ok(());
+        };
+        let floor = mem.last_wal_segment() + 1;
+        let mut edits = vec![Edit::WalFloor(floor)];
+        let mut vedit = VersionEdit::default();
+        if !mem.is_empty() {
+            let (table, max_seq) = self.write_l0(&mem)?;
+            Stats::add(&self.stats.flush_bytes, table.meta.size);
+            edits.push(Edit::AddTable {
+                level: 0,
+                num: table.meta.num,
+            });
+            edits.push(Edit::NextFile(table.meta.num + 1));
+            for (id, s) in max_seq {
+                edits.push(Edit::NextSeq { id, next: s + 1 });
+            }
+            vedit.add.push((0, Arc::new(table)));
+        }
+        self.log_edits(&edits)?;
+        {
+            let mut sv = self.sv.lock();
+            let version = Arc::new(sv.version.apply(&vedit));
+            let imm = sv
+                .imm
+                .iter()
+                .filter(|m| !Arc::ptr_eq(m, &mem))
+                .cloned()
+                .collect();
+            *sv = Arc::new(SuperVersion {
+                version,
+                active: sv.active.clone(),
+                imm,
+            });
+        }
+        Stats::add(&self.stats.flushes, 1);
+        self.remove_wal_below(floor)?;
+        self.refresh_state();
+        Ok(())
+    }
+
+    fn write_l0(&self, mem: &Arc<Memtable>) -> Result<(Table, BTreeMap<u32, u64>)> {
+        let num = self.alloc_file();
+        let src = Source::Mem(MemIter::new(mem.clone(), Key::MIN, Key::MAX, false));
+        let mut it = MergeIter::new(vec![src], Order::KEY);
+        let mut w = TableWriter::new(
+            self.fs.clone(),
+            &self.dir,
+            num,
+            self.opts.compression,
+            self.opts.block_size,
+        )?;
+        let mut max_seq = BTreeMap::new();
+        while let Some(e) = it.next_entry()? {
+            let m = max_seq.entry(e.key.topic).or_insert(e.key.seq);
+            *m = (*m).max(e.key.seq);
+            if let Err(err) = w.add(&e) {
+                w.abandon();
+                return Err(err);
+            }
+        }
+        w.finish()?;
+        Ok((Table::open(self.fs.clone(), &self.dir, num)?, max_seq))
+    }
+
+    fn remove_wal_below(&self, floor: u64) -> Result<()> {
+        let names = self
+            .fs
+            .list(&self.dir)
+            .map_err(super::codec::io_err(&self.dir))?;
+        for seg in names.iter().filter_map(|n| wal::parse_segment(n)) {
+            if seg < floor {
+                let p = wal::segment_path(&self.dir, seg);
+                self.fs.remove(&p).map_err(super::codec::io_err(&p))?;
+            }
+        }
+        Ok(())
+    }
+}
