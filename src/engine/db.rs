@@ -7,7 +7,7 @@ use super::health::{Controller, Poison, StateCell, Stats};
 use super::manifest::{self, Edit, ManifestWriter, TopicEntry};
 use super::memtable::Memtable;
 use super::sstable::{Table, TopicRange};
-use super::types::Value;
+use super::types::{Value, ValueRef};
 use super::version::{Version, VersionEdit};
 use super::vlog::{VlogFile, VlogWriter};
 use super::wal::{self, Wal};
@@ -37,7 +37,6 @@ pub struct Catalog {
 pub struct WriterState {
     pub next_seq: Vec<u64>,
     pub active: Arc<Memtable>,
-    pub scratch: Vec<u8>,
 }
 
 pub struct Inner {
@@ -108,7 +107,7 @@ impl Inner {
                 *n = (*n).max(e.key.seq + 1);
             }
             recovery.replayed_records += 1;
-            active.insert(e.key, e.publish, e.value);
+            active.insert(e.key, e.publish, ValueRef::from(&e.value));
         }
         let mut next_file = state.next_file.max(1);
         let manifest_writer = if read_only {
@@ -137,7 +136,6 @@ impl Inner {
             writer: Mutex::new(WriterState {
                 next_seq,
                 active: active.clone(),
-                scratch: Vec::with_capacity(4096),
             }),
             vlog: Mutex::new(None),
             manifest: Mutex::new(manifest_writer),

@@ -140,13 +140,13 @@ impl MergeIter {
 mod tests {
     use super::*;
     use crate::engine::memtable::Memtable;
-    use crate::engine::types::Value;
+    use crate::engine::types::ValueRef;
     use std::sync::Arc;
 
     fn mem(keys: &[(u32, u64)]) -> Arc<Memtable> {
         let m = Arc::new(Memtable::new(0));
         for (t, time) in keys {
-            m.insert(Key::new(*t, *time, *time), 0, Value::Inline(vec![]));
+            m.insert(Key::new(*t, *time, *time), 0, ValueRef::Inline(&[]));
         }
         m
     }
@@ -158,7 +158,7 @@ mod tests {
         };
         let srcs = mems
             .iter()
-            .map(|m| Source::Mem(MemIter::new(m.clone(), lo, hi, order.reverse, None)))
+            .map(|m| Source::Mem(MemIter::new(m.clone(), lo, hi, order.reverse)))
             .collect();
         let mut it = MergeIter::new(srcs, order);
         let mut out = Vec::new();
@@ -198,7 +198,6 @@ mod tests {
                     Key::new(*t, 0, 0),
                     Key::new(*t + 1, 0, 0),
                     false,
-                    None,
                 ))
             })
             .collect();

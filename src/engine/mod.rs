@@ -278,7 +278,27 @@ impl Store {
 
     /// `open_read_only` with options (only `fs` and read settings matter).
     pub fn open_read_only_with(path: impl AsRef<Path>, options: Options) -> Result<Store> {
-        let inner = Arc::new(db::Inner::open(path.as_ref(), options, true)?);
+        let path = path.as_ref();
+        if !options.fs.exists(&path.join("MANIFEST")) {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no motedb store here"),
+            });
+        }
+        // The writer may delete a file between our manifest read and its
+        // open (flush, compaction); a fresh manifest read then succeeds.
+        let mut attempt = 0;
+        let inner = loop {
+            match db::Inner::open(path, options.clone(), true) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 20 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                r => break Arc::new(r?),
+            }
+        };
         Ok(Store {
             inner,
             threads: parking_lot::Mutex::new(Vec::new()),

@@ -119,7 +119,7 @@ fn merged(
                 .topic_range(t)
                 .is_some_and(|r| r.max_time >= lo.time && r.min_time <= hi.time);
             if covers {
-                sources.push(Source::Mem(MemIter::new(m.clone(), lo, hi, reverse, None)));
+                sources.push(Source::Mem(MemIter::new(m.clone(), lo, hi, reverse)));
             }
         }
         for (_, table) in sv.version.tables() {
@@ -167,7 +167,7 @@ impl Inner {
                             reason: "value-log file not in any version".into(),
                         })?,
                 };
-                file.read(&p)?
+                file.read(&p, &e.key)?
             }
         };
         Ok(Record {
@@ -195,7 +195,12 @@ impl Inner {
 
     pub fn scan(&self, req: &ScanRequest) -> Result<ScanPage> {
         let topics = self.scan_topics(&req.topics)?;
-        let hash = request_hash(&topics, req.start, req.end, req.newest_first);
+        // Hash the request as given, so topics registered between pages do
+        // not invalidate an all-topics cursor.
+        let mut asked = req.topics.clone();
+        asked.sort_unstable();
+        asked.dedup();
+        let hash = request_hash(&asked, req.start, req.end, req.newest_first);
         let after = req
             .cursor
             .as_deref()

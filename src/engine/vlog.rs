@@ -2,7 +2,7 @@
 //! Entry: `crc32(payload) u32 | len u32 | topic u32 | log_time u64 |
 //! seq u64 | payload`. The tree stores a pointer to the payload.
 
-use super::codec::{corrupt, io_err, put_u32, put_u64};
+use super::codec::{corrupt, io_err, put_u32, put_u64, Dec};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, RandomAccessFile, WritableFile};
 use super::types::{Key, VPtr};
@@ -113,17 +113,42 @@ impl VlogFile {
         self.obsolete.store(true, Ordering::Release);
     }
 
-    /// Reads and verifies the payload a pointer names.
-    pub fn read(&self, p: &VPtr) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; p.len as usize];
-        self.file.read_at(&mut buf, p.offset).map_err(|e| {
+    /// Reads the entry a pointer names and verifies header (crc, length,
+    /// key) and payload CRC; returns the payload.
+    pub fn read(&self, p: &VPtr, key: &Key) -> Result<Vec<u8>> {
+        let start = p.offset.checked_sub(ENTRY_HEADER).ok_or_else(|| {
+            corrupt(
+                &self.path,
+                p.offset,
+                "value pointer inside the first header",
+            )
+        })?;
+        let mut buf = vec![0u8; ENTRY_HEADER as usize + p.len as usize];
+        self.file.read_at(&mut buf, start).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                corrupt(&self.path, p.offset, "value pointer past end of file")
+                corrupt(&self.path, start, "value pointer past end of file")
             } else {
                 io_err(&self.path)(e)
             }
         })?;
-        let got = crc32fast::hash(&buf);
+        let mut d = Dec::new(&buf);
+        let header = (d.u32(), d.u32(), d.u32(), d.u64(), d.u64());
+        let want = (
+            Some(p.crc),
+            Some(p.len),
+            Some(key.topic),
+            Some(key.time),
+            Some(key.seq),
+        );
+        if header != want {
+            return Err(corrupt(
+                &self.path,
+                start,
+                "value-log entry header mismatch",
+            ));
+        }
+        let payload = buf.split_off(ENTRY_HEADER as usize);
+        let got = crc32fast::hash(&payload);
         if got != p.crc {
             return Err(Error::ChecksumMismatch {
                 file: self.path.clone(),
@@ -132,7 +157,7 @@ impl VlogFile {
                 got,
             });
         }
-        Ok(buf)
+        Ok(payload)
     }
 
     /// True when the pointer lies inside the file (WAL replay check).

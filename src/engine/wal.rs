@@ -5,7 +5,7 @@
 //! segment run) and optionally fsyncs: concurrent syncers share one fsync
 //! (group commit).
 
-use super::codec::{io_err, put_frame, read_frames};
+use super::codec::{io_err, read_frames, seal_frame, FRAME_HEADER};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, WritableFile};
 use super::types::{decode_entry, encode_entry, Entry, Key, ValueRef};
@@ -30,6 +30,8 @@ pub fn parse_segment(name: &str) -> Option<u64> {
 
 struct Buffer {
     chunks: Vec<(u64, Vec<u8>)>,
+    /// A written-out chunk kept for reuse (no realloc on the hot path).
+    spare: Option<Vec<u8>>,
     seg: u64,
     lsn: u64,
     pending: usize,
@@ -58,6 +60,7 @@ impl Wal {
             dir: dir.to_path_buf(),
             buf: Mutex::new(Buffer {
                 chunks: Vec::new(),
+                spare: None,
                 seg,
                 lsn: 0,
                 pending: 0,
@@ -69,27 +72,24 @@ impl Wal {
         }
     }
 
-    /// Buffers one record; returns (its lsn, bytes now pending).
-    pub fn add(
-        &self,
-        key: &Key,
-        publish: u64,
-        value: ValueRef<'_>,
-        scratch: &mut Vec<u8>,
-    ) -> (u64, usize) {
-        scratch.clear();
-        scratch.push(KIND_PUT);
-        encode_entry(scratch, key, publish, value);
+    /// Buffers one record, encoded in place; returns (its lsn, bytes now
+    /// pending).
+    pub fn add(&self, key: &Key, publish: u64, value: ValueRef<'_>) -> (u64, usize) {
         let mut b = self.buf.lock();
         let seg = b.seg;
         if b.chunks.last().is_none_or(|c| c.0 != seg) {
-            b.chunks.push((seg, Vec::with_capacity(64 << 10)));
+            let fresh = b.spare.take().unwrap_or_default();
+            b.chunks.push((seg, fresh));
         }
-        let before = b.chunks.last().map_or(0, |c| c.1.len());
-        if let Some(c) = b.chunks.last_mut() {
-            put_frame(&mut c.1, scratch);
-        }
-        let added = b.chunks.last().map_or(0, |c| c.1.len()) - before;
+        let Some((_, c)) = b.chunks.last_mut() else {
+            return (b.lsn, b.pending);
+        };
+        let start = c.len();
+        c.extend_from_slice(&[0u8; FRAME_HEADER]);
+        c.push(KIND_PUT);
+        encode_entry(c, key, publish, value);
+        seal_frame(c, start);
+        let added = c.len() - start;
         b.lsn += added as u64;
         b.pending += added;
         (b.lsn, b.pending)
@@ -235,12 +235,11 @@ mod tests {
         let fs: Arc<dyn FileSystem> = Arc::new(fault.clone());
         let dir = Path::new("/db");
         let wal = Wal::new(fs.clone(), dir, 3);
-        let mut s = Vec::new();
         for i in 0..10u64 {
-            wal.add(&Key::new(1, i, i), 0, ValueRef::Inline(b"payload"), &mut s);
+            wal.add(&Key::new(1, i, i), 0, ValueRef::Inline(b"payload"));
         }
         wal.write_out(true).unwrap();
-        wal.add(&Key::new(1, 99, 99), 0, ValueRef::Inline(b"late"), &mut s);
+        wal.add(&Key::new(1, 99, 99), 0, ValueRef::Inline(b"late"));
         wal.write_out(false).unwrap();
         let path = segment_path(dir, 3);
         let mut data = fault.contents(&path).unwrap();
@@ -260,9 +259,8 @@ mod tests {
         let fs: Arc<dyn FileSystem> = Arc::new(fault.clone());
         let dir = Path::new("/db");
         let wal = Wal::new(fs.clone(), dir, 1);
-        let mut s = Vec::new();
         for i in 0..3u64 {
-            wal.add(&Key::new(1, i, i), 0, ValueRef::Inline(b"abc"), &mut s);
+            wal.add(&Key::new(1, i, i), 0, ValueRef::Inline(b"abc"));
         }
         wal.write_out(true).unwrap();
         let path = segment_path(dir, 1);

@@ -8,7 +8,7 @@ use super::manifest::Edit;
 use super::memtable::{MemIter, Memtable};
 use super::merge::{MergeIter, Order, Source};
 use super::sstable::{Table, TableWriter};
-use super::types::{Key, VPtr, Value, ValueRef};
+use super::types::{Key, VPtr, ValueRef};
 use super::version::VersionEdit;
 use super::vlog::{VlogFile, VlogWriter};
 use super::wal;
@@ -32,13 +32,11 @@ impl Inner {
             let key = Key::new(topic, time, seq);
             let value = if payload.len() >= self.opts.value_threshold.max(1) {
                 let r = self.vlog_append(&key, payload);
-                Value::Ptr(self.fail("value log write", r)?)
+                ValueRef::Ptr(self.fail("value log write", r)?)
             } else {
-                Value::Inline(payload.to_vec())
+                ValueRef::Inline(payload)
             };
-            let mut scratch = std::mem::take(&mut w.scratch);
-            let (lsn, pending) = wal.add(&key, publish, ValueRef::from(&value), &mut scratch);
-            w.scratch = scratch;
+            let (lsn, pending) = wal.add(&key, publish, value);
             w.active.insert(key, publish, value);
             if let Some(n) = w.next_seq.get_mut(topic as usize) {
                 *n = seq + 1;
@@ -233,6 +231,11 @@ impl Inner {
         let mut edits = vec![Edit::WalFloor(floor)];
         let mut vedit = VersionEdit::default();
         if !mem.is_empty() {
+            // The table will point into the value log: those payloads must
+            // be durable before the table is.
+            if let Some(v) = self.vlog.lock().as_mut() {
+                v.sync()?;
+            }
             let (table, max_seq) = self.write_l0(&mem)?;
             Stats::add(&self.stats.flush_bytes, table.meta.size);
             edits.push(Edit::AddTable {
@@ -269,7 +272,7 @@ impl Inner {
 
     fn write_l0(&self, mem: &Arc<Memtable>) -> Result<(Table, BTreeMap<u32, u64>)> {
         let num = self.alloc_file();
-        let src = Source::Mem(MemIter::new(mem.clone(), Key::MIN, Key::MAX, false, None));
+        let src = Source::Mem(MemIter::new(mem.clone(), Key::MIN, Key::MAX, false));
         let mut it = MergeIter::new(vec![src], Order::KEY);
         let mut w = TableWriter::new(
             self.fs.clone(),

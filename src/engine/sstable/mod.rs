@@ -76,6 +76,9 @@ pub struct TableMeta {
 }
 
 impl TableMeta {
+    pub fn min_time(&self) -> u64 {
+        self.topics.values().map(|r| r.min_time).min().unwrap_or(0)
+    }
     pub fn max_time(&self) -> u64 {
         self.topics.values().map(|r| r.max_time).max().unwrap_or(0)
     }
@@ -120,7 +123,14 @@ pub struct TableWriter {
     meta: TableMeta,
     last_key: Option<Key>,
     scratch: Vec<u8>,
+    /// Blocks left to store uncompressed after an incompressible one.
+    skip_compression: u32,
 }
+
+/// A block that compresses to more than 15/16 of its size is stored raw,
+/// and the next few blocks do not try: noisy sensor data does not
+/// compress, and trying costs more CPU than the whole write path.
+const INCOMPRESSIBLE_SKIP: u32 = 8;
 
 impl TableWriter {
     pub fn new(
@@ -151,6 +161,7 @@ impl TableWriter {
             },
             last_key: None,
             scratch: Vec::new(),
+            skip_compression: 0,
         })
     }
 
@@ -203,7 +214,19 @@ impl TableWriter {
         let raw_len = self.block.len() as u32;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        let codec = compress(self.compression, &self.block, &mut out);
+        let codec = if self.skip_compression > 0 {
+            self.skip_compression -= 1;
+            compress(Compression::None, &self.block, &mut out)
+        } else {
+            let c = compress(self.compression, &self.block, &mut out);
+            if c != CODEC_NONE && out.len() > self.block.len() / 16 * 15 {
+                out.clear();
+                self.skip_compression = INCOMPRESSIBLE_SKIP;
+                compress(Compression::None, &self.block, &mut out)
+            } else {
+                c
+            }
+        };
         put_u8(&mut out, codec);
         put_u32(&mut out, raw_len);
         let crc = crc32fast::hash(&out);
