@@ -151,15 +151,23 @@ fn fjall_key(topic: usize, t: Nanos, seq: u64) -> [u8; 20] {
     k
 }
 
-fn open_fjall(dir: &Path) -> Res<(fjall::Keyspace, fjall::PartitionHandle)> {
+/// `buffered`: the journal stays in user space between group commits
+/// (manual_journal_persist), like motedb's WAL buffer; otherwise fjall's
+/// default hands every insert to the OS.
+fn open_fjall(dir: &Path, buffered: bool) -> Res<(fjall::Keyspace, fjall::PartitionHandle)> {
     // Same group-commit interval as motedb's Periodic(100 ms).
     let ks = fjall::Config::new(dir).fsync_ms(Some(100)).open()?;
-    let part = ks.open_partition("msgs", fjall::PartitionCreateOptions::default())?;
+    let popts = fjall::PartitionCreateOptions::default().manual_journal_persist(buffered);
+    let part = ks.open_partition("msgs", popts)?;
     Ok((ks, part))
 }
 
-fn run_fjall(w: &Workload, dir: &Path) -> Res<(Duration, fjall::Keyspace, fjall::PartitionHandle)> {
-    let (ks, part) = open_fjall(dir)?;
+fn run_fjall(
+    w: &Workload,
+    dir: &Path,
+    buffered: bool,
+) -> Res<(Duration, fjall::Keyspace, fjall::PartitionHandle)> {
+    let (ks, part) = open_fjall(dir, buffered)?;
     let mut buf = initial(w.size);
     let t0 = Instant::now();
     for n in 0..w.msgs {
@@ -236,9 +244,12 @@ fn small() -> Res<()> {
     let mcap_bytes = du(&mcap_path);
     fs::remove_file(&mcap_path)?;
     let fj_dir = bench_dir("small_fjall")?;
-    let (fj, ks, part) = run_fjall(&w, &fj_dir)?;
+    let (fj, ks, part) = run_fjall(&w, &fj_dir, false)?;
     drop((part, ks));
     let fj_bytes = du(&fj_dir);
+    fs::remove_dir_all(&fj_dir)?;
+    let (fjb, ks, part) = run_fjall(&w, &fj_dir, true)?;
+    drop((part, ks));
     fs::remove_dir_all(&fj_dir)?;
     let dir = bench_dir("small_motedb")?;
     let (mote, mote_flushed, store) = run_motedb(&w, &dir, Options::default())?;
@@ -246,6 +257,7 @@ fn small() -> Res<()> {
     let mote_bytes = du(&dir);
     fs::remove_dir_all(&dir)?;
     let (m, mc, f) = (rate(w.msgs, mote), rate(w.msgs, mcap), rate(w.msgs, fj));
+    let fb = rate(w.msgs, fjb);
     row("motedb append+sync", m, "msg/s", "");
     row(
         "motedb append+sync+flush",
@@ -356,7 +368,7 @@ fn query_workload(secs: u64) -> Workload {
 }
 
 fn query() -> Res<()> {
-    let secs = env_u64("BENCH_QUERY_SECS", 600);
+    let secs = env_u64("BENCH_QUERY_SECS", 300);
     let w = query_workload(secs);
     header(&format!(
         "1 s window of one 1 kHz topic; store holds {secs} s of 16 topics at 1 kHz ({} msgs)",
@@ -370,7 +382,7 @@ fn query() -> Res<()> {
     let (_, _, store) = run_motedb(&w, &dir, opts)?;
     store.compact()?;
     let fj_dir = bench_dir("query_fjall")?;
-    let (_, ks, part) = run_fjall(&w, &fj_dir)?;
+    let (_, ks, part) = run_fjall(&w, &fj_dir, true)?;
     let queries = env_u64("BENCH_QUERIES", 2000);
     let id = store
         .topic_by_name(&spec(0).name)
