@@ -267,13 +267,30 @@ fn small() -> Res<()> {
     );
     row("mcap writer (lz4 chunks) + fdatasync", mc, "msg/s", "");
     row(
-        "fjall 2 insert + persist(SyncData)",
+        "fjall 2 insert + persist",
         f,
         "msg/s",
-        "fsync_ms=100",
+        "fsync_ms=100, defaults",
+    );
+    row(
+        "fjall 2 buffered journal + persist",
+        fb,
+        "msg/s",
+        "manual_journal_persist",
     );
     row("ratio motedb / mcap", m / mc, "x", "target >= 1.0");
-    row("ratio motedb / fjall", m / f, "x", "target > 1.0");
+    row(
+        "ratio motedb / fjall (defaults)",
+        m / f,
+        "x",
+        "target > 1.0",
+    );
+    row(
+        "ratio motedb / fjall (buffered)",
+        m / fb,
+        "x",
+        "target > 1.0",
+    );
     row(
         "bytes on disk motedb",
         mote_bytes as f64 / 1e6,
