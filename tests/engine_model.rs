@@ -879,3 +879,75 @@ fn retention_never_leaves_a_hole_inside_a_topic() {
     let dropped = check_retention(&h, true);
     assert!(dropped > 0, "over the limit but nothing dropped");
 }
+
+/// Loss counters reported by the writer are kept in the catalog and survive
+/// a reopen.
+#[test]
+fn loss_counters_persist_across_reopen() {
+    let cfg = Config {
+        memtable_bytes: 16 << 10,
+        block_size: 1024,
+        compression: Compression::Lz4,
+    };
+    let mut h = Harness::new(cfg, Retention::default());
+    h.append(1, 10, None, 50, false);
+    h.store().record_loss(h.ids[1], 3, 2).unwrap();
+    h.store().record_loss(h.ids[1], 4, 0).unwrap();
+    h.store().record_loss(h.ids[2], 0, 9).unwrap();
+    h.reopen();
+    let info = |i: usize| h.store().topic_by_name(&spec(i).name).unwrap();
+    assert_eq!((info(1).dropped_count, info(1).gap_count), (7, 2));
+    assert_eq!((info(2).dropped_count, info(2).gap_count), (0, 9));
+    assert_eq!((info(0).dropped_count, info(0).gap_count), (0, 0));
+    assert!(h.store().record_loss(999, 1, 1).is_err(), "unknown topic");
+    full_check(&mut h);
+}
+
+/// A read-only open next to a live writer sees the durable state at open
+/// time, never changes under the caller, and refuses writes.
+#[test]
+fn read_only_open_is_a_durable_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        durability: Durability::Sync,
+        memtable_bytes: 8 << 10,
+        value_threshold: VALUE_THRESHOLD,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    for t in 0..300u64 {
+        store
+            .append(id, t, 0, &payload(t, (t % 3) as usize * 400))
+            .unwrap();
+        if t == 150 {
+            store.flush().unwrap();
+        }
+    }
+    let ro = Store::open_read_only(dir.path()).unwrap();
+    for t in 300..600u64 {
+        store.append(id, t, 0, &payload(t, 10)).unwrap();
+    }
+    store.flush().unwrap();
+    store.compact().unwrap();
+    let ro_id = ro.topic_by_name(&spec(0).name).unwrap().id;
+    let got: Vec<Record> = ro
+        .iter(&[ro_id], 0, Nanos::MAX, false)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let times: Vec<Nanos> = got.iter().map(|r| r.log_time).collect();
+    assert_eq!(times, (0..300).collect::<Vec<_>>(), "read-only snapshot");
+    for r in &got {
+        let t = r.log_time;
+        assert!(
+            r.payload == payload(t, (t % 3) as usize * 400),
+            "payload {t}"
+        );
+    }
+    assert!(
+        ro.append(ro_id, 1_000, 0, b"x").is_err(),
+        "read-only append"
+    );
+    store.close().unwrap();
+}
