@@ -6,8 +6,9 @@ use super::codec::{corrupt, io_err, put_u32, put_u64, Dec};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, RandomAccessFile, WritableFile};
 use super::types::{Key, VPtr};
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub const ENTRY_HEADER: u64 = 28;
@@ -77,11 +78,18 @@ impl VlogWriter {
     }
 }
 
+/// Descriptors kept open for value-log files, process-wide. Beyond this,
+/// reads open and close the file each time (a long recording has thousands
+/// of value-log files; the descriptor limit must not be the store's size
+/// limit).
+const MAX_CACHED_HANDLES: usize = 256;
+static CACHED_HANDLES: AtomicUsize = AtomicUsize::new(0);
+
 /// A value-log file referenced by a version; deleted on drop once obsolete.
 pub struct VlogFile {
     pub num: u64,
     path: PathBuf,
-    file: Arc<dyn RandomAccessFile>,
+    cached: Mutex<Option<Arc<dyn RandomAccessFile>>>,
     fs: Arc<dyn FileSystem>,
     obsolete: AtomicBool,
 }
@@ -94,19 +102,38 @@ impl std::fmt::Debug for VlogFile {
 
 impl VlogFile {
     pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64) -> Result<VlogFile> {
-        let path = vlog_path(dir, num);
-        let file = fs.open_read(&path).map_err(io_err(&path))?;
-        Ok(VlogFile {
+        let f = VlogFile {
             num,
-            path,
-            file,
+            path: vlog_path(dir, num),
+            cached: Mutex::new(None),
             fs,
             obsolete: AtomicBool::new(false),
-        })
+        };
+        f.handle()?;
+        Ok(f)
+    }
+
+    /// The cached descriptor, or a fresh one (cached while under budget).
+    /// No existence check needed: the file is deleted only after the last
+    /// holder of this handle is gone.
+    fn handle(&self) -> Result<Arc<dyn RandomAccessFile>> {
+        let mut c = self.cached.lock();
+        if let Some(h) = c.as_ref() {
+            return Ok(h.clone());
+        }
+        let h = self.fs.open_read(&self.path).map_err(io_err(&self.path))?;
+        if CACHED_HANDLES.fetch_add(1, Ordering::AcqRel) < MAX_CACHED_HANDLES {
+            *c = Some(h.clone());
+        } else {
+            CACHED_HANDLES.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(h)
     }
 
     pub fn size(&self) -> u64 {
-        self.file.size().unwrap_or(0)
+        self.handle()
+            .and_then(|h| h.size().map_err(io_err(&self.path)))
+            .unwrap_or(0)
     }
 
     pub fn mark_obsolete(&self) {
@@ -124,7 +151,7 @@ impl VlogFile {
             )
         })?;
         let mut buf = vec![0u8; ENTRY_HEADER as usize + p.len as usize];
-        self.file.read_at(&mut buf, start).map_err(|e| {
+        self.handle()?.read_at(&mut buf, start).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 corrupt(&self.path, start, "value pointer past end of file")
             } else {
@@ -168,6 +195,9 @@ impl VlogFile {
 
 impl Drop for VlogFile {
     fn drop(&mut self) {
+        if self.cached.get_mut().take().is_some() {
+            CACHED_HANDLES.fetch_sub(1, Ordering::AcqRel);
+        }
         if self.obsolete.load(Ordering::Acquire) {
             // A leftover file is harmless: open removes unreferenced files.
             let _ignored = self.fs.remove(&self.path);

@@ -115,13 +115,27 @@ impl Wal {
     /// Returns the lsn now written (and synced, if requested).
     pub fn write_out(&self, sync: bool) -> Result<u64> {
         let mut out = self.out.lock();
+        self.write_locked(&mut out, sync)
+    }
+
+    /// Like `write_out(false)` but returns at once when another thread is
+    /// writing or fsyncing: a writer never waits behind a periodic fsync,
+    /// it keeps buffering instead.
+    pub fn try_write_out(&self) -> Result<()> {
+        match self.out.try_lock() {
+            Some(mut out) => self.write_locked(&mut out, false).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn write_locked(&self, out: &mut Output, sync: bool) -> Result<u64> {
         let (chunks, lsn) = {
             let mut b = self.buf.lock();
             b.pending = 0;
             (std::mem::take(&mut b.chunks), b.lsn)
         };
         for (seg, bytes) in chunks {
-            self.switch_segment(&mut out, seg)?;
+            self.switch_segment(out, seg)?;
             let path = segment_path(&self.dir, seg);
             if let Some(f) = out.file.as_mut() {
                 f.append(&bytes).map_err(io_err(&path))?;

@@ -51,7 +51,7 @@ impl Inner {
             let r = self.sync_lsn(lsn);
             self.fail("WAL sync", r)?;
         } else if pending >= self.opts.tuning.wal_buffer_bytes {
-            let r = wal.write_out(false).map(|_| ());
+            let r = wal.try_write_out();
             self.fail("WAL write", r)?;
         }
         Ok(seq)
