@@ -301,7 +301,7 @@ fn iterators_are_snapshots_under_concurrent_compaction() {
 #[test]
 fn iterator_made_before_compaction_is_read_after_it() {
     let (_dir, store, ids) = setup();
-    let mut seqs = vec![0u64; TOPICS];
+    let mut seqs = [0u64; TOPICS];
     let mut present = BTreeSet::new();
     // Overlapping tables: each round covers the same time span.
     for round in 0..5u64 {
