@@ -6,6 +6,7 @@
 pub mod diagnostics;
 pub mod error;
 pub mod params;
+pub mod recorder;
 pub mod services;
 pub mod signals;
 pub mod worker;

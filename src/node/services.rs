@@ -267,9 +267,102 @@ pub fn store_state_note(store: &Store) -> Option<String> {
         .then(|| "store is in Stop state: recording paused, queries still served".to_string())
 }
 
+/// What a client asked in `~/export_mcap`.
+#[derive(Clone, Debug, Default)]
+pub struct ExportInput {
+    pub topics: Vec<String>,
+    pub start: Stamp,
+    pub end: Stamp,
+    pub output: String,
+    pub compression: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportOutput {
+    pub success: bool,
+    pub message: String,
+    pub path: String,
+    pub message_count: u64,
+    pub size_bytes: u64,
+}
+
+/// `name` as a new directory under `base`: relative, no `..`, not empty.
+pub fn export_target(base: &std::path::Path, name: &str) -> Result<std::path::PathBuf, String> {
+    use std::path::Component;
+    let rel = std::path::Path::new(name);
+    if name.is_empty() {
+        return Err("output is empty: give a bag directory name".into());
+    }
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "output {name:?} must be a relative name without '..' (it is created under export.directory {})",
+            base.display()
+        ));
+    }
+    Ok(base.join(rel))
+}
+
+/// Exports to `<export_directory>/<output>` (runs on a worker thread).
+pub fn export_mcap(
+    store: &Store,
+    input: &ExportInput,
+    export_directory: &std::path::Path,
+) -> ExportOutput {
+    let fail = |message: String| ExportOutput {
+        message,
+        ..ExportOutput::default()
+    };
+    let output = match export_target(export_directory, &input.output) {
+        Ok(p) => p,
+        Err(m) => return fail(m),
+    };
+    let compression = match input.compression.parse::<crate::export::McapCompression>() {
+        Ok(c) => c,
+        Err(m) => return fail(m),
+    };
+    let (start, end) = match time_range(input.start, input.end) {
+        Ok((s, e)) => (s, if e == Nanos::MAX { 0 } else { e }),
+        Err(m) => return fail(m),
+    };
+    if let Err(source) = std::fs::create_dir_all(export_directory) {
+        return fail(format!(
+            "cannot create {}: {source}",
+            export_directory.display()
+        ));
+    }
+    let opts = crate::export::ExportOptions {
+        topics: input.topics.clone(),
+        start,
+        end,
+        output,
+        compression,
+        split_bytes: None,
+        split_duration: None,
+    };
+    match crate::export::export_bag(store, &opts) {
+        Ok(summary) => ExportOutput {
+            success: true,
+            message: String::new(),
+            path: summary.path.display().to_string(),
+            message_count: summary.message_count,
+            size_bytes: summary.size_bytes,
+        },
+        Err(e) => fail(format!("export failed: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_target_stays_under_the_directory() {
+        let base = std::path::Path::new("/e");
+        assert_eq!(export_target(base, "run1").unwrap(), base.join("run1"));
+        assert!(export_target(base, "../x").is_err());
+        assert!(export_target(base, "/abs").is_err());
+        assert!(export_target(base, "").is_err());
+    }
 
     #[test]
     fn stamp_round_trip_and_invalid() {

@@ -3,11 +3,13 @@
 use crate::engine::TopicInfo;
 use crate::node::diagnostics::Status;
 use crate::node::params::ParamValue;
-use crate::node::services::{LatestOutput, QueryInput, QueryOutput, Stamp, Stored};
+use crate::node::services::{
+    ExportInput, ExportOutput, LatestOutput, QueryInput, QueryOutput, Stamp, Stored,
+};
 use r2r::builtin_interfaces::msg::Time;
 use r2r::diagnostic_msgs::msg::{DiagnosticStatus, KeyValue};
 use r2r::motedb_interfaces::msg::{StoredMessage, TopicInfo as TopicInfoMsg};
-use r2r::motedb_interfaces::srv::{GetLatest, QueryRange};
+use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, QueryRange};
 use r2r::ParameterValue;
 
 pub fn stamp(t: &Time) -> Stamp {
@@ -81,6 +83,26 @@ pub fn latest_response(out: LatestOutput) -> GetLatest::Response {
         message: out.message,
         found: out.found,
         record: out.record.map(stored).unwrap_or_default(),
+    }
+}
+
+pub fn export_input(r: &ExportMcap::Request) -> ExportInput {
+    ExportInput {
+        topics: r.topics.clone(),
+        start: stamp(&r.start),
+        end: stamp(&r.end),
+        output: r.output.clone(),
+        compression: r.compression.clone(),
+    }
+}
+
+pub fn export_response(out: ExportOutput) -> ExportMcap::Response {
+    ExportMcap::Response {
+        success: out.success,
+        message: out.message,
+        path: out.path,
+        message_count: out.message_count,
+        size_bytes: out.size_bytes,
     }
 }
 

@@ -2,10 +2,14 @@
 //! (parameters, validation, diagnostics) is in the parent module.
 
 mod convert;
+mod rcl;
+mod recorder;
 
-use super::diagnostics::{Composer, RecorderSnapshot};
+use super::diagnostics::Composer;
 use super::error::{NodeError, Result};
 use super::params::{ros_home, NodeParams, ParamValue};
+use super::recorder::ingest::{Stats, Writer};
+use super::recorder::select::TopicFilter;
 use super::services::{self, Limits};
 use super::signals;
 use super::worker::Workers;
@@ -15,10 +19,12 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::{Future, StreamExt};
 use r2r::diagnostic_msgs::msg::DiagnosticArray;
-use r2r::motedb_interfaces::srv::{GetLatest, ListTopics, QueryRange};
+use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, ListTopics, QueryRange};
 use r2r::QosProfile;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long one spin waits for middleware events; also the latency bound
@@ -43,6 +49,9 @@ pub fn run() -> Result<()> {
     let logger = node.logger().to_string();
     r2r::log_info!(&logger, "recording into {}", params.storage_path.display());
 
+    let stats = Arc::new(Stats::default());
+    let recording = start_recording(&node, &params, &store, &stats)?;
+
     let mut pool = LocalPool::new();
     let workers = Arc::new(Workers::new(2));
     let (param_handler, _param_events) = node
@@ -52,17 +61,92 @@ pub fn run() -> Result<()> {
     serve_list_topics(&mut node, &pool, &store)?;
     serve_query_range(&mut node, &pool, &store, &workers, &params)?;
     serve_get_latest(&mut node, &pool, &store, &workers)?;
-    publish_diagnostics(&mut node, &pool, &store, &params)?;
+    serve_export(&mut node, &pool, &store, &workers, &params)?;
+    publish_diagnostics(&mut node, &pool, &store, &stats, &params)?;
 
     while !signals::stop_requested() {
         node.spin_once(SPIN_TIMEOUT);
         pool.run_until_stalled();
     }
     r2r::log_info!(&logger, "shutting down");
+    let recorded = recording.stop();
     drop(pool);
     drop(workers);
     drop(node);
-    close_store(store, &params)
+    let closed = close_store(store, &params);
+    recorded.and(closed)
+}
+
+/// The recorder thread and the writer thread behind it.
+struct Recording {
+    stop: Arc<AtomicBool>,
+    recorder: JoinHandle<std::result::Result<(), rcl::RclError>>,
+    writer: Writer,
+}
+
+impl Recording {
+    /// Stops taking, then lets the writer drain the queue.
+    fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        let recorder = self.recorder.join();
+        let writer_ok = self.writer.join();
+        match recorder {
+            Ok(Ok(())) if writer_ok => Ok(()),
+            Ok(Ok(())) => Err(NodeError::Middleware {
+                operation: "writer thread",
+                detail: "panicked".into(),
+            }),
+            Ok(Err(e)) => Err(NodeError::Middleware {
+                operation: "recorder",
+                detail: e.to_string(),
+            }),
+            Err(_) => Err(NodeError::Middleware {
+                operation: "recorder thread",
+                detail: "panicked".into(),
+            }),
+        }
+    }
+}
+
+fn start_recording(
+    node: &r2r::Node,
+    params: &NodeParams,
+    store: &Arc<Store>,
+    stats: &Arc<Stats>,
+) -> Result<Recording> {
+    let fqn = node.fully_qualified_name().map_err(mw("node name"))?;
+    let cfg = recorder::Config {
+        node_name: format!("{}_recorder", node.name().map_err(mw("node name"))?),
+        namespace: node.namespace().map_err(mw("node namespace"))?,
+        filter: TopicFilter::new(
+            &params.topics,
+            &params.include_regex,
+            &params.exclude_regex,
+            &fqn,
+        )?,
+        discovery_period: params.discovery_period,
+        prefixes: crate::cdr::definition::prefixes_from_env_value(
+            &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
+        ),
+    };
+    let thread_err = |e: std::io::Error| NodeError::Middleware {
+        operation: "spawn thread",
+        detail: e.to_string(),
+    };
+    let (queue, writer) =
+        Writer::start(Arc::clone(store), Arc::clone(stats), params.queue_capacity)
+            .map_err(thread_err)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
+    let recorder = std::thread::Builder::new()
+        .name("motedb-recorder".into())
+        .spawn(move || recorder::run(cfg, store, stats, queue, flag))
+        .map_err(thread_err)?;
+    Ok(Recording {
+        stop,
+        recorder,
+        writer,
+    })
 }
 
 fn spawn(pool: &LocalPool, task: impl Future<Output = ()> + 'static) -> Result<()> {
@@ -234,10 +318,49 @@ fn serve_get_latest(
     })
 }
 
+fn serve_export(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    workers: &Arc<Workers>,
+    params: &NodeParams,
+) -> Result<()> {
+    let mut requests = node
+        .create_service::<ExportMcap::Service>("~/export_mcap", QosProfile::services_default())
+        .map_err(mw("create ~/export_mcap"))?;
+    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
+    let directory = params.export_directory.clone();
+    let spawner = pool.spawner();
+    spawn(pool, async move {
+        while let Some(req) = requests.next().await {
+            let input = convert::export_input(&req.message);
+            let (store, workers, directory) =
+                (Arc::clone(&store), Arc::clone(&workers), directory.clone());
+            let answer = async move {
+                let out = off_thread(&workers, move || {
+                    services::export_mcap(&store, &input, &directory)
+                })
+                .await;
+                let response = match out {
+                    Some(out) => convert::export_response(out),
+                    None => ExportMcap::Response {
+                        success: false,
+                        message: "export worker unavailable (node shutting down)".into(),
+                        ..ExportMcap::Response::default()
+                    },
+                };
+                let _sent = req.respond(response);
+            };
+            let _spawned = spawner.spawn_local(answer);
+        }
+    })
+}
+
 fn publish_diagnostics(
     node: &mut r2r::Node,
     pool: &LocalPool,
     store: &Arc<Store>,
+    stats: &Arc<Stats>,
     params: &NodeParams,
 ) -> Result<()> {
     let publisher = node
@@ -247,11 +370,11 @@ fn publish_diagnostics(
         .create_wall_timer(params.diagnostic_period)
         .map_err(mw("create diagnostics timer"))?;
     let clock = node.get_ros_clock();
-    let store = Arc::clone(store);
+    let (store, stats) = (Arc::clone(store), Arc::clone(stats));
     let mut composer = Composer::new(&params.hardware_id);
     spawn(pool, async move {
         while timer.tick().await.is_ok() {
-            let statuses = composer.compose(&store.health(), &RecorderSnapshot::default());
+            let statuses = composer.compose(&store.health(), &stats.snapshot());
             let now = clock
                 .lock()
                 .ok()
