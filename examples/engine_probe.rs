@@ -21,14 +21,27 @@ fn spec(i: usize) -> TopicSpec {
     }
 }
 
+/// Incompressible bytes, different per message.
+fn fill(buf: &mut [u8], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for chunk in buf.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+}
+
 fn ingest_small(dir: &Path, n: u64) -> AnyResult<(f64, Store)> {
     let store = Store::open(dir, Options::default())?;
     let ids: Vec<u32> = (0..16)
         .map(|i| store.register_topic(spec(i)))
         .collect::<Result<_, _>>()?;
-    let payload = vec![7u8; 256];
+    let mut payload = vec![7u8; 256];
     let t0 = Instant::now();
     for i in 0..n {
+        fill(&mut payload, i);
         let topic = ids[(i % 16) as usize];
         // 16 topics at 1 kHz each: 1 ms per topic step.
         let time = (i / 16) * 1_000_000;
@@ -48,9 +61,10 @@ fn mcap_small(path: &Path, n: u64) -> AnyResult<f64> {
     let chans: Vec<u16> = (0..16)
         .map(|i| w.add_channel(schema, &format!("/topic{i}"), "cdr", &BTreeMap::new()))
         .collect::<Result<_, _>>()?;
-    let payload = vec![7u8; 256];
+    let mut payload = vec![7u8; 256];
     let t0 = Instant::now();
     for i in 0..n {
+        fill(&mut payload, i);
         let time = (i / 16) * 1_000_000;
         let h = mcap::records::MessageHeader {
             channel_id: chans[(i % 16) as usize],

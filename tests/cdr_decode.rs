@@ -135,10 +135,12 @@ MSG: p/msg/Empty\n";
 #[test]
 fn xcdr2_aligns_eight_byte_values_to_four() {
     let schema = Schema::parse("p/msg/T", "int32 a\nfloat64 b\n").unwrap();
-    let mut b = vec![0u8, 0x11, 0, 0];
-    b.extend(1i32.to_le_bytes());
-    b.extend(2.0f64.to_le_bytes());
-    assert_eq!(decode(&schema, &b).unwrap().to_json(), r#"{"a":1,"b":2.0}"#);
+    for kind in [0x07u8, 0x11] {
+        let mut b = vec![0u8, kind, 0, 0];
+        b.extend(1i32.to_le_bytes());
+        b.extend(2.0f64.to_le_bytes());
+        assert_eq!(decode(&schema, &b).unwrap().to_json(), r#"{"a":1,"b":2.0}"#);
+    }
 }
 
 #[test]
@@ -208,9 +210,11 @@ fn schemas() -> Vec<Schema> {
 proptest! {
     #[test]
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), kind in 0u8..3) {
-        let mut payload = vec![0, [0u8, 1, 0x11][kind as usize], 0, 0];
+        let mut payload = vec![0, [0u8, 1, 0x07][kind as usize], 0, 0];
         payload.extend(bytes);
-        for s in schemas() {
+        let schemas = schemas();
+        prop_assert_eq!(schemas.len(), 2);
+        for s in schemas {
             let _ = decode(&s, &payload);
         }
     }
@@ -219,4 +223,18 @@ proptest! {
     fn garbage_definitions_never_panic(text in "[a-z0-9_/<=\\[\\] \n#]{0,120}") {
         let _ = Schema::parse("p/msg/T", &text);
     }
+}
+
+#[test]
+fn truncated_arrays_end_with_a_marker() {
+    let schema = Schema::parse("p/msg/T", "uint8[] d\nint32[3] a\n").unwrap();
+    let mut w = W::new();
+    w.u32(4);
+    w.b.extend([1, 2, 3, 4]);
+    w.i32(5).i32(6).i32(7);
+    let v = decode(&schema, &w.b).unwrap().truncated(2);
+    assert_eq!(
+        v.to_json(),
+        r#"{"d":[1,2,"... (2 more)"],"a":[5,6,"... (1 more)"]}"#
+    );
 }

@@ -97,6 +97,13 @@ fn errors_have_meaningful_exit_codes() {
     let o = motedb(&["info", s(&dir.path().join("missing"))]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("no store at"));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for cmd in ["info", "topics", "verify", "du", "compact"] {
+        let o = motedb(&[cmd, s(&empty)]);
+        assert_eq!(o.status.code(), Some(4), "{cmd}");
+    }
+    assert!(entries(&empty).is_empty(), "read commands created files");
     let o = motedb(&["cat", s(&store), "/nope"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("motedb topics"), "{}", stderr(&o));
@@ -115,6 +122,18 @@ fn errors_have_meaningful_exit_codes() {
     ]);
     assert_eq!(o.status.code(), Some(4));
     assert!(!dir.path().join("b").exists());
+    let o = motedb(&[
+        "export",
+        s(&store),
+        s(&dir.path().join("r")),
+        "--start",
+        "+2s",
+        "--end",
+        "+1s",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty time range"), "{}", stderr(&o));
+    assert!(!dir.path().join("r").exists());
     let o = motedb(&["bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }
@@ -136,6 +155,35 @@ fn export_then_import_round_trips_through_the_cli() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["message_count"], 400);
     assert_eq!(entries(&bag), vec!["bag_0.mcap", "metadata.yaml"]);
+    let o = motedb(&["info", s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Messages:          400"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("Topic: /count | Type: std_msgs/msg/Int32 | Count: 200"));
+
+    // cat reads the bag directly, with the same time filters as a store
+    let args = [
+        "/count", "--format", "json", "--start", "+1s", "--end", "-1s",
+    ];
+    let from_bag = motedb(&[&["cat", s(&bag)][..], &args[..]].concat());
+    let from_store = motedb(&[&["cat", s(&store)][..], &args[..]].concat());
+    assert!(from_bag.status.success(), "{}", stderr(&from_bag));
+    // i in 10..=188: from T0 + 1 s to (last = T0 + 19.95 s) - 1 s, end exclusive
+    assert_eq!(stdout(&from_bag).lines().count(), 179);
+    let strip_seq = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["sequence"] = serde_json::Value::Null;
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip_seq(&from_bag), strip_seq(&from_store));
 
     let copy = dir.path().join("copy");
     let o = motedb(&["--json", "import", s(&copy), s(&bag)]);
@@ -286,4 +334,92 @@ fn verify_detects_a_flipped_byte_in_a_table() {
         text.contains("checksum") || text.contains("corrupt"),
         "{text}"
     );
+}
+
+/// Starts an export of a 32 MiB store and waits (polling, with a deadline)
+/// until its hidden partial directory exists, i.e. the export is running.
+#[cfg(test)]
+fn start_export(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+    let store = make_big_store(dir, 32);
+    let out = dir.join("exports");
+    std::fs::create_dir(&out).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_motedb"))
+        .args(["export", s(&store), s(&out.join("bag"))])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !entries(&out).iter().any(|e| e.starts_with(".bag.partial")) {
+        assert!(std::time::Instant::now() < deadline, "export never started");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    (child, out)
+}
+
+#[test]
+fn ctrl_c_during_export_removes_the_partial_bag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_export(dir.path());
+    // SAFETY: signalling our own child by pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "export finished before the interrupt"
+    );
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+}
+
+#[test]
+fn killed_export_never_leaves_a_bag_at_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_export(dir.path());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = entries(&out);
+    assert!(!left.contains(&"bag".to_string()), "{left:?}");
+    assert!(
+        left.iter().all(|e| e.starts_with(".bag.partial")),
+        "{left:?}"
+    );
+}
+
+#[test]
+fn export_fills_a_missing_definition_from_ament_prefix_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_big_store(dir.path(), 1); // /blob recorded without definition
+    let prefix = dir.path().join("prefix");
+    let msg = prefix.join("share/std_msgs/msg");
+    std::fs::create_dir_all(&msg).unwrap();
+    std::fs::write(
+        msg.join("UInt8MultiArray.msg"),
+        "MultiArrayLayout layout\nuint8[] data\n",
+    )
+    .unwrap();
+    std::fs::write(
+        msg.join("MultiArrayLayout.msg"),
+        "MultiArrayDimension[] dim\nuint32 data_offset\n",
+    )
+    .unwrap();
+    std::fs::write(
+        msg.join("MultiArrayDimension.msg"),
+        "string label\nuint32 size\nuint32 stride\n",
+    )
+    .unwrap();
+    let bag = dir.path().join("bag");
+    let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
+        .args(["export", s(&store), s(&bag)])
+        .env("AMENT_PREFIX_PATH", &prefix)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(bag.join("bag_0.mcap")).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+    let schema = summary.schemas.values().next().unwrap();
+    assert!(schema.data.starts_with(b"MultiArrayLayout layout\n"));
+    assert!(String::from_utf8_lossy(&schema.data).contains("MSG: std_msgs/msg/MultiArrayDimension"));
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use motedb::engine::fs::{FaultFs, FileSystem};
 use motedb::engine::{
     Compression, Durability, Error, Nanos, Options, Record, RecoveryReport, Store, TopicId,
-    TopicSpec,
+    TopicSpec, Tuning,
 };
 
 const DB: &str = "/db";
@@ -61,7 +61,14 @@ fn spec(i: usize) -> TopicSpec {
 
 fn options(fs: &FaultFs, durability: Durability) -> Options {
     let fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    // Small value-log files, so that sealing one and starting the next
+    // happens inside the workload too.
+    let tuning = Tuning {
+        vlog_file_bytes: 8 << 10,
+        ..Tuning::default()
+    };
     Options {
+        tuning,
         durability,
         memtable_bytes: 4 << 10,
         value_threshold: VALUE_THRESHOLD,
@@ -79,6 +86,9 @@ enum Mode {
     SyncEach,
     /// Durability::None plus explicit `sync()` every few appends.
     ExplicitSync,
+    /// As ExplicitSync, with every payload inline (no value log): tells a
+    /// WAL/flush problem apart from a value-log one.
+    ExplicitSyncInline,
 }
 
 /// What the workload learned: records acknowledged durable, and every record
@@ -99,11 +109,15 @@ const APPENDS: u64 = 240;
 /// that the caller can cut the power under a live store.
 fn workload(fs: &FaultFs, mode: Mode, stop_after: Option<u64>) -> (Outcome, Option<Store>) {
     let mut out = Outcome::default();
-    let durability = match mode {
-        Mode::SyncEach => Durability::Sync,
-        Mode::ExplicitSync => Durability::None,
+    let opts = match mode {
+        Mode::SyncEach => options(fs, Durability::Sync),
+        Mode::ExplicitSync => options(fs, Durability::None),
+        Mode::ExplicitSyncInline => Options {
+            value_threshold: usize::MAX,
+            ..options(fs, Durability::None)
+        },
     };
-    let store = match Store::open(DB, options(fs, durability)) {
+    let store = match Store::open(DB, opts) {
         Ok(s) => s,
         Err(_) => {
             out.failed = true;
@@ -165,7 +179,7 @@ fn step(
         Mode::SyncEach => {
             out.durable.insert(key);
         }
-        Mode::ExplicitSync => {
+        Mode::ExplicitSync | Mode::ExplicitSyncInline => {
             pending.push(key);
             if n % 7 == 6 {
                 store.sync()?;
@@ -390,6 +404,18 @@ fn power_cut_keeps_acknowledged_records_sync_mode() {
 #[test]
 fn power_cut_keeps_synced_records() {
     power_cut(Mode::ExplicitSync, false);
+}
+
+#[test]
+fn power_cut_keeps_synced_inline_records() {
+    power_cut(Mode::ExplicitSyncInline, false);
+    power_cut(Mode::ExplicitSyncInline, true);
+}
+
+#[test]
+fn crash_after_failed_write_or_fsync_keeps_synced_inline_records() {
+    fail_nth(Mode::ExplicitSyncInline, false);
+    fail_nth(Mode::ExplicitSyncInline, true);
 }
 
 #[test]

@@ -879,3 +879,195 @@ fn retention_never_leaves_a_hole_inside_a_topic() {
     let dropped = check_retention(&h, true);
     assert!(dropped > 0, "over the limit but nothing dropped");
 }
+
+/// Loss counters reported by the writer are kept in the catalog and survive
+/// a reopen.
+#[test]
+fn loss_counters_persist_across_reopen() {
+    let cfg = Config {
+        memtable_bytes: 16 << 10,
+        block_size: 1024,
+        compression: Compression::Lz4,
+    };
+    let mut h = Harness::new(cfg, Retention::default());
+    h.append(1, 10, None, 50, false);
+    h.store().record_loss(h.ids[1], 3, 2).unwrap();
+    h.store().record_loss(h.ids[1], 4, 0).unwrap();
+    h.store().record_loss(h.ids[2], 0, 9).unwrap();
+    h.reopen();
+    let info = |i: usize| h.store().topic_by_name(&spec(i).name).unwrap();
+    assert_eq!((info(1).dropped_count, info(1).gap_count), (7, 2));
+    assert_eq!((info(2).dropped_count, info(2).gap_count), (0, 9));
+    assert_eq!((info(0).dropped_count, info(0).gap_count), (0, 0));
+    assert!(h.store().record_loss(999, 1, 1).is_err(), "unknown topic");
+    full_check(&mut h);
+}
+
+/// A read-only open next to a live writer sees the durable state at open
+/// time, never changes under the caller, and refuses writes.
+#[test]
+fn read_only_open_is_a_durable_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        durability: Durability::Sync,
+        memtable_bytes: 8 << 10,
+        value_threshold: VALUE_THRESHOLD,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    for t in 0..300u64 {
+        store
+            .append(id, t, 0, &payload(t, (t % 3) as usize * 400))
+            .unwrap();
+        if t == 150 {
+            store.flush().unwrap();
+        }
+    }
+    let ro = Store::open_read_only(dir.path()).unwrap();
+    for t in 300..600u64 {
+        store.append(id, t, 0, &payload(t, 10)).unwrap();
+    }
+    store.flush().unwrap();
+    store.compact().unwrap();
+    let ro_id = ro.topic_by_name(&spec(0).name).unwrap().id;
+    let got: Vec<Record> = ro
+        .iter(&[ro_id], 0, Nanos::MAX, false)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let times: Vec<Nanos> = got.iter().map(|r| r.log_time).collect();
+    assert_eq!(times, (0..300).collect::<Vec<_>>(), "read-only snapshot");
+    for r in &got {
+        let t = r.log_time;
+        assert!(
+            r.payload == payload(t, (t % 3) as usize * 400),
+            "payload {t}"
+        );
+    }
+    assert!(
+        ro.append(ro_id, 1_000, 0, b"x").is_err(),
+        "read-only append"
+    );
+    store.close().unwrap();
+}
+
+/// Cursors are untrusted text: garbage gives `InvalidCursor`, a damaged
+/// valid cursor gives an error or a page inside the range, never a panic
+/// or a record from outside the request.
+#[test]
+fn damaged_cursors_are_rejected_or_harmless() {
+    let cfg = Config {
+        memtable_bytes: 8 << 10,
+        block_size: 512,
+        compression: Compression::Zstd,
+    };
+    let mut h = Harness::new(cfg, Retention::default());
+    for i in 0..TOPICS {
+        h.append(i, 60, None, 40, false);
+    }
+    h.store().flush().unwrap();
+    let mut req = request(vec![h.ids[1]], 5 * TIME_STEP, 50 * TIME_STEP, false);
+    req.max_messages = 7;
+    for bad in [
+        "",
+        "garbage",
+        "\u{0}\u{1}",
+        "99999999999999999999999999",
+        "-1:-1",
+    ] {
+        req.cursor = Some(bad.to_string());
+        match h.store().scan(&req) {
+            Err(motedb::engine::Error::InvalidCursor(_)) => {}
+            other => panic!("cursor {bad:?}: {other:?}"),
+        }
+    }
+    req.cursor = None;
+    let good = h.store().scan(&req).unwrap().next_cursor.unwrap();
+    let want: BTreeSet<Key> = h
+        .model
+        .in_range(&[h.ids[1]], 5 * TIME_STEP, 50 * TIME_STEP)
+        .into_iter()
+        .collect();
+    let bytes = good.as_bytes();
+    for i in 0..bytes.len() {
+        for delta in [1u8, 7, 0x20] {
+            let mut b = bytes.to_vec();
+            b[i] = b[i].wrapping_add(delta);
+            let Ok(text) = String::from_utf8(b) else {
+                continue;
+            };
+            req.cursor = Some(text.clone());
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.store().scan(&req)))
+                .unwrap_or_else(|_| panic!("cursor {text:?} panicked"));
+            if let Ok(page) = r {
+                for rec in &page.records {
+                    let k = (rec.topic, rec.log_time, rec.sequence);
+                    assert!(
+                        want.contains(&k),
+                        "cursor {text:?} gave {k:?} outside the request"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The harsh case for a read-only snapshot: after it was opened the writer
+/// merges and deletes every table it saw (overlapping L0 files, real
+/// compaction). Reading the snapshot afterwards must still give exactly the
+/// records durable at open time, or a typed error naming a file; never a
+/// silently shorter answer.
+#[test]
+fn read_only_snapshot_survives_writer_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        durability: Durability::Sync,
+        memtable_bytes: 1 << 20,
+        value_threshold: VALUE_THRESHOLD,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    let body = |t: u64| payload(t, if t % 4 == 0 { 900 } else { 60 });
+    // Four overlapping tables: every round covers the same time span.
+    for round in 0..4u64 {
+        for i in 0..100u64 {
+            let t = i * 10 + round;
+            store.append(id, t, 0, &body(t)).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let ro = Store::open_read_only(dir.path()).unwrap();
+    for round in 4..8u64 {
+        for i in 0..100u64 {
+            let t = i * 10 + round;
+            store.append(id, t, 0, &body(t)).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    store.compact().unwrap();
+    assert!(
+        store.health().compaction_bytes_written > 0,
+        "no real compaction"
+    );
+    let ro_id = ro.topic_by_name(&spec(0).name).unwrap().id;
+    let got: Result<Vec<Record>, _> = ro
+        .iter(&[ro_id], 0, Nanos::MAX, false)
+        .and_then(|it| it.collect());
+    match got {
+        Ok(recs) => {
+            assert_eq!(recs.len(), 400, "read-only snapshot after compaction");
+            for r in &recs {
+                assert!(
+                    r.log_time % 10 < 4,
+                    "record {} from after the snapshot",
+                    r.log_time
+                );
+                assert!(r.payload == body(r.log_time), "payload {}", r.log_time);
+            }
+        }
+        Err(e) => panic!("read-only snapshot unreadable after the writer compacted: {e}"),
+    }
+    store.close().unwrap();
+}

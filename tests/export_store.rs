@@ -166,3 +166,27 @@ fn export_memory_stays_flat() {
     eprintln!("peak RSS: 8 MiB store {a} KiB, 64 MiB store {b} KiB");
     assert!(b < a + 24 * 1024, "RSS grew from {a} KiB to {b} KiB");
 }
+
+#[test]
+fn import_reports_a_listed_file_that_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Store::open_read_only(make_store(dir.path(), 100)).unwrap();
+    let bag = export_bag(
+        &src,
+        &ExportOptions {
+            output: dir.path().join("bag"),
+            split_duration: Some(std::time::Duration::from_secs(5)),
+            ..ExportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(bag.files.len(), 2);
+    std::fs::remove_file(&bag.files[1]).unwrap();
+    let dst = Store::open(dir.path().join("copy"), small_options()).unwrap();
+    let r = import_bag(&dst, &bag.path, &ImportOptions::default()).unwrap();
+    assert!(!r.complete());
+    assert_eq!(r.files.len(), 1);
+    assert!(r.messages > 0 && r.messages < 200);
+    assert!(r.skipped[0].reason.contains("missing"));
+    dst.close().unwrap();
+}

@@ -418,3 +418,47 @@ fn garbage_file_is_reported() {
     assert!(got.is_empty());
     assert_eq!(skipped.len(), 1);
 }
+
+#[test]
+fn service_output_names_are_checked() {
+    use motedb::export::output_under;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(output_under(d, "run1").unwrap(), d.join("run1"));
+    assert_eq!(output_under(d, "day/run1").unwrap(), d.join("day/run1"));
+    for bad in ["", "  ", "/abs/bag", "../up", "a/../../b"] {
+        assert!(
+            matches!(output_under(d, bad), Err(ExportError::InvalidOutput { .. })),
+            "{bad:?} accepted"
+        );
+    }
+    std::fs::create_dir(d.join("taken")).unwrap();
+    assert!(matches!(
+        output_under(d, "taken"),
+        Err(ExportError::TargetExists(_))
+    ));
+}
+
+#[test]
+fn bag_info_reads_summaries_of_every_file() {
+    use motedb::export::{bag_info, is_bag};
+    let dir = tempfile::tempdir().unwrap();
+    let o = ExportOptions {
+        split_duration: Some(Duration::from_secs(3)),
+        ..opts(dir.path(), "i")
+    };
+    let s = export(&records(1000), &o).unwrap();
+    assert!(is_bag(&s.path) && is_bag(&s.files[0]));
+    assert!(!is_bag(dir.path()));
+    let info = bag_info(&s.path).unwrap();
+    assert_eq!(info.files.len(), 4);
+    assert_eq!(info.message_count, 1000);
+    assert_eq!(info.start, 1_000_000_000_000);
+    assert_eq!(info.end, 1_000_000_000_000 + 999 * 10_000_000);
+    assert_eq!(info.topics.len(), 2);
+    assert_eq!(info.topics[0].name, "/chatter");
+    assert_eq!(info.topics[0].type_name, "std_msgs/msg/String");
+    assert_eq!(info.topics[0].message_count, 500);
+    let one = bag_info(&s.files[0]).unwrap();
+    assert_eq!(one.message_count, 300);
+}

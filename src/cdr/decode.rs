@@ -38,8 +38,10 @@ impl<'a> Reader<'a> {
         let (little, max_align) = match kind {
             0x0000 => (false, 8),
             0x0001 => (true, 8),
-            0x0010 => (false, 4),
-            0x0011 => (true, 4),
+            // Plain XCDR2 (final types): 0x0006/0x0007 on the wire (Fast DDS,
+            // foxglove cdr); 0x0010/0x0011 as printed in the XTypes spec.
+            0x0006 | 0x0010 => (false, 4),
+            0x0007 | 0x0011 => (true, 4),
             other => return Err(Error::UnsupportedEncapsulation(other)),
         };
         Ok(Reader {

@@ -27,6 +27,34 @@ impl Value {
         }
     }
 
+    /// A copy with every array cut to at most `n` elements, followed by a
+    /// `"... (k more)"` marker (like `ros2 topic echo --truncate-length`).
+    pub fn truncated(&self, n: usize) -> Value {
+        let more = |len: usize| Value::Str(format!("... ({} more)", len - n));
+        match self {
+            Value::Bytes(b) if b.len() > n => {
+                let mut items: Vec<Value> =
+                    b[..n].iter().map(|&x| Value::UInt(u64::from(x))).collect();
+                items.push(more(b.len()));
+                Value::Array(items)
+            }
+            Value::Array(a) => {
+                let mut items: Vec<Value> = a.iter().take(n).map(|v| v.truncated(n)).collect();
+                if a.len() > n {
+                    items.push(more(a.len()));
+                }
+                Value::Array(items)
+            }
+            Value::Struct(fields) => Value::Struct(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.truncated(n)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -60,13 +60,29 @@ impl<'a> Dec<'a> {
     }
 }
 
-pub const FRAME_HEADER: usize = 8;
+pub const FRAME_HEADER: usize = 12;
 
-/// Appends `len u32 | crc32(payload) u32 | payload`.
+/// Appends `len u32 | !len u32 | crc32(payload) u32 | payload`. The
+/// inverted length lets a reader tell a damaged length (error) from a
+/// frame cut short by a crash (torn tail).
 pub fn put_frame(buf: &mut Vec<u8>, payload: &[u8]) {
-    put_u32(buf, payload.len() as u32);
-    put_u32(buf, crc32fast::hash(payload));
+    let start = buf.len();
+    buf.extend_from_slice(&[0u8; FRAME_HEADER]);
     buf.extend_from_slice(payload);
+    seal_frame(buf, start);
+}
+
+/// Fills in the header of the frame starting at `start` whose payload
+/// runs to the end of `buf`.
+pub fn seal_frame(buf: &mut [u8], start: usize) {
+    let payload_start = start + FRAME_HEADER;
+    let len = buf.len().saturating_sub(payload_start) as u32;
+    let crc = crc32fast::hash(buf.get(payload_start..).unwrap_or_default());
+    if let Some(h) = buf.get_mut(start..payload_start) {
+        h[..4].copy_from_slice(&len.to_le_bytes());
+        h[4..8].copy_from_slice(&(!len).to_le_bytes());
+        h[8..].copy_from_slice(&crc.to_le_bytes());
+    }
 }
 
 /// Frames read from one file.
@@ -79,9 +95,10 @@ pub struct Frames<'a> {
     pub dropped: u64,
 }
 
-/// Splits `data` into frames. An incomplete last frame, a bad last frame
-/// that ends exactly at EOF, or an all-zero remainder is a torn tail; a CRC
-/// mismatch followed by more data is `ChecksumMismatch`.
+/// Splits `data` into frames. A torn tail (what a crash leaves: a prefix
+/// of a frame, or an all-zero remainder) is cut and counted. A damaged
+/// length (`len != !len_check`) is `Corrupt`, and a complete frame with a
+/// bad CRC is `ChecksumMismatch`, wherever they are: never skipped.
 pub fn read_frames<'a>(data: &'a [u8], file: &Path) -> Result<Frames<'a>> {
     let mut frames = Vec::new();
     let mut pos = 0usize;
@@ -91,17 +108,17 @@ pub fn read_frames<'a>(data: &'a [u8], file: &Path) -> Result<Frames<'a>> {
             break;
         }
         let mut d = Dec::new(rest);
-        let (Some(len), Some(crc)) = (d.u32(), d.u32()) else {
+        let (Some(len), Some(check), Some(crc)) = (d.u32(), d.u32(), d.u32()) else {
             break;
         };
+        if len != !check {
+            return Err(corrupt(file, pos as u64, "damaged frame length"));
+        }
         let Some(payload) = d.take(len as usize) else {
             break;
         };
         let got = crc32fast::hash(payload);
         if got != crc {
-            if d.is_empty() {
-                break;
-            }
             return Err(Error::ChecksumMismatch {
                 file: file.to_path_buf(),
                 offset: pos as u64,
@@ -153,8 +170,12 @@ mod tests {
         data.extend_from_slice(&framed(&[b"three"])[..6]);
         let f = read_frames(&data, Path::new("w")).unwrap();
         assert_eq!(f.frames.len(), 2);
+        data.truncate(full);
+        data.extend_from_slice(&framed(&[b"three"])[..FRAME_HEADER + 2]);
+        let f = read_frames(&data, Path::new("w")).unwrap();
+        assert_eq!(f.frames.len(), 2);
         assert_eq!(f.valid_len, full as u64);
-        assert_eq!(f.dropped, 6);
+        assert_eq!(f.dropped, FRAME_HEADER as u64 + 2);
     }
 
     #[test]
@@ -162,18 +183,37 @@ mod tests {
         let mut data = framed(&[b"one", b"two", b"three"]);
         data[FRAME_HEADER + 3 + FRAME_HEADER] ^= 1; // first byte of "two"
         match read_frames(&data, Path::new("w")) {
-            Err(Error::ChecksumMismatch { offset, .. }) => assert_eq!(offset, 11),
+            Err(Error::ChecksumMismatch { offset, .. }) => assert_eq!(offset, 15),
             other => panic!("expected checksum error, got {:?}", other.err()),
         }
     }
 
     #[test]
-    fn bad_crc_of_last_frame_is_a_torn_tail() {
+    fn bad_crc_of_complete_last_frame_is_an_error_not_a_tail() {
         let mut data = framed(&[b"one", b"two"]);
         let last = data.len() - 1;
         data[last] ^= 1;
+        assert!(matches!(
+            read_frames(&data, Path::new("w")),
+            Err(Error::ChecksumMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn damaged_length_is_an_error_even_when_it_points_past_eof() {
+        let mut data = framed(&[b"one", b"two"]);
+        data[2] ^= 0xff;
+        assert!(matches!(
+            read_frames(&data, Path::new("w")),
+            Err(Error::Corrupt { offset: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn zero_filled_tail_is_torn() {
+        let mut data = framed(&[b"one"]);
+        data.extend_from_slice(&[0u8; 40]);
         let f = read_frames(&data, Path::new("w")).unwrap();
-        assert_eq!(f.frames.len(), 1);
-        assert_eq!(f.dropped, 11);
+        assert_eq!((f.frames.len(), f.dropped), (1, 40));
     }
 }

@@ -56,10 +56,23 @@ impl Source {
             Source::Table(t) => t.next_entry(),
         }
     }
+
+    /// A key no entry of this source precedes in merge order, if known
+    /// without reading (tables, from their per-topic meta).
+    fn bound(&self) -> Option<Key> {
+        match self {
+            Source::Mem(_) => None,
+            Source::Table(t) => t.bound(),
+        }
+    }
 }
 
+/// A heap slot: a source's next entry, or, for a source not read yet, its
+/// bound (the source is opened when the bound reaches the top). So a scan
+/// over thousands of tables opens them one stretch of time at a time.
 struct Head {
-    entry: Entry,
+    key: Key,
+    entry: Option<Entry>,
     source: usize,
     order: Order,
 }
@@ -80,7 +93,7 @@ impl Ord for Head {
     // on equal keys the lower source index (newer data) wins.
     fn cmp(&self, o: &Self) -> Ordering {
         self.order
-            .cmp(&o.entry.key, &self.entry.key)
+            .cmp(&o.key, &self.key)
             .then(o.source.cmp(&self.source))
     }
 }
@@ -108,7 +121,8 @@ impl MergeIter {
         if let Some(src) = self.sources.get_mut(i) {
             if let Some(entry) = src.next_entry()? {
                 self.heap.push(Head {
-                    entry,
+                    key: entry.key,
+                    entry: Some(entry),
                     source: i,
                     order: self.order,
                 });
@@ -119,20 +133,36 @@ impl MergeIter {
 
     pub fn next_entry(&mut self) -> Result<Option<Entry>> {
         if !self.primed {
-            for i in 0..self.sources.len() {
-                self.pull(i)?;
-            }
-            self.primed = true;
+            self.prime()?;
         }
         while let Some(head) = self.heap.pop() {
             self.pull(head.source)?;
-            if self.last == Some(head.entry.key) {
+            let Some(entry) = head.entry else {
+                continue; // a bound: the source's real first entry is queued now
+            };
+            if self.last == Some(entry.key) {
                 continue;
             }
-            self.last = Some(head.entry.key);
-            return Ok(Some(head.entry));
+            self.last = Some(entry.key);
+            return Ok(Some(entry));
         }
         Ok(None)
+    }
+
+    fn prime(&mut self) -> Result<()> {
+        for i in 0..self.sources.len() {
+            match self.sources.get(i).and_then(Source::bound) {
+                Some(key) => self.heap.push(Head {
+                    key,
+                    entry: None,
+                    source: i,
+                    order: self.order,
+                }),
+                None => self.pull(i)?,
+            }
+        }
+        self.primed = true;
+        Ok(())
     }
 }
 

@@ -167,7 +167,7 @@ impl Inner {
                             reason: "value-log file not in any version".into(),
                         })?,
                 };
-                file.read(&p)?
+                file.read(&p, &e.key)?
             }
         };
         Ok(Record {

@@ -28,6 +28,23 @@ fn vlog_refs(tables: &[(usize, Arc<Table>)]) -> BTreeMap<u64, usize> {
     refs
 }
 
+/// A table may go only if, for every topic it holds, all its records are
+/// older than every other table's records of that topic: dropping it then
+/// shortens each topic from the old end and never leaves a hole.
+fn droppable(tables: &[(usize, Arc<Table>)], i: usize) -> bool {
+    let Some((_, x)) = tables.get(i) else {
+        return false;
+    };
+    x.meta.topics.iter().all(|(topic, r)| {
+        tables
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .filter_map(|(_, (_, y))| y.meta.topics.get(topic))
+            .all(|o| r.max_time <= o.min_time)
+    })
+}
+
 impl Inner {
     fn newest_time(&self) -> u64 {
         let sv = self.snapshot();
@@ -42,7 +59,7 @@ impl Inner {
         let r = &self.opts.retention;
         let mut tables: Vec<(usize, Arc<Table>)> =
             v.tables().map(|(l, t)| (l, t.clone())).collect();
-        tables.sort_by_key(|(_, t)| (t.meta.max_time(), t.meta.num));
+        tables.sort_by_key(|(_, t)| (t.meta.min_time(), t.meta.num));
         let mut refs = vlog_refs(&tables);
         // Memtables only point into the newest referenced file or later.
         let pin_from = refs.keys().next_back().copied().unwrap_or(0);
@@ -62,10 +79,17 @@ impl Inner {
                 total = total.saturating_sub(*size);
             }
         }
-        for (level, t) in tables {
+        let old = |t: &Table| cutoff.is_some_and(|c| t.meta.max_time() < c);
+        loop {
             let over = r.max_bytes > 0 && total > r.max_bytes;
-            let old = cutoff.is_some_and(|c| t.meta.max_time() < c);
-            if !over && !old {
+            if !over && !tables.iter().any(|(_, t)| old(t)) {
+                break;
+            }
+            let Some(i) = (0..tables.len()).find(|i| droppable(&tables, *i)) else {
+                break;
+            };
+            let (level, t) = tables.remove(i);
+            if !over && !old(&t) {
                 break;
             }
             total = total.saturating_sub(t.meta.size);

@@ -338,6 +338,72 @@ fn retention_drops_oldest_files_and_counts_them() {
 }
 
 #[test]
+fn loss_counters_and_catalog_survive_reopen() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let mut s = spec("/imu");
+    s.definition = "float64 x".into();
+    s.offered_qos = "- history: 1".into();
+    let t = store.register_topic(s.clone()).unwrap();
+    store.record_loss(t, 3, 2).unwrap();
+    store.record_loss(t, 1, 0).unwrap();
+    assert!(matches!(
+        store.record_loss(9, 1, 1),
+        Err(Error::UnknownTopic(9))
+    ));
+    drop(store);
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let info = store.topic_by_name("/imu").unwrap();
+    assert_eq!((info.dropped_count, info.gap_count), (4, 2));
+    assert_eq!(info.spec, s);
+    assert_eq!(info.message_count, 0);
+    assert_eq!(info.first_time, None);
+}
+
+#[test]
+fn read_only_follows_a_live_writer_on_real_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..1000u64 {
+        store.append(t, i, 0, &payload(i, false)).unwrap();
+    }
+    store.flush().unwrap();
+    for i in 1000..1500u64 {
+        store.append(t, i, 0, &payload(i, i % 100 == 0)).unwrap();
+    }
+    store.sync().unwrap();
+    let ro = Store::open_read_only(dir.path()).unwrap();
+    let got = all(&ro, &[t]);
+    assert_eq!(got.len(), 1500);
+    assert_eq!(got[1400].payload, payload(1400, true));
+    assert!(matches!(
+        Store::open(dir.path(), Options::default()),
+        Err(Error::Locked { pid: Some(_), .. })
+    ));
+    assert!(Store::open_read_only(dir.path().join("missing")).is_err());
+}
+
+#[test]
+fn health_reports_levels_and_amplification() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..5000u64 {
+        store.append(t, i, 0, &payload(i, i % 100 == 0)).unwrap();
+    }
+    store.flush().unwrap();
+    let h = store.health();
+    assert_eq!(h.write_state, WriteState::Normal);
+    assert!(!h.poisoned);
+    assert_eq!(h.messages_stored, 5000);
+    assert!(h.levels.iter().map(|l| l.files).sum::<u64>() > 0);
+    assert!(h.bytes_ingested > 0 && h.flush_bytes_written > 0 && h.vlog_bytes_written > 0);
+    assert!(h.write_amplification > 0.5, "{}", h.write_amplification);
+    assert!(h.disk_bytes >= h.levels.iter().map(|l| l.bytes).sum::<u64>());
+}
+
+#[test]
 fn unreferenced_files_are_removed_at_open() {
     let fs = FaultFs::new();
     let store = Store::open("/db", fault_opts(&fs)).unwrap();

@@ -2,12 +2,13 @@
 //! Entry: `crc32(payload) u32 | len u32 | topic u32 | log_time u64 |
 //! seq u64 | payload`. The tree stores a pointer to the payload.
 
-use super::codec::{corrupt, io_err, put_u32, put_u64};
+use super::codec::{corrupt, io_err, put_u32, put_u64, Dec};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, RandomAccessFile, WritableFile};
 use super::types::{Key, VPtr};
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub const ENTRY_HEADER: u64 = 28;
@@ -77,11 +78,18 @@ impl VlogWriter {
     }
 }
 
+/// Descriptors kept open for value-log files, process-wide. Beyond this,
+/// reads open and close the file each time (a long recording has thousands
+/// of value-log files; the descriptor limit must not be the store's size
+/// limit).
+const MAX_CACHED_HANDLES: usize = 256;
+static CACHED_HANDLES: AtomicUsize = AtomicUsize::new(0);
+
 /// A value-log file referenced by a version; deleted on drop once obsolete.
 pub struct VlogFile {
     pub num: u64,
     path: PathBuf,
-    file: Arc<dyn RandomAccessFile>,
+    cached: Mutex<Option<Arc<dyn RandomAccessFile>>>,
     fs: Arc<dyn FileSystem>,
     obsolete: AtomicBool,
 }
@@ -94,36 +102,80 @@ impl std::fmt::Debug for VlogFile {
 
 impl VlogFile {
     pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64) -> Result<VlogFile> {
-        let path = vlog_path(dir, num);
-        let file = fs.open_read(&path).map_err(io_err(&path))?;
-        Ok(VlogFile {
+        let f = VlogFile {
             num,
-            path,
-            file,
+            path: vlog_path(dir, num),
+            cached: Mutex::new(None),
             fs,
             obsolete: AtomicBool::new(false),
-        })
+        };
+        f.handle()?;
+        Ok(f)
+    }
+
+    /// The cached descriptor, or a fresh one (cached while under budget).
+    /// No existence check needed: the file is deleted only after the last
+    /// holder of this handle is gone.
+    fn handle(&self) -> Result<Arc<dyn RandomAccessFile>> {
+        let mut c = self.cached.lock();
+        if let Some(h) = c.as_ref() {
+            return Ok(h.clone());
+        }
+        let h = self.fs.open_read(&self.path).map_err(io_err(&self.path))?;
+        if CACHED_HANDLES.fetch_add(1, Ordering::AcqRel) < MAX_CACHED_HANDLES {
+            *c = Some(h.clone());
+        } else {
+            CACHED_HANDLES.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(h)
     }
 
     pub fn size(&self) -> u64 {
-        self.file.size().unwrap_or(0)
+        self.handle()
+            .and_then(|h| h.size().map_err(io_err(&self.path)))
+            .unwrap_or(0)
     }
 
     pub fn mark_obsolete(&self) {
         self.obsolete.store(true, Ordering::Release);
     }
 
-    /// Reads and verifies the payload a pointer names.
-    pub fn read(&self, p: &VPtr) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; p.len as usize];
-        self.file.read_at(&mut buf, p.offset).map_err(|e| {
+    /// Reads the entry a pointer names and verifies header (crc, length,
+    /// key) and payload CRC; returns the payload.
+    pub fn read(&self, p: &VPtr, key: &Key) -> Result<Vec<u8>> {
+        let start = p.offset.checked_sub(ENTRY_HEADER).ok_or_else(|| {
+            corrupt(
+                &self.path,
+                p.offset,
+                "value pointer inside the first header",
+            )
+        })?;
+        let mut buf = vec![0u8; ENTRY_HEADER as usize + p.len as usize];
+        self.handle()?.read_at(&mut buf, start).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                corrupt(&self.path, p.offset, "value pointer past end of file")
+                corrupt(&self.path, start, "value pointer past end of file")
             } else {
                 io_err(&self.path)(e)
             }
         })?;
-        let got = crc32fast::hash(&buf);
+        let mut d = Dec::new(&buf);
+        let header = (d.u32(), d.u32(), d.u32(), d.u64(), d.u64());
+        let want = (
+            Some(p.crc),
+            Some(p.len),
+            Some(key.topic),
+            Some(key.time),
+            Some(key.seq),
+        );
+        if header != want {
+            return Err(corrupt(
+                &self.path,
+                start,
+                "value-log entry header mismatch",
+            ));
+        }
+        let payload = buf.split_off(ENTRY_HEADER as usize);
+        let got = crc32fast::hash(&payload);
         if got != p.crc {
             return Err(Error::ChecksumMismatch {
                 file: self.path.clone(),
@@ -132,7 +184,7 @@ impl VlogFile {
                 got,
             });
         }
-        Ok(buf)
+        Ok(payload)
     }
 
     /// True when the pointer lies inside the file (WAL replay check).
@@ -143,6 +195,9 @@ impl VlogFile {
 
 impl Drop for VlogFile {
     fn drop(&mut self) {
+        if self.cached.get_mut().take().is_some() {
+            CACHED_HANDLES.fetch_sub(1, Ordering::AcqRel);
+        }
         if self.obsolete.load(Ordering::Acquire) {
             // A leftover file is harmless: open removes unreferenced files.
             let _ignored = self.fs.remove(&self.path);

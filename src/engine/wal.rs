@@ -5,7 +5,7 @@
 //! segment run) and optionally fsyncs: concurrent syncers share one fsync
 //! (group commit).
 
-use super::codec::{io_err, read_frames, FRAME_HEADER};
+use super::codec::{io_err, read_frames, seal_frame, FRAME_HEADER};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, WritableFile};
 use super::types::{decode_entry, encode_entry, Entry, Key, ValueRef};
@@ -88,12 +88,7 @@ impl Wal {
         c.extend_from_slice(&[0u8; FRAME_HEADER]);
         c.push(KIND_PUT);
         encode_entry(c, key, publish, value);
-        let payload_len = (c.len() - start - FRAME_HEADER) as u32;
-        let crc = crc32fast::hash(c.get(start + FRAME_HEADER..).unwrap_or_default());
-        if let Some(h) = c.get_mut(start..start + FRAME_HEADER) {
-            h[..4].copy_from_slice(&payload_len.to_le_bytes());
-            h[4..].copy_from_slice(&crc.to_le_bytes());
-        }
+        seal_frame(c, start);
         let added = c.len() - start;
         b.lsn += added as u64;
         b.pending += added;
@@ -120,13 +115,27 @@ impl Wal {
     /// Returns the lsn now written (and synced, if requested).
     pub fn write_out(&self, sync: bool) -> Result<u64> {
         let mut out = self.out.lock();
+        self.write_locked(&mut out, sync)
+    }
+
+    /// Like `write_out(false)` but returns at once when another thread is
+    /// writing or fsyncing: a writer never waits behind a periodic fsync,
+    /// it keeps buffering instead.
+    pub fn try_write_out(&self) -> Result<()> {
+        match self.out.try_lock() {
+            Some(mut out) => self.write_locked(&mut out, false).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn write_locked(&self, out: &mut Output, sync: bool) -> Result<u64> {
         let (chunks, lsn) = {
             let mut b = self.buf.lock();
             b.pending = 0;
             (std::mem::take(&mut b.chunks), b.lsn)
         };
         for (seg, bytes) in chunks {
-            self.switch_segment(&mut out, seg)?;
+            self.switch_segment(out, seg)?;
             let path = segment_path(&self.dir, seg);
             if let Some(f) = out.file.as_mut() {
                 f.append(&bytes).map_err(io_err(&path))?;

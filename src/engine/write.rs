@@ -51,7 +51,7 @@ impl Inner {
             let r = self.sync_lsn(lsn);
             self.fail("WAL sync", r)?;
         } else if pending >= self.opts.tuning.wal_buffer_bytes {
-            let r = wal.write_out(false).map(|_| ());
+            let r = wal.try_write_out();
             self.fail("WAL write", r)?;
         }
         Ok(seq)
@@ -231,6 +231,11 @@ impl Inner {
         let mut edits = vec![Edit::WalFloor(floor)];
         let mut vedit = VersionEdit::default();
         if !mem.is_empty() {
+            // The table will point into the value log: those payloads must
+            // be durable before the table is.
+            if let Some(v) = self.vlog.lock().as_mut() {
+                v.sync()?;
+            }
             let (table, max_seq) = self.write_l0(&mem)?;
             Stats::add(&self.stats.flush_bytes, table.meta.size);
             edits.push(Edit::AddTable {

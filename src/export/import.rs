@@ -69,6 +69,15 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
     let wanted: BTreeSet<&str> = opts.topics.iter().map(String::as_str).collect();
     let mut ids: HashMap<String, std::result::Result<TopicId, String>> = HashMap::new();
     for file in &files {
+        if !file.is_file() {
+            report.skipped.push(Skipped {
+                file: file.clone(),
+                messages: 0,
+                offset: None,
+                reason: "listed in metadata.yaml but missing".into(),
+            });
+            continue;
+        }
         report.files.push(file.clone());
         let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
         let mut on_msg = |ch: &ChannelInfo, h: &MessageHeader, data: &[u8]| -> Result<()> {
@@ -138,6 +147,16 @@ fn input_files(path: &Path) -> Result<InputFiles> {
         match read_metadata(&meta_path) {
             Ok(m) => {
                 let info = m.rosbag2_bagfile_information;
+                if !info.compression_mode.is_empty() {
+                    return Err(ExportError::Metadata {
+                        path: meta_path,
+                        reason: format!(
+                            "rosbag2 {} compression ({}) is not supported; \
+                             decompress the bag first (ros2 bag convert)",
+                            info.compression_mode, info.compression_format
+                        ),
+                    });
+                }
                 for t in &info.topics_with_message_count {
                     let text = qos_text_from_yaml(&t.topic_metadata.offered_qos_profiles);
                     qos.insert(t.topic_metadata.name.clone(), text);
@@ -167,6 +186,25 @@ fn input_files(path: &Path) -> Result<InputFiles> {
         });
     }
     Ok((files, qos, report))
+}
+
+/// The MCAP files of a bag directory: metadata.yaml's list, else every
+/// `*.mcap` in it.
+pub(crate) fn bag_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let listed = read_metadata(&dir.join("metadata.yaml"))
+        .map(|m| m.rosbag2_bagfile_information.relative_file_paths)
+        .unwrap_or_default();
+    let files = if listed.is_empty() {
+        mcap_files_in(dir)?
+    } else {
+        listed.iter().map(|p| dir.join(p)).collect()
+    };
+    if files.is_empty() {
+        return Err(ExportError::NothingToImport {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
 }
 
 fn read_metadata(path: &Path) -> std::result::Result<MetadataFile, String> {

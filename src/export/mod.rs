@@ -7,6 +7,7 @@
 //! Import reads such bags (or a bare `.mcap`) back into a store.
 
 mod bag;
+mod baginfo;
 mod import;
 pub mod metadata;
 pub mod timearg;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use crate::engine::{Nanos, Store, TopicId};
 
+pub use baginfo::{bag_info, is_bag, BagInfo, BagTopic};
 pub use import::{
     import_bag, import_mcap_records, ChannelInfo, ImportOptions, ImportReport, Skipped,
 };
@@ -79,6 +81,8 @@ pub enum ExportError {
     TargetExists(PathBuf),
     #[error("invalid output path {path}: {reason}")]
     InvalidOutput { path: PathBuf, reason: String },
+    #[error("empty time range: start {start} is not before end {end}")]
+    InvalidRange { start: u64, end: u64 },
     #[error("topic {0} is not in the store (see `motedb topics`)")]
     UnknownTopic(String),
     #[error("record refers to topic id {0} that is not being exported")]
@@ -124,6 +128,35 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
     }
 }
 
+/// The bag directory for an export request naming `name` under
+/// `directory` (the node's `export.directory`): `name` must be a relative
+/// path without `..`, and the target must not exist yet.
+pub fn output_under(directory: &Path, name: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let rel = Path::new(name);
+    let bad = |reason: &str| ExportError::InvalidOutput {
+        path: rel.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if name.trim().is_empty() {
+        return Err(bad("is empty; give a bag directory name"));
+    }
+    for c in rel.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err(bad("must not contain `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(bad("must be relative to the export directory"))
+            }
+        }
+    }
+    let target = directory.join(rel);
+    if target.symlink_metadata().is_ok() {
+        return Err(ExportError::TargetExists(target));
+    }
+    Ok(target)
+}
+
 /// Progress: messages and payload bytes so far.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
@@ -159,6 +192,12 @@ pub fn export_bag_with(
     opts: &ExportOptions,
     ctl: &ExportControl<'_>,
 ) -> Result<ExportSummary> {
+    if opts.end != 0 && opts.end <= opts.start {
+        return Err(ExportError::InvalidRange {
+            start: opts.start,
+            end: opts.end,
+        });
+    }
     let topics = select_topics(store, &opts.topics)?;
     let ids: Vec<TopicId> = topics.iter().map(|t| t.id).collect();
     let end: Nanos = if opts.end == 0 { Nanos::MAX } else { opts.end };
@@ -206,7 +245,22 @@ fn select_topics(store: &Store, names: &[String]) -> Result<Vec<bag::ExportTopic
         .into_iter()
         .map(|i| bag::ExportTopic {
             id: i.id,
-            spec: i.spec,
+            spec: with_definition(i.spec),
         })
         .collect())
+}
+
+/// A topic recorded without its definition gets it from the installed
+/// `.msg` files on AMENT_PREFIX_PATH when they are there (as rosbag2 does),
+/// so readers can decode the bag.
+fn with_definition(mut spec: crate::engine::TopicSpec) -> crate::engine::TopicSpec {
+    if spec.definition.trim().is_empty() {
+        if let Ok(value) = std::env::var("AMENT_PREFIX_PATH") {
+            let prefixes = crate::cdr::definition::prefixes_from_env_value(&value);
+            if let Ok(text) = crate::cdr::definition::resolve(&spec.type_name, &prefixes) {
+                spec.definition = text;
+            }
+        }
+    }
+    spec
 }

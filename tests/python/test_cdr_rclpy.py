@@ -107,3 +107,16 @@ def test_unknown_topic_prints_nothing(fixture_mcap, motedb_bin):
     path, _ = fixture_mcap
     out = run_motedb(motedb_bin, "cat", path, "/nope", "--format", "json")
     assert out.stdout == ""
+
+
+def test_cat_from_a_store_matches_rclpy(fixture_mcap, motedb_bin, tmp_path):
+    """The same messages imported into a store decode the same way from the
+    definitions the store keeps."""
+    path, expected = fixture_mcap
+    store = tmp_path / "store"
+    report = json.loads(run_motedb(motedb_bin, "--json", "import", store, path).stdout)
+    assert report["messages"] == sum(len(v) for v in expected.values())
+    for type_name, want in expected.items():
+        out = run_motedb(motedb_bin, "cat", store, topic_of(type_name), "--format", "json")
+        got = [json.loads(line)["message"] for line in out.stdout.splitlines()]
+        assert got == want, type_name

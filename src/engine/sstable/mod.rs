@@ -76,6 +76,9 @@ pub struct TableMeta {
 }
 
 impl TableMeta {
+    pub fn min_time(&self) -> u64 {
+        self.topics.values().map(|r| r.min_time).min().unwrap_or(0)
+    }
     pub fn max_time(&self) -> u64 {
         self.topics.values().map(|r| r.max_time).max().unwrap_or(0)
     }
@@ -120,7 +123,14 @@ pub struct TableWriter {
     meta: TableMeta,
     last_key: Option<Key>,
     scratch: Vec<u8>,
+    /// Blocks left to store uncompressed after an incompressible one.
+    skip_compression: u32,
 }
+
+/// A block that compresses to more than 15/16 of its size is stored raw,
+/// and the next few blocks do not try: noisy sensor data does not
+/// compress, and trying costs more CPU than the whole write path.
+const INCOMPRESSIBLE_SKIP: u32 = 8;
 
 impl TableWriter {
     pub fn new(
@@ -151,6 +161,7 @@ impl TableWriter {
             },
             last_key: None,
             scratch: Vec::new(),
+            skip_compression: 0,
         })
     }
 
@@ -203,7 +214,19 @@ impl TableWriter {
         let raw_len = self.block.len() as u32;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        let codec = compress(self.compression, &self.block, &mut out);
+        let codec = if self.skip_compression > 0 {
+            self.skip_compression -= 1;
+            compress(Compression::None, &self.block, &mut out)
+        } else {
+            let c = compress(self.compression, &self.block, &mut out);
+            if c != CODEC_NONE && out.len() > self.block.len() / 16 * 15 {
+                out.clear();
+                self.skip_compression = INCOMPRESSIBLE_SKIP;
+                compress(Compression::None, &self.block, &mut out)
+            } else {
+                c
+            }
+        };
         put_u8(&mut out, codec);
         put_u32(&mut out, raw_len);
         let crc = crc32fast::hash(&out);
@@ -374,12 +397,14 @@ fn decode_meta(data: &[u8], num: u64, size: u64, entries: u64) -> Option<TableMe
     Some(m)
 }
 
-/// An open table. Deletes its file on drop once marked obsolete, so a file
-/// lives exactly as long as some version (or reader) holds it.
+/// A live table: index, bloom filter and meta in memory; the file itself is
+/// opened by each iterator that reads blocks (no descriptor per table, so
+/// a long recording with thousands of tables cannot run out of them).
+/// Deletes its file on drop once marked obsolete, so a file lives exactly as
+/// long as some version, iterator or compaction holds this handle.
 pub struct Table {
     pub meta: TableMeta,
     path: PathBuf,
-    file: Option<Arc<dyn RandomAccessFile>>,
     fs: Option<Arc<dyn FileSystem>>,
     index: Vec<IndexEntry>,
     bloom: Option<Bloom>,
@@ -489,7 +514,6 @@ impl Table {
         Ok(Table {
             meta,
             path,
-            file: Some(file),
             fs: Some(fs),
             index,
             bloom: Some(bloom),
@@ -502,7 +526,6 @@ impl Table {
         Table {
             path: PathBuf::from(format!("synthetic-{}", meta.num)),
             meta,
-            file: None,
             fs: None,
             index: Vec::new(),
             bloom: None,
@@ -536,11 +559,36 @@ impl Table {
         start..end.max(start)
     }
 
-    fn read_block(&self, i: usize) -> Result<Vec<Entry>> {
-        let (Some(file), Some(ix)) = (&self.file, self.index.get(i)) else {
+    /// Opens the file for reading. Safe without an existence check: the
+    /// file is deleted only after the last holder of this handle is gone.
+    fn open_file(&self) -> Result<Arc<dyn RandomAccessFile>> {
+        let fs = self
+            .fs
+            .as_ref()
+            .ok_or_else(|| corrupt(&self.path, 0, "synthetic table has no file"))?;
+        fs.open_read(&self.path).map_err(io_err(&self.path))
+    }
+
+    /// Smallest key (in key order) this table can hold within `[lo, hi)`
+    /// when the range lies inside one topic; None otherwise.
+    fn lower_bound(&self, lo: &Key, hi: &Key) -> Option<Key> {
+        let r = self.meta.topics.get(&lo.topic)?;
+        (lo.topic == hi.topic || *hi == Key::new(lo.topic, u64::MAX, u64::MAX))
+            .then(|| (*lo).max(Key::new(lo.topic, r.min_time, 0)))
+    }
+
+    /// Largest key this table can hold within `[lo, hi)` (one topic).
+    fn upper_bound(&self, lo: &Key, hi: &Key) -> Option<Key> {
+        let r = self.meta.topics.get(&lo.topic)?;
+        (lo.topic == hi.topic || *hi == Key::new(lo.topic, u64::MAX, u64::MAX))
+            .then(|| (*hi).min(Key::new(lo.topic, r.max_time, u64::MAX)))
+    }
+
+    fn read_block(&self, file: &dyn RandomAccessFile, i: usize) -> Result<Vec<Entry>> {
+        let Some(ix) = self.index.get(i) else {
             return Err(corrupt(&self.path, 0, "no such block"));
         };
-        let raw = read_exact(&**file, &self.path, ix.offset, ix.len as usize)?;
+        let raw = read_exact(file, &self.path, ix.offset, ix.len as usize)?;
         let body_len = raw.len().saturating_sub(4);
         let (body, crc_bytes) = raw.split_at(body_len);
         let mut d = Dec::new(crc_bytes);
@@ -578,6 +626,8 @@ impl Table {
 /// Iterates the entries of one table within `[lo, hi)`, either direction.
 pub struct TableIter {
     table: Arc<Table>,
+    /// Opened at the first block read, closed when the blocks run out.
+    file: Option<Arc<dyn RandomAccessFile>>,
     blocks: std::ops::Range<usize>,
     reverse: bool,
     lo: Key,
@@ -590,6 +640,7 @@ impl TableIter {
         let blocks = table.blocks_in(&lo, &hi);
         TableIter {
             table,
+            file: None,
             blocks,
             reverse,
             lo,
@@ -605,10 +656,19 @@ impl TableIter {
             self.blocks.next()
         };
         let Some(i) = next else {
+            self.file = None;
             return Ok(false);
         };
+        let file = match &self.file {
+            Some(f) => f.clone(),
+            None => {
+                let f = self.table.open_file()?;
+                self.file = Some(f.clone());
+                f
+            }
+        };
         let (lo, hi) = (self.lo, self.hi);
-        let mut entries = self.table.read_block(i)?;
+        let mut entries = self.table.read_block(&*file, i)?;
         entries.retain(|e| e.key >= lo && e.key < hi);
         if self.reverse {
             entries.reverse();
@@ -625,6 +685,17 @@ impl TableIter {
             if !self.load_next_block()? {
                 return Ok(None);
             }
+        }
+    }
+
+    /// A key no entry of this iterator precedes in its direction (lower
+    /// bound forward, upper bound reverse), known without reading; lets
+    /// the merge open the file only when its turn comes.
+    pub fn bound(&self) -> Option<Key> {
+        if self.reverse {
+            self.table.upper_bound(&self.lo, &self.hi)
+        } else {
+            self.table.lower_bound(&self.lo, &self.hi)
         }
     }
 }
