@@ -1,5 +1,257 @@
-//! The offline `motedb` CLI.
-fn main() {
-    eprintln!("motedb: not yet implemented");
-    std::process::exit(2);
+//! The offline `motedb` CLI: inspect, decode, export and import stores.
+//!
+//! Exit codes: 0 success; 1 failure (I/O, corruption, engine error);
+//! 2 bad usage; 3 incomplete (import skipped input, verify or cat found bad
+//! data); 4 not found or already exists (store, topic, target); 130 interrupted.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use motedb::cdr::{self, Schema};
+use motedb::engine::{self, Nanos, Options, Record, Store, TopicInfo};
+use motedb::export::timearg::{format_time, format_unix, parse_time};
+use motedb::export::{
+    self, ExportControl, ExportError, ExportOptions, ImportOptions, McapCompression,
+};
+
+#[path = "motedb/cat.rs"]
+mod cat;
+#[path = "motedb/check.rs"]
+mod check;
+#[path = "motedb/show.rs"]
+mod show;
+#[path = "motedb/transfer.rs"]
+mod transfer;
+
+use cat::*;
+use check::*;
+use show::*;
+use transfer::*;
+
+#[derive(Parser)]
+#[command(
+    name = "motedb",
+    version,
+    about = "Inspect, decode, export and import motedb stores",
+    after_help = "Exit codes: 0 ok; 1 failure; 2 bad usage; 3 incomplete (import skipped \
+                  input, verify or cat found bad data); 4 not found or already exists; \
+                  130 interrupted.\nTimes: RFC 3339 UTC, unix seconds, -30s (before the \
+                  end), +10s (after the start)."
+)]
+struct Cli {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Summary like `ros2 bag info`: size, duration, per topic counts and
+    /// rates. Also takes an MCAP bag directory or .mcap file.
+    Info { store: PathBuf },
+    /// List topics with type and message count (of a store or a bag).
+    Topics { store: PathBuf },
+    /// Decode messages of a topic (from a store or an .mcap file).
+    Cat(CatArgs),
+    /// Export topics and a time range to a rosbag2 MCAP bag directory.
+    Export(ExportArgs),
+    /// Import a rosbag2 MCAP bag directory or .mcap file into a store.
+    Import {
+        store: PathBuf,
+        bag: PathBuf,
+        /// Only these topics (repeatable); default all.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+    },
+    /// Read every record and check counts and decodability.
+    /// (The engine has no block-level verify API yet: this reads everything
+    /// through the public iterator, whose reads check block CRCs.)
+    Verify {
+        store: PathBuf,
+        /// Also decode every message with its stored definition.
+        #[arg(long)]
+        decode: bool,
+    },
+    /// Compact the store until no level needs it.
+    Compact { store: PathBuf },
+    /// Disk usage by level, WAL and topic.
+    Du { store: PathBuf },
+    /// Print the full ros2msg definition of a type from installed .msg files.
+    Msgdef {
+        /// e.g. sensor_msgs/msg/Imu
+        type_name: String,
+        /// Install prefixes; default: AMENT_PREFIX_PATH.
+        #[arg(long = "prefix")]
+        prefixes: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Range {
+    /// RFC 3339 UTC, unix seconds, -30s (before the end) or +10s (after the start).
+    #[arg(long, allow_hyphen_values = true)]
+    start: Option<String>,
+    /// Exclusive; same forms as --start.
+    #[arg(long, allow_hyphen_values = true)]
+    end: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Args)]
+struct CatArgs {
+    /// Store directory, or an .mcap file.
+    source: PathBuf,
+    topic: String,
+    #[command(flatten)]
+    range: Range,
+    #[arg(long)]
+    limit: Option<u64>,
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: Format,
+    /// Show at most N elements of each array.
+    #[arg(long, value_name = "N")]
+    truncate: Option<usize>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    store: PathBuf,
+    /// Bag directory to create (must not exist).
+    output: PathBuf,
+    /// Only these topics (repeatable); default all.
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    #[command(flatten)]
+    range: Range,
+    /// zstd, lz4 or none.
+    #[arg(long, default_value = "zstd")]
+    compression: McapCompression,
+    /// Split into files of about this size, e.g. 100MiB (like ros2 bag record -b).
+    #[arg(long)]
+    split_size: Option<String>,
+    /// Split into files spanning this much time, e.g. 60s (like ros2 bag record -d).
+    #[arg(long)]
+    split_duration: Option<String>,
+}
+
+/// A CLI failure: message plus exit code.
+struct Fail {
+    code: u8,
+    msg: String,
+}
+
+type CliResult = Result<u8, Fail>;
+
+fn fail(code: u8, msg: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        msg: msg.into(),
+    }
+}
+
+impl From<engine::Error> for Fail {
+    fn from(e: engine::Error) -> Fail {
+        fail(1, e.to_string())
+    }
+}
+
+impl From<ExportError> for Fail {
+    fn from(e: ExportError) -> Fail {
+        let code = match e {
+            ExportError::TargetExists(_) | ExportError::UnknownTopic(_) => 4,
+            ExportError::Cancelled => 130,
+            ExportError::InvalidRange { .. } => 2,
+            _ => 1,
+        };
+        fail(code, e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = run(&cli);
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("motedb: {}", f.msg);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> CliResult {
+    let json = cli.json;
+    match &cli.cmd {
+        Cmd::Info { store } if export::is_bag(store) => bag_info(store, json),
+        Cmd::Info { store } => info(&open_read(store)?, store, json),
+        Cmd::Topics { store } if export::is_bag(store) => bag_topics(store, json),
+        Cmd::Topics { store } => topics(&open_read(store)?, json),
+        Cmd::Cat(args) => cat(args, json),
+        Cmd::Export(args) => export_cmd(args, json),
+        Cmd::Import { store, bag, topics } => import_cmd(store, bag, topics, json),
+        Cmd::Verify { store, decode } => verify(&open_read(store)?, *decode, json),
+        Cmd::Compact { store } => compact(store, json),
+        Cmd::Du { store } => du(&open_read(store)?, json),
+        Cmd::Msgdef {
+            type_name,
+            prefixes,
+        } => msgdef(type_name, prefixes),
+    }
+}
+
+/// Opens for reading; falls back to a read-only snapshot when a running
+/// node holds the store.
+fn open_read(path: &Path) -> Result<Store, Fail> {
+    require_store(path)?;
+    match Store::open(path, Options::default()) {
+        Err(engine::Error::Locked { pid, .. }) => {
+            eprintln!(
+                "motedb: store is held by a running process (pid {pid:?}); reading a read-only snapshot"
+            );
+            Ok(Store::open_read_only(path)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn open_write(path: &Path) -> Result<Store, Fail> {
+    match Store::open(path, Options::default()) {
+        Err(engine::Error::Locked { pid, .. }) => Err(fail(
+            1,
+            format!(
+                "store {} is held by a running process (pid {pid:?}); stop the node first, \
+                 this command needs write access",
+                path.display()
+            ),
+        )),
+        other => Ok(other?),
+    }
+}
+
+fn require_store(path: &Path) -> Result<(), Fail> {
+    // A store is a directory holding a MANIFEST (docs/format.md). Checking
+    // first keeps read commands from creating a store in a wrong directory.
+    if path.join("MANIFEST").is_file() {
+        return Ok(());
+    }
+    Err(fail(
+        4,
+        format!(
+            "no store at {}: pass the directory a motedb node records into",
+            path.display()
+        ),
+    ))
 }

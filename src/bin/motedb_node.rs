@@ -1,5 +1,11 @@
-//! The ROS 2 node binary.
+//! The ROS 2 node binary: `motedb_node [--ros-args ...]`.
+
 fn main() {
-    eprintln!("motedb_node: not yet implemented");
-    std::process::exit(2);
+    match motedb::node::run() {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("motedb_node: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -1,0 +1,647 @@
+//! Engine benchmarks with their anchors measured in the same run:
+//! the `mcap` writer (chunked, lz4) as the log-format floor, fjall 2 with the
+//! same keys as the LSM peer, and the disk's own sequential write bandwidth
+//! (1 MiB writes + fdatasync). Prints ratios; never asserts on time.
+//!
+//! ```text
+//! cargo run --release --features bench --bin bench_engine -- all
+//! cargo run --release --features bench --bin bench_engine -- small|large|query|wamp|rss
+//! ```
+//! Sizes: BENCH_SMALL_MSGS, BENCH_LARGE_MB, BENCH_QUERY_SECS, BENCH_RSS_MB;
+//! data goes to BENCH_DIR (default ./target/bench_engine), removed after.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use motedb::engine::{Durability, Nanos, Options, ScanRequest, Store, TopicId, TopicSpec};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+const TOPICS: usize = 16;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn bench_dir(name: &str) -> Res<PathBuf> {
+    let root = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench_engine".into());
+    let dir = Path::new(&root).join(name);
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(dir.parent().unwrap_or(Path::new(".")))?;
+    Ok(dir)
+}
+
+/// Pseudo-random payload bytes (incompressible, like noisy sensor data).
+fn fill(buf: &mut [u8], seed: u64) {
+    // Spread consecutive seeds apart (seed | 1 alone made pairs equal).
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    for chunk in buf.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+}
+
+/// A payload buffer, random throughout; each message then rewrites its
+/// first 256 bytes so no two messages are equal.
+fn initial(size: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; size];
+    fill(&mut buf, 0xDEAD_BEEF);
+    buf
+}
+
+fn spec(i: usize) -> TopicSpec {
+    TopicSpec {
+        name: format!("/bench_{i}"),
+        type_name: "std_msgs/msg/ByteMultiArray".into(),
+        serialization_format: "cdr".into(),
+        ..TopicSpec::default()
+    }
+}
+
+/// One message of a workload: topic index, log time, payload seed.
+struct Workload {
+    msgs: u64,
+    size: usize,
+    topics: usize,
+    /// Log time step between consecutive messages (all topics).
+    step: Nanos,
+}
+
+impl Workload {
+    fn at(&self, n: u64) -> (usize, Nanos) {
+        (
+            (n % self.topics as u64) as usize,
+            1_000_000_000 + n * self.step,
+        )
+    }
+    fn bytes(&self) -> u64 {
+        self.msgs * self.size as u64
+    }
+}
+
+// ------------------------------------------------------------------ writers
+
+fn run_motedb(w: &Workload, dir: &Path, opts: Options) -> Res<(Duration, Duration, Store)> {
+    let store = Store::open(dir, opts)?;
+    let ids: Vec<TopicId> = (0..w.topics)
+        .map(|i| store.register_topic(spec(i)))
+        .collect::<Result<_, _>>()?;
+    let mut buf = initial(w.size);
+    let t0 = Instant::now();
+    for n in 0..w.msgs {
+        let (topic, t) = w.at(n);
+        fill(&mut buf[..w.size.min(256)], n);
+        store.append(ids[topic], t, t, &buf)?;
+    }
+    store.sync()?;
+    let ingest = t0.elapsed();
+    store.flush()?;
+    Ok((ingest, t0.elapsed(), store))
+}
+
+fn run_mcap(w: &Workload, path: &Path) -> Res<Duration> {
+    let file = BufWriter::new(File::create(path)?);
+    let opts = mcap::WriteOptions::new()
+        .compression(Some(mcap::Compression::Lz4))
+        .profile("ros2");
+    let mut writer = opts.create(file)?;
+    let schema = writer.add_schema("std_msgs/msg/ByteMultiArray", "ros2msg", b"uint8[] data")?;
+    let channels: Vec<u16> = (0..w.topics)
+        .map(|i| writer.add_channel(schema, &spec(i).name, "cdr", &BTreeMap::new()))
+        .collect::<Result<_, _>>()?;
+    let mut buf = initial(w.size);
+    let t0 = Instant::now();
+    for n in 0..w.msgs {
+        let (topic, t) = w.at(n);
+        fill(&mut buf[..w.size.min(256)], n);
+        let header = mcap::records::MessageHeader {
+            channel_id: channels[topic],
+            sequence: n as u32,
+            log_time: t,
+            publish_time: t,
+        };
+        writer.write_to_known_channel(&header, &buf)?;
+    }
+    writer.finish()?;
+    let file = writer
+        .into_inner()
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    file.sync_data()?;
+    Ok(t0.elapsed())
+}
+
+fn fjall_key(topic: usize, t: Nanos, seq: u64) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    k[..4].copy_from_slice(&(topic as u32).to_be_bytes());
+    k[4..12].copy_from_slice(&t.to_be_bytes());
+    k[12..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `buffered`: the journal stays in user space between group commits
+/// (manual_journal_persist), like motedb's WAL buffer; otherwise fjall's
+/// default hands every insert to the OS.
+fn open_fjall(dir: &Path, buffered: bool) -> Res<(fjall::Keyspace, fjall::PartitionHandle)> {
+    // Same group-commit interval as motedb's Periodic(100 ms).
+    let ks = fjall::Config::new(dir).fsync_ms(Some(100)).open()?;
+    let popts = fjall::PartitionCreateOptions::default().manual_journal_persist(buffered);
+    let part = ks.open_partition("msgs", popts)?;
+    Ok((ks, part))
+}
+
+fn run_fjall(
+    w: &Workload,
+    dir: &Path,
+    buffered: bool,
+) -> Res<(Duration, fjall::Keyspace, fjall::PartitionHandle)> {
+    let (ks, part) = open_fjall(dir, buffered)?;
+    let mut buf = initial(w.size);
+    let t0 = Instant::now();
+    for n in 0..w.msgs {
+        let (topic, t) = w.at(n);
+        fill(&mut buf[..w.size.min(256)], n);
+        part.insert(fjall_key(topic, t, n), buf.as_slice())?;
+    }
+    ks.persist(fjall::PersistMode::SyncData)?;
+    Ok((t0.elapsed(), ks, part))
+}
+
+/// Sequential write bandwidth: `bytes` in 1 MiB writes, fdatasync at the
+/// end and, with `every` set, also after every `every` bytes (keeps the
+/// device busy while the writer goes on, as a group-committing log does).
+fn run_disk(bytes: u64, path: &Path, every: Option<u64>) -> Res<Duration> {
+    let mut buf = vec![0u8; 1 << 20];
+    fill(&mut buf, 7);
+    let mut f = File::create(path)?;
+    let t0 = Instant::now();
+    let mut done = 0;
+    while done < bytes {
+        let n = (bytes - done).min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        done += n as u64;
+        if every.is_some_and(|e| done % e == 0) {
+            f.sync_data()?;
+        }
+    }
+    f.sync_data()?;
+    Ok(t0.elapsed())
+}
+
+fn du(path: &Path) -> u64 {
+    let Ok(meta) = fs::metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    fs::read_dir(path)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| du(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- reporting
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn row(name: &str, value: f64, unit: &str, note: &str) {
+    println!("| {name:<44} | {value:>14.2} | {unit:<8} | {note} |");
+}
+
+fn header(title: &str) {
+    println!("\n### {title}\n");
+    println!(
+        "| {:<44} | {:>14} | {:<8} | note |",
+        "measure", "value", "unit"
+    );
+    println!("|{:-<46}|{:-<16}|{:-<10}|------|", "", "", "");
+}
+
+// ---------------------------------------------------------------- scenarios
+
+fn small() -> Res<()> {
+    let w = Workload {
+        msgs: env_u64("BENCH_SMALL_MSGS", 2_000_000),
+        size: 256,
+        topics: TOPICS,
+        step: 62_500,
+    };
+    header(&format!(
+        "256 B x {} topics, in order, {} msgs, Periodic(100 ms)",
+        w.topics, w.msgs
+    ));
+    let mcap_path = bench_dir("small.mcap")?;
+    let mcap = run_mcap(&w, &mcap_path)?;
+    let mcap_bytes = du(&mcap_path);
+    fs::remove_file(&mcap_path)?;
+    let fj_dir = bench_dir("small_fjall")?;
+    let (fj, ks, part) = run_fjall(&w, &fj_dir, false)?;
+    drop((part, ks));
+    let fj_bytes = du(&fj_dir);
+    fs::remove_dir_all(&fj_dir)?;
+    let (fjb, ks, part) = run_fjall(&w, &fj_dir, true)?;
+    drop((part, ks));
+    fs::remove_dir_all(&fj_dir)?;
+    let dir = bench_dir("small_motedb")?;
+    let (mote, mote_flushed, store) = run_motedb(&w, &dir, Options::default())?;
+    store.close()?;
+    let mote_bytes = du(&dir);
+    fs::remove_dir_all(&dir)?;
+    let (m, mc, f) = (rate(w.msgs, mote), rate(w.msgs, mcap), rate(w.msgs, fj));
+    let fb = rate(w.msgs, fjb);
+    row("motedb append+sync", m, "msg/s", "");
+    row(
+        "motedb append+sync+flush",
+        rate(w.msgs, mote_flushed),
+        "msg/s",
+        "",
+    );
+    row("mcap writer (lz4 chunks) + fdatasync", mc, "msg/s", "");
+    row(
+        "fjall 2 insert + persist",
+        f,
+        "msg/s",
+        "fsync_ms=100, defaults",
+    );
+    row(
+        "fjall 2 buffered journal + persist",
+        fb,
+        "msg/s",
+        "manual_journal_persist",
+    );
+    row("ratio motedb / mcap", m / mc, "x", "target >= 1.0");
+    row(
+        "ratio motedb / fjall (defaults)",
+        m / f,
+        "x",
+        "target > 1.0",
+    );
+    row(
+        "ratio motedb / fjall (buffered)",
+        m / fb,
+        "x",
+        "target > 1.0",
+    );
+    row(
+        "bytes on disk motedb",
+        mote_bytes as f64 / 1e6,
+        "MB",
+        "after close",
+    );
+    row("bytes on disk mcap", mcap_bytes as f64 / 1e6, "MB", "");
+    row(
+        "bytes on disk fjall",
+        fj_bytes as f64 / 1e6,
+        "MB",
+        "before compaction",
+    );
+    Ok(())
+}
+
+fn large() -> Res<()> {
+    let mb = env_u64("BENCH_LARGE_MB", 1024);
+    let w = Workload {
+        msgs: mb,
+        size: 1 << 20,
+        topics: 4,
+        step: 100_000_000,
+    };
+    header(&format!("1 MiB messages x {} ({} MiB)", w.msgs, mb));
+    // The anchors run before and after the others and the fastest run
+    // counts, so a cold first write does not flatter the engine.
+    let disk_path = bench_dir("disk.bin")?;
+    let mut disk_runs = Vec::new();
+    for every in [None, Some(32 << 20)] {
+        disk_runs.push(run_disk(w.bytes(), &disk_path, every)?);
+        fs::remove_file(&disk_path)?;
+    }
+    let dir = bench_dir("large_motedb")?;
+    let (mote, mote_flushed, store) = run_motedb(&w, &dir, Options::default())?;
+    let health = store.health();
+    store.close()?;
+    fs::remove_dir_all(&dir)?;
+    let mcap_path = bench_dir("large.mcap")?;
+    let mcap = run_mcap(&w, &mcap_path)?;
+    fs::remove_file(&mcap_path)?;
+    for every in [None, Some(32 << 20)] {
+        disk_runs.push(run_disk(w.bytes(), &disk_path, every)?);
+        fs::remove_file(&disk_path)?;
+    }
+    let disk_end = disk_runs[0].min(disk_runs[2]);
+    let disk_every = disk_runs[1].min(disk_runs[3]);
+    let disk = disk_end.min(disk_every);
+    let mbps = |d: Duration| w.bytes() as f64 / 1e6 / d.as_secs_f64().max(1e-9);
+    row(
+        "disk: 1 MiB writes, fdatasync at end",
+        mbps(disk_end),
+        "MB/s",
+        "best of 2",
+    );
+    row(
+        "disk: 1 MiB writes, fdatasync per 32 MiB",
+        mbps(disk_every),
+        "MB/s",
+        "best of 2",
+    );
+    row(
+        "disk anchor (fastest of the above)",
+        mbps(disk),
+        "MB/s",
+        "anchor",
+    );
+    row("motedb append+sync", mbps(mote), "MB/s", "");
+    row("motedb append+sync+flush", mbps(mote_flushed), "MB/s", "");
+    row(
+        "mcap writer (lz4 chunks) + fdatasync",
+        mbps(mcap),
+        "MB/s",
+        "",
+    );
+    row(
+        "ratio motedb / disk anchor",
+        disk.as_secs_f64() / mote.as_secs_f64(),
+        "x",
+        "target >= 0.9",
+    );
+    row(
+        "ratio motedb / disk (fdatasync at end only)",
+        disk_end.as_secs_f64() / mote.as_secs_f64(),
+        "x",
+        "",
+    );
+    row(
+        "ratio mcap / disk",
+        disk.as_secs_f64() / mcap.as_secs_f64(),
+        "x",
+        "",
+    );
+    row(
+        "vlog bytes / ingested",
+        health.vlog_bytes_written as f64 / health.bytes_ingested.max(1) as f64,
+        "x",
+        "",
+    );
+    row(
+        "wal bytes / ingested",
+        health.wal_bytes_written as f64 / health.bytes_ingested.max(1) as f64,
+        "x",
+        "",
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+/// A store of `secs` seconds of 16 topics at 1 kHz each, 128 B payloads.
+fn query_workload(secs: u64) -> Workload {
+    Workload {
+        msgs: secs * 1000 * TOPICS as u64,
+        size: 128,
+        topics: TOPICS,
+        step: 1_000_000 / TOPICS as u64,
+    }
+}
+
+fn query() -> Res<()> {
+    let secs = env_u64("BENCH_QUERY_SECS", 300);
+    let w = query_workload(secs);
+    header(&format!(
+        "1 s window of one 1 kHz topic; store holds {secs} s of 16 topics at 1 kHz ({} msgs)",
+        w.msgs
+    ));
+    let dir = bench_dir("query_motedb")?;
+    let opts = Options {
+        durability: Durability::None,
+        ..Options::default()
+    };
+    let (_, _, store) = run_motedb(&w, &dir, opts)?;
+    store.compact()?;
+    let fj_dir = bench_dir("query_fjall")?;
+    let (_, ks, part) = run_fjall(&w, &fj_dir, true)?;
+    let queries = env_u64("BENCH_QUERIES", 2000);
+    let id = store
+        .topic_by_name(&spec(0).name)
+        .ok_or("topic 0 missing")?
+        .id;
+    let mote = time_queries(queries, secs, |start| mote_window(&store, id, start))?;
+    let fj = time_queries(queries, secs, |start| fjall_window(&part, start))?;
+    let (m50, m99) = (percentile(&mote, 0.5), percentile(&mote, 0.99));
+    let (f50, f99) = (percentile(&fj, 0.5), percentile(&fj, 0.99));
+    row("motedb scan p50", m50, "ms", "target < 0.5 ms");
+    row("motedb scan p99", m99, "ms", "");
+    row("fjall range p50", f50, "ms", "same keys");
+    row("fjall range p99", f99, "ms", "");
+    row(
+        "ratio fjall p50 / motedb p50",
+        f50 / m50,
+        "x",
+        "> 1: motedb faster",
+    );
+    drop((part, ks));
+    store.close()?;
+    fs::remove_dir_all(&dir)?;
+    fs::remove_dir_all(&fj_dir)?;
+    Ok(())
+}
+
+/// Runs `n` queries at pseudo-random starts; each must return 1000 records.
+fn time_queries(n: u64, secs: u64, mut q: impl FnMut(Nanos) -> Res<usize>) -> Res<Vec<Duration>> {
+    let mut x: u64 = 0x9E37_79B9;
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let start = 1_000_000_000 + (x % (secs.saturating_sub(1).max(1))) * 1_000_000_000;
+        let t0 = Instant::now();
+        let got = q(start)?;
+        out.push(t0.elapsed());
+        if got != 1000 {
+            return Err(format!("window at {start} returned {got} records, want 1000").into());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn mote_window(store: &Store, id: TopicId, start: Nanos) -> Res<usize> {
+    let req = ScanRequest {
+        topics: vec![id],
+        start,
+        end: start + 1_000_000_000,
+        newest_first: false,
+        max_messages: usize::MAX,
+        max_bytes: u64::MAX,
+        cursor: None,
+    };
+    Ok(store.scan(&req)?.records.len())
+}
+
+fn fjall_window(part: &fjall::PartitionHandle, start: Nanos) -> Res<usize> {
+    let lo = fjall_key(0, start, 0);
+    let hi = fjall_key(0, start + 1_000_000_000, 0);
+    let mut n = 0;
+    for kv in part.range(lo..hi) {
+        let (_, v) = kv?;
+        n += usize::from(!v.is_empty());
+    }
+    Ok(n)
+}
+
+fn wamp() -> Res<()> {
+    header("write amplification, in-order ingest (Health counters after flush + compact)");
+    let cases = [
+        (
+            "256 B x 16 topics",
+            Workload {
+                msgs: env_u64("BENCH_SMALL_MSGS", 2_000_000),
+                size: 256,
+                topics: TOPICS,
+                step: 62_500,
+            },
+        ),
+        (
+            "1 MiB x 4 topics",
+            Workload {
+                msgs: env_u64("BENCH_LARGE_MB", 1024) / 2,
+                size: 1 << 20,
+                topics: 4,
+                step: 100_000_000,
+            },
+        ),
+    ];
+    for (name, w) in cases {
+        let dir = bench_dir("wamp_motedb")?;
+        let opts = Options {
+            memtable_bytes: 16 << 20,
+            ..Options::default()
+        };
+        let (_, _, store) = run_motedb(&w, &dir, opts)?;
+        store.compact()?;
+        let h = store.health();
+        let ing = h.bytes_ingested.max(1) as f64;
+        let no_wal =
+            (h.flush_bytes_written + h.compaction_bytes_written + h.vlog_bytes_written) as f64;
+        row(
+            &format!("{name}: WA without WAL"),
+            no_wal / ing,
+            "x",
+            "target <= 1.3",
+        );
+        row(
+            &format!("{name}: WA with WAL"),
+            (no_wal + h.wal_bytes_written as f64) / ing,
+            "x",
+            "",
+        );
+        row(
+            &format!("{name}: Health.write_amplification"),
+            h.write_amplification,
+            "x",
+            "",
+        );
+        row(
+            &format!("{name}: compaction bytes / ingested"),
+            h.compaction_bytes_written as f64 / ing,
+            "x",
+            "",
+        );
+        store.close()?;
+        fs::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}
+
+/// Peak resident memory (VmHWM) in bytes.
+fn vm_hwm() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn rss() -> Res<()> {
+    let mb = env_u64("BENCH_RSS_MB", 2048);
+    let budget = Options::default().memtable_bytes as u64;
+    header(&format!(
+        "peak RSS during sustained ingest of {mb} MiB (1 KiB x 16 topics)"
+    ));
+    let before = vm_hwm();
+    let w = Workload {
+        msgs: mb * 1024,
+        size: 1024,
+        topics: TOPICS,
+        step: 62_500,
+    };
+    let dir = bench_dir("rss_motedb")?;
+    let (ingest, _, store) = run_motedb(&w, &dir, Options::default())?;
+    let peak = vm_hwm();
+    store.close()?;
+    fs::remove_dir_all(&dir)?;
+    row("VmHWM before ingest", before as f64 / 1e6, "MB", "");
+    row("VmHWM after ingest", peak as f64 / 1e6, "MB", "");
+    row(
+        "memtable budget",
+        budget as f64 / 1e6,
+        "MB",
+        "Options::default()",
+    );
+    row(
+        "peak - budget",
+        (peak as f64 - budget as f64) / 1e6,
+        "MB",
+        "target <= 64 MB",
+    );
+    row(
+        "ingest rate",
+        w.bytes() as f64 / 1e6 / ingest.as_secs_f64(),
+        "MB/s",
+        "",
+    );
+    Ok(())
+}
+
+/// Runs every scenario in its own process so VmHWM and caches stay apart.
+fn all() -> Res<()> {
+    let exe = std::env::current_exe()?;
+    for s in ["small", "large", "query", "wamp", "rss"] {
+        let status = Command::new(&exe).arg(s).status()?;
+        if !status.success() {
+            return Err(format!("scenario {s} failed: {status}").into());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let scenario = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    match scenario.as_str() {
+        "small" => small(),
+        "large" => large(),
+        "query" => query(),
+        "wamp" => wamp(),
+        "rss" => rss(),
+        "all" => all(),
+        other => Err(format!("unknown scenario {other}: small|large|query|wamp|rss|all").into()),
+    }
+}

@@ -1,0 +1,189 @@
+//! Read-only views: info (stores and bags), topics, du.
+
+use super::*;
+
+pub(crate) fn print_json(v: &serde_json::Value) {
+    println!("{v}");
+}
+
+pub(crate) fn bounds(topics: &[TopicInfo]) -> (Nanos, Nanos) {
+    let first = topics
+        .iter()
+        .filter_map(|t| t.first_time)
+        .min()
+        .unwrap_or(0);
+    let last = topics.iter().filter_map(|t| t.last_time).max().unwrap_or(0);
+    (first, last)
+}
+
+pub(crate) fn rate(t: &TopicInfo) -> f64 {
+    match (t.first_time, t.last_time) {
+        (Some(a), Some(b)) if b > a && t.message_count > 1 => {
+            (t.message_count - 1) as f64 / ((b - a) as f64 / 1e9)
+        }
+        _ => 0.0,
+    }
+}
+
+pub(crate) fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+pub(crate) fn topic_json(t: &TopicInfo) -> serde_json::Value {
+    json!({
+        "name": t.spec.name, "type": t.spec.type_name,
+        "serialization_format": t.spec.serialization_format,
+        "count": t.message_count, "bytes": t.size_bytes,
+        "first_time": t.first_time, "last_time": t.last_time,
+        "rate_hz": rate(t), "dropped": t.dropped_count, "gaps": t.gap_count,
+    })
+}
+
+pub(crate) fn info(store: &Store, path: &Path, json: bool) -> CliResult {
+    let topics = store.topics();
+    let health = store.health();
+    let (first, last) = bounds(&topics);
+    let count: u64 = topics.iter().map(|t| t.message_count).sum();
+    let duration = last.saturating_sub(first);
+    if json {
+        print_json(&json!({
+            "path": path, "size_bytes": health.disk_bytes, "message_count": count,
+            "start": first, "end": last, "duration_ns": duration,
+            "topics": topics.iter().map(topic_json).collect::<Vec<_>>(),
+        }));
+        return Ok(0);
+    }
+    println!("Store:             {}", path.display());
+    println!("Size:              {}", human_bytes(health.disk_bytes));
+    println!("Duration:          {}", format_unix(duration));
+    println!(
+        "Start:             {} ({})",
+        format_time(first),
+        format_unix(first)
+    );
+    println!(
+        "End:               {} ({})",
+        format_time(last),
+        format_unix(last)
+    );
+    println!("Messages:          {count}");
+    println!("Topic information:");
+    for t in &topics {
+        println!(
+            "  Topic: {} | Type: {} | Count: {} | Bytes: {} | Rate: {:.2} Hz | Dropped: {} | Gaps: {} | Serialization Format: {}",
+            t.spec.name,
+            t.spec.type_name,
+            t.message_count,
+            human_bytes(t.size_bytes),
+            rate(t),
+            t.dropped_count,
+            t.gap_count,
+            t.spec.serialization_format
+        );
+    }
+    Ok(0)
+}
+
+pub(crate) fn bag_info(path: &Path, json: bool) -> CliResult {
+    let b = export::bag_info(path)?;
+    let duration = b.end.saturating_sub(b.start);
+    if json {
+        print_json(&json!({
+            "path": path, "files": b.files, "size_bytes": b.size_bytes,
+            "message_count": b.message_count, "start": b.start, "end": b.end,
+            "duration_ns": duration, "topics": b.topics,
+        }));
+        return Ok(0);
+    }
+    println!(
+        "Files:             {}",
+        b.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("Bag size:          {}", human_bytes(b.size_bytes));
+    println!("Storage id:        mcap");
+    println!("Duration:          {}", format_unix(duration));
+    println!(
+        "Start:             {} ({})",
+        format_time(b.start),
+        format_unix(b.start)
+    );
+    println!(
+        "End:               {} ({})",
+        format_time(b.end),
+        format_unix(b.end)
+    );
+    println!("Messages:          {}", b.message_count);
+    println!("Topic information:");
+    for t in &b.topics {
+        println!(
+            "  Topic: {} | Type: {} | Count: {} | Serialization Format: cdr",
+            t.name, t.type_name, t.message_count
+        );
+    }
+    Ok(0)
+}
+
+pub(crate) fn topics(store: &Store, json: bool) -> CliResult {
+    let topics = store.topics();
+    if json {
+        print_json(&json!(topics.iter().map(topic_json).collect::<Vec<_>>()));
+        return Ok(0);
+    }
+    for t in &topics {
+        println!(
+            "{} [{}] {} messages",
+            t.spec.name, t.spec.type_name, t.message_count
+        );
+    }
+    Ok(0)
+}
+
+pub(crate) fn du(store: &Store, json: bool) -> CliResult {
+    let h = store.health();
+    let topics = store.topics();
+    if json {
+        print_json(&json!({
+            "disk_bytes": h.disk_bytes, "wal_bytes": h.wal_bytes, "quota_bytes": h.quota_bytes,
+            "levels": h.levels.iter().map(|l| json!({"files": l.files, "bytes": l.bytes})).collect::<Vec<_>>(),
+            "topics": topics.iter().map(|t| json!({"name": t.spec.name, "bytes": t.size_bytes})).collect::<Vec<_>>(),
+        }));
+        return Ok(0);
+    }
+    println!("total  {:>12}", human_bytes(h.disk_bytes));
+    println!("wal    {:>12}", human_bytes(h.wal_bytes));
+    for (i, l) in h.levels.iter().enumerate() {
+        println!("L{i:<5} {:>12} in {} files", human_bytes(l.bytes), l.files);
+    }
+    for t in &topics {
+        println!(
+            "{:<6} {:>12} payload  {}",
+            "topic",
+            human_bytes(t.size_bytes),
+            t.spec.name
+        );
+    }
+    Ok(0)
+}
+
+pub(crate) fn bag_topics(path: &Path, json: bool) -> CliResult {
+    let b = export::bag_info(path)?;
+    if json {
+        print_json(&json!(b.topics));
+        return Ok(0);
+    }
+    for t in &b.topics {
+        println!("{} [{}] {} messages", t.name, t.type_name, t.message_count);
+    }
+    Ok(0)
+}

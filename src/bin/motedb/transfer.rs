@@ -1,0 +1,167 @@
+//! Moving data: export to and import from rosbag2 MCAP bags.
+
+use super::*;
+
+pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C cancels a long export cleanly (partial bag removed).
+pub(crate) fn catch_sigint() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+pub(crate) fn progress_bar(total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} messages {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<u64, Fail> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        fail(
+            2,
+            format!("bad size {s:?}: use e.g. 100MiB, 1GB or 5000000"),
+        )
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(fail(
+                2,
+                format!("bad size unit {other:?}: use KiB, MiB, GiB, KB, MB or GB"),
+            ))
+        }
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+pub(crate) fn export_options(
+    args: &ExportArgs,
+    store: &Store,
+) -> Result<(ExportOptions, u64), Fail> {
+    let all = store.topics();
+    let (first, last) = bounds(&all);
+    let (start, end) = time_range(&args.range, first, last)?;
+    let split_duration = match &args.split_duration {
+        Some(d) => Some(
+            humantime::parse_duration(d)
+                .map_err(|_| fail(2, format!("bad duration {d:?}: use e.g. 60s or 5m")))?,
+        ),
+        None => None,
+    };
+    let total = all
+        .iter()
+        .filter(|t| args.topics.is_empty() || args.topics.contains(&t.spec.name))
+        .map(|t| t.message_count)
+        .sum();
+    let opts = ExportOptions {
+        topics: args.topics.clone(),
+        start,
+        end: if end == Nanos::MAX { 0 } else { end },
+        output: args.output.clone(),
+        compression: args.compression,
+        split_bytes: args.split_size.as_deref().map(parse_size).transpose()?,
+        split_duration,
+    };
+    Ok((opts, total))
+}
+
+pub(crate) fn export_cmd(args: &ExportArgs, json: bool) -> CliResult {
+    if args.output.symlink_metadata().is_ok() {
+        return Err(fail(
+            4,
+            format!(
+                "{} already exists; choose a new output name or remove it",
+                args.output.display()
+            ),
+        ));
+    }
+    let store = open_read(&args.store)?;
+    let (opts, total) = export_options(args, &store)?;
+    let bar = progress_bar(total);
+    let progress = |n: u64, _bytes: u64| bar.set_position(n);
+    catch_sigint();
+    let ctl = ExportControl {
+        progress: Some(&progress),
+        cancel: Some(&INTERRUPTED),
+    };
+    let summary = export::export_bag_with(&store, &opts, &ctl)?;
+    bar.finish_and_clear();
+    if json {
+        print_json(&json!({
+            "path": summary.path, "message_count": summary.message_count,
+            "size_bytes": summary.size_bytes, "files": summary.files,
+        }));
+    } else {
+        println!(
+            "wrote {} messages, {} to {}",
+            summary.message_count,
+            human_bytes(summary.size_bytes),
+            summary.path.display()
+        );
+    }
+    Ok(0)
+}
+
+pub(crate) fn import_cmd(store: &Path, bag: &Path, topics: &[String], json: bool) -> CliResult {
+    if bag.symlink_metadata().is_err() {
+        return Err(fail(4, format!("no bag at {}", bag.display())));
+    }
+    let store = open_write(store)?;
+    let opts = ImportOptions {
+        topics: topics.to_vec(),
+    };
+    let report = export::import_bag(&store, bag, &opts);
+    store.close()?;
+    let report = report?;
+    if json {
+        print_json(&serde_json::to_value(&report).unwrap_or_default());
+    } else {
+        println!(
+            "imported {} messages from {} file(s)",
+            report.messages,
+            report.files.len()
+        );
+        for (t, n) in &report.per_topic {
+            println!("  {t}: {n}");
+        }
+        for s in &report.skipped {
+            let at = s
+                .offset
+                .map(|o| format!(" at offset {o}"))
+                .unwrap_or_default();
+            println!(
+                "  SKIPPED {}{at}: {} ({} messages)",
+                s.file.display(),
+                s.reason,
+                s.messages
+            );
+        }
+    }
+    Ok(if report.complete() { 0 } else { 3 })
+}

@@ -1,0 +1,366 @@
+//! Importing rosbag2 MCAP bags (or a bare `.mcap`) into a store.
+//!
+//! Files are read linearly with bounded memory. Whatever is valid is
+//! imported; a corrupt or truncated tail and messages that cannot be stored
+//! are reported in `ImportReport::skipped`, never silently dropped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use mcap::records::{MessageHeader, Record};
+use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+use serde::Serialize;
+
+use crate::engine::{Store, TopicId, TopicSpec};
+
+use super::metadata::{qos_text_from_yaml, MetadataFile};
+use super::{io_err, ExportError, Result};
+
+/// Largest record accepted; a garbage length beyond it is corruption.
+const RECORD_LIMIT: usize = 256 << 20;
+
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Topic names to import; empty: all.
+    pub topics: Vec<String>,
+}
+
+/// Something that was not imported, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub file: PathBuf,
+    /// Messages not imported for this reason (0 when unknown, e.g. the
+    /// unread tail of a truncated file).
+    pub messages: u64,
+    /// Byte offset in the file where the problem starts, when known.
+    pub offset: Option<u64>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub files: Vec<PathBuf>,
+    pub messages: u64,
+    /// Messages imported per topic.
+    pub per_topic: BTreeMap<String, u64>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl ImportReport {
+    /// True when everything in the input was imported.
+    pub fn complete(&self) -> bool {
+        self.skipped.is_empty()
+    }
+}
+
+/// A channel as declared in the MCAP, with its schema resolved.
+#[derive(Clone, Debug)]
+pub struct ChannelInfo {
+    pub spec: TopicSpec,
+    /// Why messages on this channel cannot be stored, if so.
+    pub unusable: Option<String>,
+}
+
+/// Imports a bag directory or a single `.mcap` file into `store`.
+pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<ImportReport> {
+    let (files, qos, mut report) = input_files(path)?;
+    let wanted: BTreeSet<&str> = opts.topics.iter().map(String::as_str).collect();
+    let mut ids: HashMap<String, std::result::Result<TopicId, String>> = HashMap::new();
+    for file in &files {
+        if !file.is_file() {
+            report.skipped.push(Skipped {
+                file: file.clone(),
+                messages: 0,
+                offset: None,
+                reason: "listed in metadata.yaml but missing".into(),
+            });
+            continue;
+        }
+        report.files.push(file.clone());
+        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+        let mut on_msg = |ch: &ChannelInfo, h: &MessageHeader, data: &[u8]| -> Result<()> {
+            if !wanted.is_empty() && !wanted.contains(ch.spec.name.as_str()) {
+                return Ok(());
+            }
+            if let Some(why) = &ch.unusable {
+                *skipped.entry(why.clone()).or_insert(0) += 1;
+                return Ok(());
+            }
+            let id = ids
+                .entry(ch.spec.name.clone())
+                .or_insert_with(|| register(store, &ch.spec, &qos));
+            match id {
+                Ok(id) => {
+                    store.append(*id, h.log_time, h.publish_time, data)?;
+                    report.messages += 1;
+                    *report.per_topic.entry(ch.spec.name.clone()).or_insert(0) += 1;
+                }
+                Err(why) => *skipped.entry(why.clone()).or_insert(0) += 1,
+            }
+            Ok(())
+        };
+        let tail = import_mcap_records(file, &mut on_msg)?;
+        for (reason, messages) in skipped {
+            report.skipped.push(Skipped {
+                file: file.clone(),
+                messages,
+                offset: None,
+                reason,
+            });
+        }
+        report.skipped.extend(tail);
+    }
+    store.sync()?;
+    Ok(report)
+}
+
+fn register(
+    store: &Store,
+    spec: &TopicSpec,
+    qos: &HashMap<String, String>,
+) -> std::result::Result<TopicId, String> {
+    let mut spec = spec.clone();
+    if spec.offered_qos.is_empty() {
+        spec.offered_qos = qos.get(&spec.name).cloned().unwrap_or_default();
+    }
+    store
+        .register_topic(spec)
+        .map_err(|e| format!("cannot register topic: {e}"))
+}
+
+type InputFiles = (Vec<PathBuf>, HashMap<String, String>, ImportReport);
+
+/// The MCAP files of a bag directory (from metadata.yaml, else every
+/// `*.mcap`), or the file itself; plus QoS by topic from metadata.yaml.
+fn input_files(path: &Path) -> Result<InputFiles> {
+    let mut report = ImportReport::default();
+    if !path.is_dir() {
+        std::fs::metadata(path).map_err(io_err(path))?;
+        return Ok((vec![path.to_path_buf()], HashMap::new(), report));
+    }
+    let meta_path = path.join("metadata.yaml");
+    let mut qos = HashMap::new();
+    let mut files = Vec::new();
+    if meta_path.exists() {
+        match read_metadata(&meta_path) {
+            Ok(m) => {
+                let info = m.rosbag2_bagfile_information;
+                if !info.compression_mode.is_empty() {
+                    return Err(ExportError::Metadata {
+                        path: meta_path,
+                        reason: format!(
+                            "rosbag2 {} compression ({}) is not supported; \
+                             decompress the bag first (ros2 bag convert)",
+                            info.compression_mode, info.compression_format
+                        ),
+                    });
+                }
+                for t in &info.topics_with_message_count {
+                    let text = qos_text_from_yaml(&t.topic_metadata.offered_qos_profiles);
+                    qos.insert(t.topic_metadata.name.clone(), text);
+                }
+                files = info
+                    .relative_file_paths
+                    .iter()
+                    .map(|p| path.join(p))
+                    .collect();
+            }
+            Err(reason) => report.skipped.push(Skipped {
+                file: meta_path.clone(),
+                messages: 0,
+                offset: None,
+                reason: format!(
+                    "metadata.yaml unreadable ({reason}); imported every *.mcap instead"
+                ),
+            }),
+        }
+    }
+    if files.is_empty() {
+        files = mcap_files_in(path)?;
+    }
+    if files.is_empty() {
+        return Err(ExportError::NothingToImport {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((files, qos, report))
+}
+
+/// The MCAP files of a bag directory: metadata.yaml's list, else every
+/// `*.mcap` in it.
+pub(crate) fn bag_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let listed = read_metadata(&dir.join("metadata.yaml"))
+        .map(|m| m.rosbag2_bagfile_information.relative_file_paths)
+        .unwrap_or_default();
+    let files = if listed.is_empty() {
+        mcap_files_in(dir)?
+    } else {
+        listed.iter().map(|p| dir.join(p)).collect()
+    };
+    if files.is_empty() {
+        return Err(ExportError::NothingToImport {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
+fn read_metadata(path: &Path) -> std::result::Result<MetadataFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    serde_yaml::from_str(&text).map_err(|e| e.to_string())
+}
+
+fn mcap_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let p = entry.map_err(io_err(dir))?.path();
+        if p.extension().is_some_and(|e| e == "mcap") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Called for each message read from an MCAP file.
+pub type MessageFn<'a> = dyn FnMut(&ChannelInfo, &MessageHeader, &[u8]) -> Result<()> + 'a;
+
+struct SchemaInfo {
+    name: String,
+    encoding: String,
+    data: Vec<u8>,
+}
+
+/// Reads every message of one MCAP file in file order, calling `on_msg`
+/// with its channel. Returns what could not be read (a corrupt or
+/// truncated tail). Errors from `on_msg` abort the read.
+pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Vec<Skipped>> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let file_len = file.metadata().map_err(io_err(path))?.len();
+    let mut reader = LinearReader::new_with_options(
+        LinearReaderOptions::default()
+            .with_prevalidate_chunk_crcs(true)
+            .with_record_length_limit(RECORD_LIMIT),
+    );
+    let mut schemas: HashMap<u16, SchemaInfo> = HashMap::new();
+    let mut channels: HashMap<u16, ChannelInfo> = HashMap::new();
+    let mut unknown_channel: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut offset = 0u64;
+    let mut skipped = Vec::new();
+    while let Some(event) = reader.next_event() {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                skipped.push(bad_tail(path, offset, &e));
+                break;
+            }
+        };
+        match event {
+            LinearReadEvent::ReadRequest(n) => {
+                // A length beyond the end of the file is corruption: stop
+                // before allocating for it.
+                if n as u64 > file_len.saturating_sub(offset) && offset < file_len {
+                    skipped.push(Skipped {
+                        file: path.to_path_buf(),
+                        messages: 0,
+                        offset: Some(offset),
+                        reason: format!(
+                            "corrupt or truncated MCAP (a record needs {n} more bytes, \
+                             the file has {}); the rest of the file was not read",
+                            file_len - offset
+                        ),
+                    });
+                    break;
+                }
+                let buf = reader.insert(n.max(256 << 10));
+                let got = file.read(buf).map_err(io_err(path))?;
+                reader.notify_read(got);
+                offset += got as u64;
+            }
+            LinearReadEvent::Record { data, opcode } => {
+                let record = match mcap::parse_record(opcode, data) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        skipped.push(bad_tail(path, offset, &e));
+                        break;
+                    }
+                };
+                match record {
+                    Record::Schema { header, data } => {
+                        schemas.insert(
+                            header.id,
+                            SchemaInfo {
+                                name: header.name,
+                                encoding: header.encoding,
+                                data: data.into_owned(),
+                            },
+                        );
+                    }
+                    Record::Channel(c) => {
+                        let info = channel_info(&c, schemas.get(&c.schema_id));
+                        channels.insert(c.id, info);
+                    }
+                    Record::Message { header, data } => match channels.get(&header.channel_id) {
+                        Some(ch) => on_msg(ch, &header, &data)?,
+                        None => *unknown_channel.entry(header.channel_id).or_insert(0) += 1,
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+    for (id, n) in unknown_channel {
+        skipped.push(Skipped {
+            file: path.to_path_buf(),
+            messages: n,
+            offset: None,
+            reason: format!("messages on channel {id}, which has no channel record"),
+        });
+    }
+    Ok(skipped)
+}
+
+fn bad_tail(path: &Path, offset: u64, e: &mcap::McapError) -> Skipped {
+    Skipped {
+        file: path.to_path_buf(),
+        messages: 0,
+        offset: Some(offset),
+        reason: format!("corrupt or truncated MCAP ({e}); the rest of the file was not read"),
+    }
+}
+
+fn channel_info(c: &mcap::records::Channel, schema: Option<&SchemaInfo>) -> ChannelInfo {
+    let mut spec = TopicSpec {
+        name: c.topic.clone(),
+        serialization_format: c.message_encoding.clone(),
+        offered_qos: c
+            .metadata
+            .get("offered_qos_profiles")
+            .cloned()
+            .unwrap_or_default(),
+        ..TopicSpec::default()
+    };
+    let unusable = match schema {
+        None if c.schema_id == 0 => Some("channel has no schema".to_string()),
+        None => Some(format!("channel refers to unknown schema {}", c.schema_id)),
+        Some(s) if s.encoding != "ros2msg" => Some(format!(
+            "schema {} has encoding {:?}, only ros2msg is supported",
+            s.name, s.encoding
+        )),
+        Some(_) if c.message_encoding != "cdr" => Some(format!(
+            "message encoding {:?}, only cdr is supported",
+            c.message_encoding
+        )),
+        Some(s) => match String::from_utf8(s.data.clone()) {
+            Ok(def) => {
+                spec.type_name = s.name.clone();
+                spec.definition = def;
+                None
+            }
+            Err(_) => Some(format!("schema {} is not UTF-8 text", s.name)),
+        },
+    };
+    ChannelInfo { spec, unusable }
+}

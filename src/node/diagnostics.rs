@@ -1,0 +1,376 @@
+//! Turns the engine's health snapshot and the recorder's counters into
+//! diagnostic statuses (diagnostic_msgs/DiagnosticStatus without the ROS
+//! types). The rules say what a person reading rqt_robot_monitor should do.
+
+use crate::engine::{Health, WriteState};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok = 0,
+    Warn = 1,
+    Error = 2,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub level: Level,
+    pub name: &'static str,
+    pub message: String,
+    pub hardware_id: String,
+    pub values: Vec<(String, String)>,
+}
+
+pub const STORAGE: &str = "motedb: storage";
+pub const COMPACTION: &str = "motedb: compaction";
+pub const RECORDER: &str = "motedb: recorder";
+
+/// The recorder's counters at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecorderSnapshot {
+    pub topics_recorded: u64,
+    pub messages_received: u64,
+    pub messages_dropped: u64,
+    pub gaps_detected: u64,
+    pub queue_depth: u64,
+    pub queue_capacity: u64,
+    /// Topics seen on the graph whose type definition could not be found.
+    pub unresolved_types: Vec<String>,
+}
+
+/// Remembers the previous period's counters so "drops in the last period"
+/// and "compactions failed since last period" can be told apart from old
+/// history.
+#[derive(Debug, Default)]
+pub struct Composer {
+    hardware_id: String,
+    last_dropped: u64,
+    last_failed: u64,
+}
+
+/// Accumulates a level and the reasons for it.
+struct Verdict {
+    level: Level,
+    reasons: Vec<String>,
+}
+
+impl Verdict {
+    fn new() -> Verdict {
+        Verdict {
+            level: Level::Ok,
+            reasons: Vec::new(),
+        }
+    }
+
+    fn raise(&mut self, level: Level, reason: String) {
+        self.level = self.level.max(level);
+        self.reasons.push(reason);
+    }
+
+    fn into_message(self, ok: &str) -> (Level, String) {
+        if self.reasons.is_empty() {
+            (self.level, ok.to_string())
+        } else {
+            (self.level, self.reasons.join("; "))
+        }
+    }
+}
+
+fn kv(key: &str, value: impl ToString) -> (String, String) {
+    (key.to_string(), value.to_string())
+}
+
+fn write_state_name(state: WriteState) -> &'static str {
+    match state {
+        WriteState::Normal => "normal",
+        WriteState::SlowDown => "slow_down",
+        WriteState::Stop => "stop",
+    }
+}
+
+impl Composer {
+    pub fn new(hardware_id: &str) -> Composer {
+        Composer {
+            hardware_id: hardware_id.to_string(),
+            ..Composer::default()
+        }
+    }
+
+    /// The three statuses for one period.
+    pub fn compose(&mut self, health: &Health, recorder: &RecorderSnapshot) -> Vec<Status> {
+        let statuses = vec![
+            self.storage(health, recorder),
+            self.compaction(health),
+            self.recorder(health, recorder),
+        ];
+        self.last_dropped = recorder.messages_dropped;
+        self.last_failed = health.compactions_failed;
+        statuses
+    }
+
+    fn status(
+        &self,
+        name: &'static str,
+        v: Verdict,
+        ok: &str,
+        values: Vec<(String, String)>,
+    ) -> Status {
+        let (level, message) = v.into_message(ok);
+        Status {
+            level,
+            name,
+            message,
+            hardware_id: self.hardware_id.clone(),
+            values,
+        }
+    }
+
+    fn storage(&self, h: &Health, r: &RecorderSnapshot) -> Status {
+        let mut v = Verdict::new();
+        if h.poisoned {
+            v.raise(
+                Level::Error,
+                "store poisoned by a write failure; recording stopped: check the disk, then restart motedb_node".into(),
+            );
+        }
+        if h.write_state == WriteState::Stop {
+            v.raise(
+                Level::Error,
+                "writes stopped: compaction cannot keep up or quota reached; free space or raise retention.max_bytes".into(),
+            );
+        }
+        if h.quota_bytes > 0 && h.disk_bytes >= h.quota_bytes {
+            v.raise(
+                Level::Error,
+                format!(
+                    "disk full: {} of {} quota bytes used",
+                    h.disk_bytes, h.quota_bytes
+                ),
+            );
+        } else if h.quota_bytes > 0
+            && h.disk_bytes.saturating_mul(10) >= h.quota_bytes.saturating_mul(9)
+        {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "disk at {}% of quota",
+                    h.disk_bytes.saturating_mul(100) / h.quota_bytes
+                ),
+            );
+        }
+        if h.write_state == WriteState::SlowDown {
+            v.raise(
+                Level::Warn,
+                "writes slowed down: compaction is behind".into(),
+            );
+        }
+        let values = vec![
+            kv("write_state", write_state_name(h.write_state)),
+            kv("poisoned", h.poisoned),
+            kv("disk_bytes", h.disk_bytes),
+            kv("quota_bytes", h.quota_bytes),
+            kv("wal_bytes", h.wal_bytes),
+            kv("messages_stored", h.messages_stored),
+            kv("messages_dropped", r.messages_dropped),
+            kv("retention_dropped_messages", h.retention_dropped_messages),
+            kv("last_error", h.last_error.as_deref().unwrap_or("")),
+        ];
+        self.status(STORAGE, v, "OK", values)
+    }
+
+    fn compaction(&self, h: &Health) -> Status {
+        let mut v = Verdict::new();
+        if h.l0_slowdown_trigger > 0 && h.l0_files > h.l0_slowdown_trigger {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "{} L0 files above the threshold of {}: compaction is behind the ingest rate",
+                    h.l0_files, h.l0_slowdown_trigger
+                ),
+            );
+        }
+        if h.compactions_failed > self.last_failed {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "{} compactions failed since the last report; see last_error",
+                    h.compactions_failed - self.last_failed
+                ),
+            );
+        }
+        let values = vec![
+            kv("l0_files", h.l0_files),
+            kv("l0_slowdown_trigger", h.l0_slowdown_trigger),
+            kv("pending_compaction_bytes", h.pending_compaction_bytes),
+            kv("compactions_completed", h.compactions_completed),
+            kv("compactions_failed", h.compactions_failed),
+            kv(
+                "write_amplification",
+                format!("{:.3}", h.write_amplification),
+            ),
+            kv("levels", level_summary(h)),
+        ];
+        self.status(COMPACTION, v, "OK", values)
+    }
+
+    fn recorder(&self, h: &Health, r: &RecorderSnapshot) -> Status {
+        let mut v = Verdict::new();
+        if h.poisoned || h.write_state == WriteState::Stop {
+            v.raise(
+                Level::Error,
+                "not recording: the store refuses writes".into(),
+            );
+        }
+        let new_drops = r.messages_dropped.saturating_sub(self.last_dropped);
+        if new_drops > 0 {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "{new_drops} messages dropped in the last period (queue full or write refused); raise queue.capacity or reduce load"
+                ),
+            );
+        }
+        if !r.unresolved_types.is_empty() {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "not recording {}: message definition not found; install the message package",
+                    r.unresolved_types.join(", ")
+                ),
+            );
+        }
+        let values = vec![
+            kv("topics_recorded", r.topics_recorded),
+            kv("messages_received", r.messages_received),
+            kv("messages_dropped", r.messages_dropped),
+            kv("gaps_detected", r.gaps_detected),
+            kv("queue_depth", r.queue_depth),
+            kv("queue_capacity", r.queue_capacity),
+            kv("unresolved_types", r.unresolved_types.join(",")),
+        ];
+        self.status(RECORDER, v, "recording", values)
+    }
+}
+
+fn level_summary(h: &Health) -> String {
+    h.levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("L{i}:{}f/{}B", l.files, l.bytes))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn healthy() -> Health {
+        Health {
+            write_state: WriteState::Normal,
+            poisoned: false,
+            last_error: None,
+            levels: Vec::new(),
+            l0_files: 1,
+            l0_slowdown_trigger: 8,
+            pending_compaction_bytes: 0,
+            compactions_completed: 0,
+            compactions_failed: 0,
+            bytes_ingested: 0,
+            wal_bytes_written: 0,
+            flush_bytes_written: 0,
+            compaction_bytes_written: 0,
+            vlog_bytes_written: 0,
+            write_amplification: 1.0,
+            disk_bytes: 0,
+            quota_bytes: 0,
+            wal_bytes: 0,
+            messages_stored: 0,
+            retention_dropped_files: 0,
+            retention_dropped_bytes: 0,
+            retention_dropped_messages: 0,
+        }
+    }
+
+    fn levels(c: &mut Composer, h: &Health, r: &RecorderSnapshot) -> Vec<Level> {
+        c.compose(h, r).into_iter().map(|s| s.level).collect()
+    }
+
+    #[test]
+    fn healthy_store_is_ok_with_required_keys() {
+        let mut c = Composer::new("robot1");
+        let st = c.compose(&healthy(), &RecorderSnapshot::default());
+        let names: Vec<_> = st.iter().map(|s| s.name).collect();
+        assert_eq!(names, [STORAGE, COMPACTION, RECORDER]);
+        assert!(st
+            .iter()
+            .all(|s| s.level == Level::Ok && s.hardware_id == "robot1"));
+        let keys: Vec<_> = st
+            .iter()
+            .flat_map(|s| s.values.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        for k in [
+            "write_state",
+            "l0_files",
+            "pending_compaction_bytes",
+            "compactions_completed",
+            "compactions_failed",
+            "write_amplification",
+            "disk_bytes",
+            "quota_bytes",
+            "wal_bytes",
+            "messages_stored",
+            "messages_dropped",
+            "gaps_detected",
+            "last_error",
+        ] {
+            assert!(keys.contains(&k), "missing {k}");
+        }
+    }
+
+    #[test]
+    fn slowdown_and_quota_warn_stop_and_full_disk_error() {
+        let mut c = Composer::new("x");
+        let r = RecorderSnapshot::default();
+        let mut h = healthy();
+        h.write_state = WriteState::SlowDown;
+        assert_eq!(levels(&mut c, &h, &r)[0], Level::Warn);
+        let mut h = healthy();
+        h.quota_bytes = 100;
+        h.disk_bytes = 90;
+        assert_eq!(levels(&mut c, &h, &r)[0], Level::Warn);
+        h.disk_bytes = 100;
+        assert_eq!(levels(&mut c, &h, &r)[0], Level::Error);
+        let mut h = healthy();
+        h.write_state = WriteState::Stop;
+        assert_eq!(
+            levels(&mut c, &h, &r),
+            [Level::Error, Level::Ok, Level::Error]
+        );
+        let mut h = healthy();
+        h.poisoned = true;
+        assert_eq!(levels(&mut c, &h, &r)[0], Level::Error);
+    }
+
+    #[test]
+    fn l0_above_threshold_warns() {
+        let mut c = Composer::new("x");
+        let mut h = healthy();
+        h.l0_files = 9;
+        assert_eq!(
+            levels(&mut c, &h, &RecorderSnapshot::default())[1],
+            Level::Warn
+        );
+    }
+
+    #[test]
+    fn drops_warn_only_in_the_period_they_happen() {
+        let mut c = Composer::new("x");
+        let h = healthy();
+        let r = RecorderSnapshot {
+            messages_dropped: 3,
+            ..RecorderSnapshot::default()
+        };
+        assert_eq!(levels(&mut c, &h, &r)[2], Level::Warn);
+        assert_eq!(levels(&mut c, &h, &r)[2], Level::Ok);
+    }
+}

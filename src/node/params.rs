@@ -1,0 +1,447 @@
+//! Node parameters: names, defaults and validation, independent of the
+//! client library. The adapter reads the overrides given with `-p` and
+//! `--params-file` into a [`ParamValue`] map and publishes
+//! [`NodeParams::effective`] back as the node's parameters.
+//! Every name and default here is documented in config/motedb.yaml.
+
+use super::error::{NodeError, Result};
+use crate::engine::{Durability, Options, Retention};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A parameter value, as ROS 2 types them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamValue {
+    Bool(bool),
+    Integer(i64),
+    Double(f64),
+    String(String),
+    StringArray(Vec<String>),
+}
+
+impl ParamValue {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ParamValue::Bool(_) => "bool",
+            ParamValue::Integer(_) => "integer",
+            ParamValue::Double(_) => "double",
+            ParamValue::String(_) => "string",
+            ParamValue::StringArray(_) => "string array",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurabilityMode {
+    Sync,
+    Periodic,
+    None,
+}
+
+/// Effective configuration of one node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeParams {
+    pub storage_path: PathBuf,
+    pub hardware_id: String,
+    pub diagnostic_period: Duration,
+    pub topics: Vec<String>,
+    pub include_regex: String,
+    pub exclude_regex: String,
+    pub discovery_period: Duration,
+    pub queue_capacity: usize,
+    pub durability_mode: DurabilityMode,
+    pub sync_interval: Duration,
+    pub retention_max_bytes: u64,
+    pub retention_max_age: Duration,
+    pub query_max_messages: u32,
+    pub query_max_bytes: u64,
+    pub export_directory: PathBuf,
+    pub use_sim_time: bool,
+}
+
+/// `$ROS_HOME`, else `~/.ros`.
+pub fn ros_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("ROS_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".ros")
+}
+
+impl NodeParams {
+    /// Defaults; `ros_home` decides the storage and export paths.
+    pub fn defaults(ros_home: &std::path::Path) -> NodeParams {
+        NodeParams {
+            storage_path: ros_home.join("motedb"),
+            hardware_id: "motedb".to_string(),
+            diagnostic_period: Duration::from_secs(1),
+            topics: Vec::new(),
+            include_regex: String::new(),
+            exclude_regex: String::new(),
+            discovery_period: Duration::from_secs(1),
+            queue_capacity: 10_000,
+            durability_mode: DurabilityMode::Periodic,
+            sync_interval: Duration::from_millis(100),
+            retention_max_bytes: 0,
+            retention_max_age: Duration::ZERO,
+            query_max_messages: 1000,
+            query_max_bytes: 16 << 20,
+            export_directory: ros_home.join("motedb_exports"),
+            use_sim_time: false,
+        }
+    }
+
+    /// Defaults overridden by `given`. Unknown names are left alone (they
+    /// may belong to the client library); known names with a wrong type or
+    /// an unusable value are errors.
+    pub fn from_overrides(
+        given: &BTreeMap<String, ParamValue>,
+        ros_home: &std::path::Path,
+    ) -> Result<NodeParams> {
+        let mut p = NodeParams::defaults(ros_home);
+        let r = Reader(given);
+        if let Some(v) = r.string("storage.path")?.filter(|v| !v.is_empty()) {
+            p.storage_path = PathBuf::from(v);
+        }
+        if let Some(v) = r.string("hardware_id")? {
+            p.hardware_id = v;
+        }
+        if let Some(v) = r.seconds("diagnostic_updater.period")? {
+            p.diagnostic_period = v;
+        }
+        if let Some(v) = r.strings("topics")? {
+            p.topics = v;
+        }
+        if let Some(v) = r.string("include_regex")? {
+            p.include_regex = v;
+        }
+        if let Some(v) = r.string("exclude_regex")? {
+            p.exclude_regex = v;
+        }
+        if let Some(v) = r.seconds("discovery_period_s")? {
+            p.discovery_period = v;
+        }
+        if let Some(v) = r.positive("queue.capacity")? {
+            p.queue_capacity = to_usize("queue.capacity", v)?;
+        }
+        if let Some(v) = r.string("durability.mode")? {
+            p.durability_mode = parse_durability("durability.mode", &v)?;
+        }
+        if let Some(v) = r.positive("durability.sync_interval_ms")? {
+            p.sync_interval = Duration::from_millis(v);
+        }
+        if let Some(v) = r.non_negative("retention.max_bytes")? {
+            p.retention_max_bytes = v;
+        }
+        if let Some(v) = r.non_negative_seconds("retention.max_age_s")? {
+            p.retention_max_age = v;
+        }
+        if let Some(v) = r.positive("query.max_messages")? {
+            p.query_max_messages = u32::try_from(v).map_err(|_| NodeError::ParamValue {
+                name: "query.max_messages".into(),
+                reason: format!("{v} does not fit in 32 bits"),
+            })?;
+        }
+        if let Some(v) = r.positive("query.max_bytes")? {
+            p.query_max_bytes = v;
+        }
+        if let Some(v) = r.string("export.directory")?.filter(|v| !v.is_empty()) {
+            p.export_directory = PathBuf::from(v);
+        }
+        if let Some(v) = r.bool("use_sim_time")? {
+            p.use_sim_time = v;
+        }
+        Ok(p)
+    }
+
+    /// Engine options derived from the durability and retention parameters.
+    pub fn engine_options(&self) -> Options {
+        let durability = match self.durability_mode {
+            DurabilityMode::Sync => Durability::Sync,
+            DurabilityMode::Periodic => Durability::Periodic(self.sync_interval),
+            DurabilityMode::None => Durability::None,
+        };
+        let max_age = (!self.retention_max_age.is_zero()).then_some(self.retention_max_age);
+        Options {
+            durability,
+            retention: Retention {
+                max_bytes: self.retention_max_bytes,
+                max_age,
+            },
+            ..Options::default()
+        }
+    }
+
+    /// Every parameter with its effective value, for the node's parameter
+    /// services.
+    pub fn effective(&self) -> Vec<(&'static str, ParamValue)> {
+        use ParamValue as V;
+        let path = |p: &PathBuf| V::String(p.display().to_string());
+        vec![
+            ("storage.path", path(&self.storage_path)),
+            ("hardware_id", V::String(self.hardware_id.clone())),
+            (
+                "diagnostic_updater.period",
+                V::Double(self.diagnostic_period.as_secs_f64()),
+            ),
+            ("topics", V::StringArray(self.topics.clone())),
+            ("include_regex", V::String(self.include_regex.clone())),
+            ("exclude_regex", V::String(self.exclude_regex.clone())),
+            (
+                "discovery_period_s",
+                V::Double(self.discovery_period.as_secs_f64()),
+            ),
+            (
+                "queue.capacity",
+                V::Integer(saturating_i64(self.queue_capacity as u64)),
+            ),
+            (
+                "durability.mode",
+                V::String(durability_name(self.durability_mode).into()),
+            ),
+            (
+                "durability.sync_interval_ms",
+                V::Integer(saturating_i64(self.sync_interval.as_millis() as u64)),
+            ),
+            (
+                "retention.max_bytes",
+                V::Integer(saturating_i64(self.retention_max_bytes)),
+            ),
+            (
+                "retention.max_age_s",
+                V::Double(self.retention_max_age.as_secs_f64()),
+            ),
+            (
+                "query.max_messages",
+                V::Integer(i64::from(self.query_max_messages)),
+            ),
+            (
+                "query.max_bytes",
+                V::Integer(saturating_i64(self.query_max_bytes)),
+            ),
+            ("export.directory", path(&self.export_directory)),
+            ("use_sim_time", V::Bool(self.use_sim_time)),
+        ]
+    }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn durability_name(mode: DurabilityMode) -> &'static str {
+    match mode {
+        DurabilityMode::Sync => "sync",
+        DurabilityMode::Periodic => "periodic",
+        DurabilityMode::None => "none",
+    }
+}
+
+fn parse_durability(name: &str, text: &str) -> Result<DurabilityMode> {
+    match text {
+        "sync" => Ok(DurabilityMode::Sync),
+        "periodic" => Ok(DurabilityMode::Periodic),
+        "none" => Ok(DurabilityMode::None),
+        other => Err(NodeError::ParamValue {
+            name: name.into(),
+            reason: format!("{other:?} is not one of sync, periodic, none"),
+        }),
+    }
+}
+
+fn to_usize(name: &str, v: u64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| NodeError::ParamValue {
+        name: name.into(),
+        reason: format!("{v} is too large"),
+    })
+}
+
+/// Typed reads of the override map.
+struct Reader<'a>(&'a BTreeMap<String, ParamValue>);
+
+impl Reader<'_> {
+    fn wrong(name: &str, expected: &'static str, got: &ParamValue) -> NodeError {
+        NodeError::ParamType {
+            name: name.into(),
+            expected,
+            got: got.type_name(),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(ParamValue::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(Self::wrong(name, "string", other)),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(ParamValue::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(Self::wrong(name, "bool", other)),
+        }
+    }
+
+    /// A string array without empty entries: ROS parameter files cannot
+    /// hold an empty list, so `[""]` stands for one.
+    fn strings(&self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(ParamValue::StringArray(v)) => {
+                Ok(Some(v.iter().filter(|s| !s.is_empty()).cloned().collect()))
+            }
+            Some(ParamValue::String(s)) if s.is_empty() => Ok(Some(Vec::new())),
+            Some(ParamValue::String(s)) => Ok(Some(vec![s.clone()])),
+            Some(other) => Err(Self::wrong(name, "string array", other)),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(ParamValue::Double(d)) => Ok(Some(*d)),
+            Some(ParamValue::Integer(i)) => Ok(Some(*i as f64)),
+            Some(other) => Err(Self::wrong(name, "number", other)),
+        }
+    }
+
+    fn non_negative(&self, name: &str) -> Result<Option<u64>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(ParamValue::Integer(i)) => {
+                u64::try_from(*i)
+                    .map(Some)
+                    .map_err(|_| NodeError::ParamValue {
+                        name: name.into(),
+                        reason: format!("{i} is negative"),
+                    })
+            }
+            Some(other) => Err(Self::wrong(name, "integer", other)),
+        }
+    }
+
+    fn positive(&self, name: &str) -> Result<Option<u64>> {
+        match self.non_negative(name)? {
+            Some(0) => Err(NodeError::ParamValue {
+                name: name.into(),
+                reason: "must be greater than 0".into(),
+            }),
+            v => Ok(v),
+        }
+    }
+
+    fn non_negative_seconds(&self, name: &str) -> Result<Option<Duration>> {
+        let Some(s) = self.number(name)? else {
+            return Ok(None);
+        };
+        Duration::try_from_secs_f64(s)
+            .map(Some)
+            .map_err(|_| NodeError::ParamValue {
+                name: name.into(),
+                reason: format!("{s} is not a usable number of seconds"),
+            })
+    }
+
+    fn seconds(&self, name: &str) -> Result<Option<Duration>> {
+        match self.non_negative_seconds(name)? {
+            Some(d) if d.is_zero() => Err(NodeError::ParamValue {
+                name: name.into(),
+                reason: "must be greater than 0".into(),
+            }),
+            v => Ok(v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(pairs: &[(&str, ParamValue)]) -> BTreeMap<String, ParamValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_ros_home() {
+        let p = NodeParams::from_overrides(&BTreeMap::new(), "/h/.ros".as_ref()).unwrap();
+        assert_eq!(p.storage_path, PathBuf::from("/h/.ros/motedb"));
+        assert_eq!(p.diagnostic_period, Duration::from_secs(1));
+        assert_eq!(p.query_max_messages, 1000);
+        assert_eq!(p.query_max_bytes, 16 << 20);
+        assert_eq!(p.durability_mode, DurabilityMode::Periodic);
+    }
+
+    #[test]
+    fn overrides_are_typed() {
+        let p = NodeParams::from_overrides(
+            &given(&[
+                ("storage.path", ParamValue::String("/data/x".into())),
+                ("diagnostic_updater.period", ParamValue::Integer(2)),
+                ("durability.mode", ParamValue::String("sync".into())),
+                ("retention.max_age_s", ParamValue::Double(60.0)),
+            ]),
+            "/r".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(p.storage_path, PathBuf::from("/data/x"));
+        assert_eq!(p.diagnostic_period, Duration::from_secs(2));
+        assert_eq!(p.engine_options().durability, Durability::Sync);
+        assert_eq!(
+            p.engine_options().retention.max_age,
+            Some(Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn empty_strings_mean_defaults() {
+        let p = NodeParams::from_overrides(
+            &given(&[
+                ("storage.path", ParamValue::String(String::new())),
+                ("topics", ParamValue::StringArray(vec![String::new()])),
+            ]),
+            "/r".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(p.storage_path, PathBuf::from("/r/motedb"));
+        assert!(p.topics.is_empty());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = NodeParams::from_overrides(
+            &given(&[("durability.mode", ParamValue::String("often".into()))]),
+            "/r".as_ref(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("durability.mode"), "{err}");
+        let err = NodeParams::from_overrides(
+            &given(&[("query.max_messages", ParamValue::String("10".into()))]),
+            "/r".as_ref(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, NodeError::ParamType { .. }), "{err}");
+        let err = NodeParams::from_overrides(
+            &given(&[("diagnostic_updater.period", ParamValue::Double(0.0))]),
+            "/r".as_ref(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, NodeError::ParamValue { .. }), "{err}");
+    }
+
+    #[test]
+    fn effective_lists_every_parameter_once() {
+        let p = NodeParams::defaults("/r".as_ref());
+        let names: Vec<_> = p.effective().into_iter().map(|(n, _)| n).collect();
+        let mut dedup = names.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(names.len(), dedup.len());
+        assert!(names.contains(&"storage.path"));
+    }
+}

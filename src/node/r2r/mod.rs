@@ -1,0 +1,394 @@
+//! The r2r adapter: every call into r2r lives in this folder. Node logic
+//! (parameters, validation, diagnostics) is in the parent module.
+
+mod convert;
+mod rcl;
+mod recorder;
+
+use super::diagnostics::Composer;
+use super::error::{NodeError, Result};
+use super::params::{ros_home, NodeParams, ParamValue};
+use super::recorder::ingest::{Stats, Writer};
+use super::recorder::select::TopicFilter;
+use super::services::{self, Limits};
+use super::signals;
+use super::worker::Workers;
+use crate::engine::Store;
+use futures::channel::oneshot;
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+use futures::{Future, StreamExt};
+use r2r::diagnostic_msgs::msg::DiagnosticArray;
+use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, ListTopics, QueryRange};
+use r2r::QosProfile;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long one spin waits for middleware events; also the latency bound
+/// for answers computed on worker threads and for noticing a signal.
+const SPIN_TIMEOUT: Duration = Duration::from_millis(5);
+
+fn mw(operation: &'static str) -> impl FnOnce(r2r::Error) -> NodeError {
+    move |e| NodeError::Middleware {
+        operation,
+        detail: e.to_string(),
+    }
+}
+
+/// Runs the node until SIGINT/SIGTERM; returns after closing the store.
+pub fn run() -> Result<()> {
+    signals::install()?;
+    let ctx = r2r::Context::create().map_err(mw("rcl_init"))?;
+    let mut node = r2r::Node::create(ctx, "motedb", "").map_err(mw("rcl_node_init"))?;
+    let params = read_params(&node)?;
+    publish_params(&node, &params);
+    let store = Arc::new(open_store(&params)?);
+    let logger = node.logger().to_string();
+    r2r::log_info!(&logger, "recording into {}", params.storage_path.display());
+
+    let stats = Arc::new(Stats::default());
+    let recording = start_recording(&node, &params, &store, &stats)?;
+
+    let mut pool = LocalPool::new();
+    let workers = Arc::new(Workers::new(2));
+    let (param_handler, _param_events) = node
+        .make_parameter_handler()
+        .map_err(mw("parameter services"))?;
+    spawn(&pool, param_handler)?;
+    serve_list_topics(&mut node, &pool, &store)?;
+    serve_query_range(&mut node, &pool, &store, &workers, &params)?;
+    serve_get_latest(&mut node, &pool, &store, &workers)?;
+    serve_export(&mut node, &pool, &store, &workers, &params)?;
+    publish_diagnostics(&mut node, &pool, &store, &stats, &params)?;
+
+    while !signals::stop_requested() {
+        node.spin_once(SPIN_TIMEOUT);
+        pool.run_until_stalled();
+    }
+    r2r::log_info!(&logger, "shutting down");
+    let recorded = recording.stop();
+    drop(pool);
+    drop(workers);
+    drop(node);
+    let closed = close_store(store, &params);
+    recorded.and(closed)
+}
+
+/// The recorder thread and the writer thread behind it.
+struct Recording {
+    stop: Arc<AtomicBool>,
+    recorder: JoinHandle<std::result::Result<(), rcl::RclError>>,
+    writer: Writer,
+}
+
+impl Recording {
+    /// Stops taking, then lets the writer drain the queue.
+    fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        let recorder = self.recorder.join();
+        let writer_ok = self.writer.join();
+        match recorder {
+            Ok(Ok(())) if writer_ok => Ok(()),
+            Ok(Ok(())) => Err(NodeError::Middleware {
+                operation: "writer thread",
+                detail: "panicked".into(),
+            }),
+            Ok(Err(e)) => Err(NodeError::Middleware {
+                operation: "recorder",
+                detail: e.to_string(),
+            }),
+            Err(_) => Err(NodeError::Middleware {
+                operation: "recorder thread",
+                detail: "panicked".into(),
+            }),
+        }
+    }
+}
+
+fn start_recording(
+    node: &r2r::Node,
+    params: &NodeParams,
+    store: &Arc<Store>,
+    stats: &Arc<Stats>,
+) -> Result<Recording> {
+    let fqn = node.fully_qualified_name().map_err(mw("node name"))?;
+    let cfg = recorder::Config {
+        node_name: format!("{}_recorder", node.name().map_err(mw("node name"))?),
+        namespace: node.namespace().map_err(mw("node namespace"))?,
+        filter: TopicFilter::new(
+            &params.topics,
+            &params.include_regex,
+            &params.exclude_regex,
+            &fqn,
+        )?,
+        discovery_period: params.discovery_period,
+        prefixes: crate::cdr::definition::prefixes_from_env_value(
+            &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
+        ),
+    };
+    let thread_err = |e: std::io::Error| NodeError::Middleware {
+        operation: "spawn thread",
+        detail: e.to_string(),
+    };
+    let (queue, writer) =
+        Writer::start(Arc::clone(store), Arc::clone(stats), params.queue_capacity)
+            .map_err(thread_err)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
+    let recorder = std::thread::Builder::new()
+        .name("motedb-recorder".into())
+        .spawn(move || recorder::run(cfg, store, stats, queue, flag))
+        .map_err(thread_err)?;
+    Ok(Recording {
+        stop,
+        recorder,
+        writer,
+    })
+}
+
+fn spawn(pool: &LocalPool, task: impl Future<Output = ()> + 'static) -> Result<()> {
+    pool.spawner()
+        .spawn_local(task)
+        .map_err(|e| NodeError::Middleware {
+            operation: "spawn task",
+            detail: e.to_string(),
+        })
+}
+
+/// Parameter overrides (`-p`, `--params-file`) merged with the defaults.
+fn read_params(node: &r2r::Node) -> Result<NodeParams> {
+    let given: BTreeMap<String, ParamValue> = node
+        .params
+        .lock()
+        .map_err(|_| NodeError::Middleware {
+            operation: "read parameters",
+            detail: "parameter lock poisoned".into(),
+        })?
+        .iter()
+        .filter_map(|(k, p)| convert::param_from_r2r(&p.value).map(|v| (k.clone(), v)))
+        .collect();
+    NodeParams::from_overrides(&given, &ros_home())
+}
+
+/// Makes the effective values visible through the parameter services.
+fn publish_params(node: &r2r::Node, params: &NodeParams) {
+    if let Ok(mut map) = node.params.lock() {
+        for (name, value) in params.effective() {
+            map.insert(
+                name.to_string(),
+                r2r::Parameter::new(convert::param_to_r2r(value)),
+            );
+        }
+    }
+}
+
+fn open_store(params: &NodeParams) -> Result<Store> {
+    let storage = |source| NodeError::Storage {
+        path: params.storage_path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&params.storage_path).map_err(|source| {
+        storage(crate::engine::Error::Io {
+            path: params.storage_path.clone(),
+            source,
+        })
+    })?;
+    Store::open(&params.storage_path, params.engine_options()).map_err(storage)
+}
+
+fn close_store(store: Arc<Store>, params: &NodeParams) -> Result<()> {
+    let storage = |source| NodeError::Storage {
+        path: params.storage_path.clone(),
+        source,
+    };
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().map_err(storage),
+        // Someone still holds it (cannot happen after the joins above);
+        // at least make everything durable.
+        Err(store) => store.sync().map_err(storage),
+    }
+}
+
+fn serve_list_topics(node: &mut r2r::Node, pool: &LocalPool, store: &Arc<Store>) -> Result<()> {
+    let requests = node
+        .create_service::<ListTopics::Service>("~/list_topics", QosProfile::services_default())
+        .map_err(mw("create ~/list_topics"))?;
+    let store = Arc::clone(store);
+    spawn(
+        pool,
+        requests.for_each(move |req| {
+            let topics = services::list_topics(&store)
+                .iter()
+                .map(convert::topic_info)
+                .collect();
+            let _sent = req.respond(ListTopics::Response { topics });
+            futures::future::ready(())
+        }),
+    )
+}
+
+/// Runs `job` on a worker and yields its answer to the executor.
+async fn off_thread<T: Send + 'static>(
+    workers: &Workers,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    if !workers.submit(move || {
+        let _receiver_gone = tx.send(job());
+    }) {
+        return None;
+    }
+    rx.await.ok()
+}
+
+fn serve_query_range(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    workers: &Arc<Workers>,
+    params: &NodeParams,
+) -> Result<()> {
+    let mut requests = node
+        .create_service::<QueryRange::Service>("~/query_range", QosProfile::services_default())
+        .map_err(mw("create ~/query_range"))?;
+    let limits = Limits {
+        max_messages: params.query_max_messages,
+        max_bytes: params.query_max_bytes,
+    };
+    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
+    let spawner = pool.spawner();
+    spawn(pool, async move {
+        while let Some(req) = requests.next().await {
+            let input = convert::query_input(&req.message);
+            let (store, workers) = (Arc::clone(&store), Arc::clone(&workers));
+            let answer = async move {
+                let out = off_thread(&workers, move || {
+                    services::query_range(&store, &input, limits)
+                })
+                .await;
+                let response = match out {
+                    Some(out) => convert::query_response(out),
+                    None => QueryRange::Response {
+                        success: false,
+                        message: "query worker unavailable (node shutting down)".into(),
+                        ..QueryRange::Response::default()
+                    },
+                };
+                let _sent = req.respond(response);
+            };
+            let _spawned = spawner.spawn_local(answer);
+        }
+    })
+}
+
+fn serve_get_latest(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    workers: &Arc<Workers>,
+) -> Result<()> {
+    let mut requests = node
+        .create_service::<GetLatest::Service>("~/get_latest", QosProfile::services_default())
+        .map_err(mw("create ~/get_latest"))?;
+    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
+    let spawner = pool.spawner();
+    spawn(pool, async move {
+        while let Some(req) = requests.next().await {
+            let topic = req.message.topic.clone();
+            let at = convert::stamp(&req.message.at);
+            let (store, workers) = (Arc::clone(&store), Arc::clone(&workers));
+            let answer = async move {
+                let out =
+                    off_thread(&workers, move || services::get_latest(&store, &topic, at)).await;
+                let response = match out {
+                    Some(out) => convert::latest_response(out),
+                    None => GetLatest::Response {
+                        success: false,
+                        message: "query worker unavailable (node shutting down)".into(),
+                        ..GetLatest::Response::default()
+                    },
+                };
+                let _sent = req.respond(response);
+            };
+            let _spawned = spawner.spawn_local(answer);
+        }
+    })
+}
+
+fn serve_export(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    workers: &Arc<Workers>,
+    params: &NodeParams,
+) -> Result<()> {
+    let mut requests = node
+        .create_service::<ExportMcap::Service>("~/export_mcap", QosProfile::services_default())
+        .map_err(mw("create ~/export_mcap"))?;
+    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
+    let directory = params.export_directory.clone();
+    let spawner = pool.spawner();
+    spawn(pool, async move {
+        while let Some(req) = requests.next().await {
+            let input = convert::export_input(&req.message);
+            let (store, workers, directory) =
+                (Arc::clone(&store), Arc::clone(&workers), directory.clone());
+            let answer = async move {
+                let out = off_thread(&workers, move || {
+                    services::export_mcap(&store, &input, &directory)
+                })
+                .await;
+                let response = match out {
+                    Some(out) => convert::export_response(out),
+                    None => ExportMcap::Response {
+                        success: false,
+                        message: "export worker unavailable (node shutting down)".into(),
+                        ..ExportMcap::Response::default()
+                    },
+                };
+                let _sent = req.respond(response);
+            };
+            let _spawned = spawner.spawn_local(answer);
+        }
+    })
+}
+
+fn publish_diagnostics(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    stats: &Arc<Stats>,
+    params: &NodeParams,
+) -> Result<()> {
+    let publisher = node
+        .create_publisher::<DiagnosticArray>("/diagnostics", QosProfile::default())
+        .map_err(mw("create /diagnostics publisher"))?;
+    let mut timer = node
+        .create_wall_timer(params.diagnostic_period)
+        .map_err(mw("create diagnostics timer"))?;
+    let clock = node.get_ros_clock();
+    let (store, stats) = (Arc::clone(store), Arc::clone(stats));
+    let mut composer = Composer::new(&params.hardware_id);
+    spawn(pool, async move {
+        while timer.tick().await.is_ok() {
+            let statuses = composer.compose(&store.health(), &stats.snapshot());
+            let now = clock
+                .lock()
+                .ok()
+                .and_then(|mut c| c.get_now().ok())
+                .unwrap_or_default();
+            let mut msg = DiagnosticArray {
+                status: statuses
+                    .into_iter()
+                    .map(convert::diagnostic_status)
+                    .collect(),
+                ..DiagnosticArray::default()
+            };
+            msg.header.stamp = r2r::Clock::to_builtin_time(&now);
+            let _published = publisher.publish(&msg);
+        }
+    })
+}

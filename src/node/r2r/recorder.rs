@@ -1,0 +1,202 @@
+//! The recording thread: discovers topics, subscribes with adapted QoS,
+//! takes serialized messages with their message info and hands them to
+//! the writer queue. Owns its own rcl context so that it never waits on
+//! the r2r executor (and the executor never waits on it).
+
+use super::rcl::{self, RclNode, SerializedSub, SubQos, TakeInfo, WaitSet};
+use crate::engine::{Store, TopicId, TopicSpec};
+use crate::node::recorder::ingest::{GapTracker, Incoming, Queue, Stats};
+use crate::node::recorder::qos::{self, Offered, Override};
+use crate::node::recorder::select::TopicFilter;
+use r2r_rcl::{
+    rmw_qos_durability_policy_e as Dur, rmw_qos_profile_t, rmw_qos_reliability_policy_e as Rel,
+};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub struct Config {
+    /// Name and namespace of the recorder's own rcl node.
+    pub node_name: String,
+    pub namespace: String,
+    pub filter: TopicFilter,
+    pub discovery_period: Duration,
+    pub prefixes: Vec<PathBuf>,
+}
+
+const WAIT: Duration = Duration::from_millis(50);
+
+struct Recorded<'n> {
+    topic: TopicId,
+    name: String,
+    sub: SerializedSub<'n>,
+}
+
+/// Runs until `stop` is set; returns an error only when the recorder
+/// cannot start at all.
+pub fn run(
+    cfg: Config,
+    store: Arc<Store>,
+    stats: Arc<Stats>,
+    queue: Queue,
+    stop: Arc<AtomicBool>,
+) -> Result<(), rcl::RclError> {
+    let node = RclNode::new(&cfg.node_name, &cfg.namespace)?;
+    let mut subs: Vec<Recorded<'_>> = Vec::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut gaps = GapTracker::default();
+    let mut wait = WaitSet::new(&node);
+    let mut next_discovery = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        if Instant::now() >= next_discovery {
+            discover(&node, &cfg, &store, &stats, &mut subs, &mut failed);
+            next_discovery = Instant::now() + cfg.discovery_period;
+        }
+        let ready = {
+            let refs: Vec<&SerializedSub<'_>> = subs.iter().map(|r| &r.sub).collect();
+            match wait.wait(&refs, WAIT) {
+                Ok(r) => r,
+                Err(e) => {
+                    *stats.last_error.lock() = Some(e.to_string());
+                    std::thread::sleep(WAIT);
+                    continue;
+                }
+            }
+        };
+        for (rec, is_ready) in subs.iter_mut().zip(ready) {
+            if is_ready {
+                drain(rec, &queue, &stats, &mut gaps);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes every waiting message of one subscription.
+fn drain(rec: &mut Recorded<'_>, queue: &Queue, stats: &Stats, gaps: &mut GapTracker) {
+    loop {
+        match rec.sub.take() {
+            Ok(Some((payload, info))) => {
+                let missed = gaps.observe(
+                    rec.topic,
+                    info.publisher_gid,
+                    info.publication_sequence_number,
+                );
+                stats.add_loss(rec.topic, 0, missed);
+                queue.offer(incoming(rec.topic, payload, &info));
+            }
+            Ok(None) => return,
+            Err(e) => {
+                *stats.last_error.lock() = Some(format!("{}: {e}", rec.name));
+                return;
+            }
+        }
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// log_time: when the middleware received it (else now); publish_time:
+/// the publisher's source timestamp, 0 when unknown.
+fn incoming(topic: TopicId, payload: Vec<u8>, info: &TakeInfo) -> Incoming {
+    let positive = |t: i64| u64::try_from(t).ok().filter(|t| *t > 0);
+    Incoming {
+        topic,
+        log_time: positive(info.received_timestamp).unwrap_or_else(now_nanos),
+        publish_time: positive(info.source_timestamp).unwrap_or(0),
+        payload,
+    }
+}
+
+fn offered(p: &rmw_qos_profile_t) -> Offered {
+    Offered {
+        reliable: p.reliability == Rel::RMW_QOS_POLICY_RELIABILITY_RELIABLE,
+        transient_local: p.durability == Dur::RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL,
+        depth: p.depth,
+    }
+}
+
+/// Subscribes to wanted topics that appeared since the last check.
+fn discover<'n>(
+    node: &'n RclNode,
+    cfg: &Config,
+    store: &Store,
+    stats: &Stats,
+    subs: &mut Vec<Recorded<'n>>,
+    failed: &mut BTreeSet<String>,
+) {
+    let topics = match node.topic_names_and_types() {
+        Ok(t) => t,
+        Err(e) => {
+            *stats.last_error.lock() = Some(e.to_string());
+            return;
+        }
+    };
+    let have: BTreeSet<String> = subs.iter().map(|r| r.name.clone()).collect();
+    for (name, types) in topics {
+        if have.contains(&name) || failed.contains(&name) || !cfg.filter.wants(&name) {
+            continue;
+        }
+        match subscribe(node, cfg, store, &name, &types) {
+            Ok(Some(rec)) => subs.push(rec),
+            Ok(None) => {}
+            Err(why) => {
+                stats.unresolved.lock().push(format!("{name} ({why})"));
+                failed.insert(name);
+            }
+        }
+    }
+    stats.topics.store(subs.len() as u64, Ordering::Relaxed);
+}
+
+/// Ok(None): not now (no publisher yet, or only our own).
+fn subscribe<'n>(
+    node: &'n RclNode,
+    cfg: &Config,
+    store: &Store,
+    name: &str,
+    types: &[String],
+) -> Result<Option<Recorded<'n>>, String> {
+    let [type_name] = types else {
+        return Err(format!(
+            "{} types on one topic: {}",
+            types.len(),
+            types.join(", ")
+        ));
+    };
+    let profiles = node.publisher_qos(name).map_err(|e| e.to_string())?;
+    if profiles.is_empty() {
+        return Ok(None);
+    }
+    let offered: Vec<Offered> = profiles.iter().map(offered).collect();
+    let chosen = qos::adapt(&offered, &Override::default());
+    let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
+    let definition = crate::cdr::definition::resolve(type_name, &cfg.prefixes)
+        .map_err(|e| format!("message definition of {type_name} not found: {e}"))?;
+    let spec = TopicSpec {
+        name: name.to_string(),
+        type_name: type_name.clone(),
+        serialization_format: "cdr".into(),
+        definition,
+        offered_qos: qos::offered_yaml(&offered),
+    };
+    let topic = store.register_topic(spec).map_err(|e| e.to_string())?;
+    let qos = SubQos {
+        reliable: chosen.reliable,
+        transient_local: chosen.transient_local,
+        depth: chosen.depth,
+    };
+    let sub = SerializedSub::new(node, name, ts, &qos).map_err(|e| e.to_string())?;
+    Ok(Some(Recorded {
+        topic,
+        name: name.to_string(),
+        sub,
+    }))
+}

@@ -1,0 +1,417 @@
+//! Service logic against the engine API, free of ROS types: request
+//! validation, limits, and the answers. The adapter converts messages to
+//! and from these structs and runs the work off its executor thread.
+
+use crate::engine::{Nanos, Record, ScanRequest, Store, TopicInfo, WriteState};
+
+/// builtin_interfaces/Time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub sec: i32,
+    pub nanosec: u32,
+}
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+impl Stamp {
+    pub fn from_nanos(n: Nanos) -> Stamp {
+        let sec = n / NANOS_PER_SEC;
+        Stamp {
+            sec: i32::try_from(sec).unwrap_or(i32::MAX),
+            nanosec: (n % NANOS_PER_SEC) as u32,
+        }
+    }
+
+    /// None for a negative time or a nanosecond field out of range.
+    pub fn to_nanos(self) -> Option<Nanos> {
+        let sec = u64::try_from(self.sec).ok()?;
+        if u64::from(self.nanosec) >= NANOS_PER_SEC {
+            return None;
+        }
+        Some(sec * NANOS_PER_SEC + u64::from(self.nanosec))
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.sec == 0 && self.nanosec == 0
+    }
+}
+
+/// A stored message with its topic resolved to name and type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub topic: String,
+    pub type_name: String,
+    pub record: Record,
+}
+
+/// What a client asked in `~/query_range`.
+#[derive(Clone, Debug, Default)]
+pub struct QueryInput {
+    pub topics: Vec<String>,
+    pub start: Stamp,
+    pub end: Stamp,
+    pub max_messages: u32,
+    pub max_bytes: u64,
+    pub newest_first: bool,
+    pub cursor: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryOutput {
+    pub success: bool,
+    pub message: String,
+    pub messages: Vec<Stored>,
+    pub next_cursor: String,
+}
+
+/// Node-wide page limits: the defaults for 0 and the hard caps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_messages: u32,
+    pub max_bytes: u64,
+}
+
+fn failure(message: String) -> QueryOutput {
+    QueryOutput {
+        success: false,
+        message,
+        ..QueryOutput::default()
+    }
+}
+
+/// Resolves topic names; unknown names are an error naming them.
+fn resolve_topics(store: &Store, names: &[String]) -> Result<Vec<u32>, String> {
+    let mut ids = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for name in names {
+        match store.topic_by_name(name) {
+            Some(info) => ids.push(info.id),
+            None => unknown.push(name.as_str()),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(ids)
+    } else {
+        Err(format!(
+            "unknown topic(s): {}; call ~/list_topics for the recorded ones",
+            unknown.join(", ")
+        ))
+    }
+}
+
+/// `[start, end)` in nanoseconds; zero start is the oldest, zero end the newest.
+fn time_range(start: Stamp, end: Stamp) -> Result<(Nanos, Nanos), String> {
+    let s = start.to_nanos().ok_or_else(|| {
+        format!(
+            "start {}.{:09} is not a valid time",
+            start.sec, start.nanosec
+        )
+    })?;
+    let e = if end.is_zero() {
+        Nanos::MAX
+    } else {
+        end.to_nanos()
+            .ok_or_else(|| format!("end {}.{:09} is not a valid time", end.sec, end.nanosec))?
+    };
+    if s >= e {
+        return Err(format!(
+            "start ({s} ns) is not before end ({e} ns); the range is empty"
+        ));
+    }
+    Ok((s, e))
+}
+
+/// Applies defaults and caps; returns the values and a note when clamped.
+fn page_limits(input: &QueryInput, limits: Limits) -> (usize, u64, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut messages = if input.max_messages == 0 {
+        limits.max_messages
+    } else {
+        input.max_messages
+    };
+    if messages > limits.max_messages {
+        notes.push(format!(
+            "max_messages {} clamped to the node's cap {}",
+            messages, limits.max_messages
+        ));
+        messages = limits.max_messages;
+    }
+    let mut bytes = if input.max_bytes == 0 {
+        limits.max_bytes
+    } else {
+        input.max_bytes
+    };
+    if bytes > limits.max_bytes {
+        notes.push(format!(
+            "max_bytes {} clamped to the node's cap {}",
+            bytes, limits.max_bytes
+        ));
+        bytes = limits.max_bytes;
+    }
+    (messages as usize, bytes, notes)
+}
+
+fn names_by_id(store: &Store) -> std::collections::HashMap<u32, TopicInfo> {
+    store.topics().into_iter().map(|t| (t.id, t)).collect()
+}
+
+pub fn query_range(store: &Store, input: &QueryInput, limits: Limits) -> QueryOutput {
+    let ids = match resolve_topics(store, &input.topics) {
+        Ok(ids) => ids,
+        Err(msg) => return failure(msg),
+    };
+    let (start, end) = match time_range(input.start, input.end) {
+        Ok(r) => r,
+        Err(msg) => return failure(msg),
+    };
+    let (max_messages, max_bytes, notes) = page_limits(input, limits);
+    let request = ScanRequest {
+        topics: ids,
+        start,
+        end,
+        newest_first: input.newest_first,
+        max_messages,
+        max_bytes,
+        cursor: (!input.cursor.is_empty()).then(|| input.cursor.clone()),
+    };
+    let page = match store.scan(&request) {
+        Ok(p) => p,
+        Err(crate::engine::Error::InvalidCursor(why)) => {
+            return failure(format!(
+                "cursor rejected ({why}); pass the next_cursor of the previous page of the same query, or an empty cursor to start over"
+            ))
+        }
+        Err(e) => return failure(format!("query failed: {e}")),
+    };
+    let topics = names_by_id(store);
+    let messages = page
+        .records
+        .into_iter()
+        .map(|record| {
+            let (topic, type_name) = topics
+                .get(&record.topic)
+                .map(|t| (t.spec.name.clone(), t.spec.type_name.clone()))
+                .unwrap_or_default();
+            Stored {
+                topic,
+                type_name,
+                record,
+            }
+        })
+        .collect();
+    QueryOutput {
+        success: true,
+        message: notes.join("; "),
+        messages,
+        next_cursor: page.next_cursor.unwrap_or_default(),
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LatestOutput {
+    pub success: bool,
+    pub message: String,
+    pub found: bool,
+    pub record: Option<Stored>,
+}
+
+/// Newest message of `topic` at or before `at` (zero: now).
+pub fn get_latest(store: &Store, topic: &str, at: Stamp) -> LatestOutput {
+    let fail = |message: String| LatestOutput {
+        message,
+        ..LatestOutput::default()
+    };
+    let Some(info) = store.topic_by_name(topic) else {
+        return fail(format!(
+            "unknown topic {topic:?}; call ~/list_topics for the recorded ones"
+        ));
+    };
+    let at = if at.is_zero() {
+        Nanos::MAX
+    } else {
+        match at.to_nanos() {
+            Some(n) => n,
+            None => {
+                return fail(format!(
+                    "at {}.{:09} is not a valid time",
+                    at.sec, at.nanosec
+                ))
+            }
+        }
+    };
+    match store.latest(info.id, at) {
+        Ok(record) => LatestOutput {
+            success: true,
+            message: String::new(),
+            found: record.is_some(),
+            record: record.map(|record| Stored {
+                topic: info.spec.name.clone(),
+                type_name: info.spec.type_name.clone(),
+                record,
+            }),
+        },
+        Err(e) => fail(format!("query failed: {e}")),
+    }
+}
+
+/// Recorded topics, sorted by name.
+pub fn list_topics(store: &Store) -> Vec<TopicInfo> {
+    let mut topics = store.topics();
+    topics.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    topics
+}
+
+/// A note for answers given while the store refuses writes.
+pub fn store_state_note(store: &Store) -> Option<String> {
+    (store.write_state() == WriteState::Stop)
+        .then(|| "store is in Stop state: recording paused, queries still served".to_string())
+}
+
+/// What a client asked in `~/export_mcap`.
+#[derive(Clone, Debug, Default)]
+pub struct ExportInput {
+    pub topics: Vec<String>,
+    pub start: Stamp,
+    pub end: Stamp,
+    pub output: String,
+    pub compression: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportOutput {
+    pub success: bool,
+    pub message: String,
+    pub path: String,
+    pub message_count: u64,
+    pub size_bytes: u64,
+}
+
+/// `name` as a new directory under `base`: relative, no `..`, not empty.
+pub fn export_target(base: &std::path::Path, name: &str) -> Result<std::path::PathBuf, String> {
+    use std::path::Component;
+    let rel = std::path::Path::new(name);
+    if name.is_empty() {
+        return Err("output is empty: give a bag directory name".into());
+    }
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "output {name:?} must be a relative name without '..' (it is created under export.directory {})",
+            base.display()
+        ));
+    }
+    Ok(base.join(rel))
+}
+
+/// Exports to `<export_directory>/<output>` (runs on a worker thread).
+pub fn export_mcap(
+    store: &Store,
+    input: &ExportInput,
+    export_directory: &std::path::Path,
+) -> ExportOutput {
+    let fail = |message: String| ExportOutput {
+        message,
+        ..ExportOutput::default()
+    };
+    let output = match export_target(export_directory, &input.output) {
+        Ok(p) => p,
+        Err(m) => return fail(m),
+    };
+    let compression = match input.compression.parse::<crate::export::McapCompression>() {
+        Ok(c) => c,
+        Err(m) => return fail(m),
+    };
+    let (start, end) = match time_range(input.start, input.end) {
+        Ok((s, e)) => (s, if e == Nanos::MAX { 0 } else { e }),
+        Err(m) => return fail(m),
+    };
+    if let Err(source) = std::fs::create_dir_all(export_directory) {
+        return fail(format!(
+            "cannot create {}: {source}",
+            export_directory.display()
+        ));
+    }
+    let opts = crate::export::ExportOptions {
+        topics: input.topics.clone(),
+        start,
+        end,
+        output,
+        compression,
+        split_bytes: None,
+        split_duration: None,
+    };
+    match crate::export::export_bag(store, &opts) {
+        Ok(summary) => ExportOutput {
+            success: true,
+            message: String::new(),
+            path: summary.path.display().to_string(),
+            message_count: summary.message_count,
+            size_bytes: summary.size_bytes,
+        },
+        Err(e) => fail(format!("export failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_target_stays_under_the_directory() {
+        let base = std::path::Path::new("/e");
+        assert_eq!(export_target(base, "run1").unwrap(), base.join("run1"));
+        assert!(export_target(base, "../x").is_err());
+        assert!(export_target(base, "/abs").is_err());
+        assert!(export_target(base, "").is_err());
+    }
+
+    #[test]
+    fn stamp_round_trip_and_invalid() {
+        let s = Stamp::from_nanos(1_700_000_000_123_456_789);
+        assert_eq!(s.sec, 1_700_000_000);
+        assert_eq!(s.nanosec, 123_456_789);
+        assert_eq!(s.to_nanos(), Some(1_700_000_000_123_456_789));
+        assert_eq!(
+            Stamp {
+                sec: -1,
+                nanosec: 0
+            }
+            .to_nanos(),
+            None
+        );
+        assert_eq!(
+            Stamp {
+                sec: 0,
+                nanosec: 1_000_000_000
+            }
+            .to_nanos(),
+            None
+        );
+    }
+
+    #[test]
+    fn empty_or_inverted_range_is_rejected() {
+        let t = |s| Stamp { sec: s, nanosec: 0 };
+        assert!(time_range(t(5), t(5)).is_err());
+        assert!(time_range(t(6), t(5)).unwrap_err().contains("not before"));
+        assert_eq!(time_range(t(0), t(0)).unwrap(), (0, Nanos::MAX));
+    }
+
+    #[test]
+    fn limits_default_and_clamp_with_a_note() {
+        let limits = Limits {
+            max_messages: 100,
+            max_bytes: 1000,
+        };
+        let input = QueryInput::default();
+        assert_eq!(page_limits(&input, limits), (100, 1000, vec![]));
+        let input = QueryInput {
+            max_messages: 500,
+            max_bytes: 10,
+            ..QueryInput::default()
+        };
+        let (m, b, notes) = page_limits(&input, limits);
+        assert_eq!((m, b), (100, 10));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("clamped"));
+    }
+}

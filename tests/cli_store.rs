@@ -1,0 +1,425 @@
+//! The `motedb` binary on real stores: outputs, exit codes, bag export and
+//! import, read-only fallback, and a write failure during export.
+
+#[cfg(test)]
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use common::*;
+use motedb::engine::Store;
+
+#[cfg(test)]
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn info_and_topics_report_counts_and_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 50);
+    let o = motedb(&["info", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Messages:          100"), "{text}");
+    assert!(
+        text.contains("Topic: /chatter | Type: std_msgs/msg/String | Count: 50"),
+        "{text}"
+    );
+    assert!(text.contains("Rate: 10.00 Hz"), "{text}");
+
+    let o = motedb(&["--json", "info", s(&store)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["message_count"], 100);
+    assert_eq!(v["start"], T0);
+    assert_eq!(v["end"], T0 + 49 * S / 10 + S / 20);
+    assert_eq!(v["topics"].as_array().unwrap().len(), 2);
+
+    let o = motedb(&["--json", "topics", s(&store)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"/chatter") && names.contains(&"/count"));
+}
+
+#[test]
+fn cat_decodes_with_stored_definition_and_time_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 50);
+    let o = motedb(&["cat", s(&store), "/chatter", "--limit", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "data: hello 0\n---\ndata: hello 1\n---\n");
+
+    let start = format!("{}.5", T0 / S + 1); // T0 + 1.5 s
+    let o = motedb(&[
+        "cat",
+        s(&store),
+        "/count",
+        "--format",
+        "json",
+        "--start",
+        &start,
+        "--end",
+        "-2s",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // /count at T0 + i*0.1 s + 0.05 s; start 1.5 s -> i >= 15;
+    // end = last (4.95 s) - 2 s = 2.95 s, exclusive -> i <= 28
+    assert_eq!(lines.first().unwrap()["message"]["data"], 15);
+    assert_eq!(lines.last().unwrap()["message"]["data"], 28);
+    assert_eq!(lines[0]["log_time"], T0 + 15 * S / 10 + S / 20);
+
+    let o = motedb(&[
+        "cat",
+        s(&store),
+        "/chatter",
+        "--start",
+        "1970-01-01T00:00:00Z",
+        "--end",
+        "+0.2s",
+    ]);
+    assert_eq!(stdout(&o).matches("---").count(), 2);
+}
+
+#[test]
+fn errors_have_meaningful_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 5);
+    let o = motedb(&["info", s(&dir.path().join("missing"))]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("no store at"));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for cmd in ["info", "topics", "verify", "du", "compact"] {
+        let o = motedb(&[cmd, s(&empty)]);
+        assert_eq!(o.status.code(), Some(4), "{cmd}");
+    }
+    assert!(entries(&empty).is_empty(), "read commands created files");
+    let o = motedb(&["cat", s(&store), "/nope"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("motedb topics"), "{}", stderr(&o));
+    let o = motedb(&["cat", s(&store), "/chatter", "--start", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("RFC 3339"));
+    let o = motedb(&["export", s(&store), s(&store)]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("already exists"));
+    let o = motedb(&[
+        "export",
+        s(&store),
+        s(&dir.path().join("b")),
+        "--topic",
+        "/nope",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(!dir.path().join("b").exists());
+    let o = motedb(&[
+        "export",
+        s(&store),
+        s(&dir.path().join("r")),
+        "--start",
+        "+2s",
+        "--end",
+        "+1s",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty time range"), "{}", stderr(&o));
+    assert!(!dir.path().join("r").exists());
+    let o = motedb(&["bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn export_then_import_round_trips_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 200);
+    let bag = dir.path().join("bag");
+    let o = motedb(&[
+        "--json",
+        "export",
+        s(&store),
+        s(&bag),
+        "--compression",
+        "lz4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["message_count"], 400);
+    assert_eq!(entries(&bag), vec!["bag_0.mcap", "metadata.yaml"]);
+    let o = motedb(&["info", s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Messages:          400"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("Topic: /count | Type: std_msgs/msg/Int32 | Count: 200"));
+
+    // cat reads the bag directly, with the same time filters as a store
+    let args = [
+        "/count", "--format", "json", "--start", "+1s", "--end", "-1s",
+    ];
+    let from_bag = motedb(&[&["cat", s(&bag)][..], &args[..]].concat());
+    let from_store = motedb(&[&["cat", s(&store)][..], &args[..]].concat());
+    assert!(from_bag.status.success(), "{}", stderr(&from_bag));
+    // i in 10..=188: from T0 + 1 s to (last = T0 + 19.95 s) - 1 s, end exclusive
+    assert_eq!(stdout(&from_bag).lines().count(), 179);
+    let strip_seq = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["sequence"] = serde_json::Value::Null;
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip_seq(&from_bag), strip_seq(&from_store));
+
+    let copy = dir.path().join("copy");
+    let o = motedb(&["--json", "import", s(&copy), s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["messages"], 400);
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 0);
+
+    for topic in ["/chatter", "/count"] {
+        let a = motedb(&["cat", s(&store), topic, "--format", "json"]);
+        let b = motedb(&["cat", s(&copy), topic, "--format", "json"]);
+        let strip = |o: &std::process::Output| -> Vec<serde_json::Value> {
+            stdout(o)
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    serde_json::json!([v["log_time"], v["publish_time"], v["message"]])
+                })
+                .collect()
+        };
+        assert_eq!(strip(&a), strip(&b));
+        assert_eq!(strip(&a).len(), 200);
+    }
+    let copied = Store::open_read_only(&copy).unwrap();
+    let t = copied.topic_by_name("/chatter").unwrap();
+    assert_eq!(t.spec.definition, "string data\n");
+    assert!(
+        t.spec.offered_qos.contains("reliability: reliable"),
+        "{}",
+        t.spec.offered_qos
+    );
+}
+
+#[test]
+fn import_of_truncated_bag_imports_prefix_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 20_000);
+    let bag = dir.path().join("bag");
+    assert!(
+        motedb(&["export", s(&store), s(&bag), "--compression", "none"])
+            .status
+            .success()
+    );
+    let file = bag.join("bag_0.mcap");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let copy = dir.path().join("copy");
+    let o = motedb(&["--json", "import", s(&copy), s(&bag)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = v["messages"].as_u64().unwrap();
+    assert!(n > 0 && n < 40_000, "{n}");
+    assert!(v["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("truncated"));
+}
+
+#[test]
+fn verify_du_and_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 100);
+    let o = motedb(&["--json", "verify", s(&store), "--decode"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["messages_read"], 200);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0);
+    let o = motedb(&["--json", "du", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["disk_bytes"].as_u64().unwrap() > 0);
+    let o = motedb(&["compact", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = motedb(&["--json", "verify", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn store_held_by_a_writer_is_read_read_only_and_import_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_store(dir.path(), 10);
+    let held = Store::open(&path, small_options()).unwrap();
+    let o = motedb(&["--json", "info", s(&path)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["message_count"], 20);
+    let bag = dir.path().join("bag");
+    let o = motedb(&["export", s(&path), s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = motedb(&["import", s(&path), s(&bag)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("stop the node"), "{}", stderr(&o));
+    held.close().unwrap();
+}
+
+/// A disk that fills up mid-export: the file size limit (RLIMIT_FSIZE)
+/// makes the MCAP write fail with EFBIG. The export must fail, say why and
+/// leave neither the target nor a partial directory.
+#[test]
+fn write_failure_during_export_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_big_store(dir.path(), 4);
+    let out = dir.path().join("exports");
+    std::fs::create_dir(&out).unwrap();
+    let bag = out.join("bag");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_motedb"));
+    cmd.args(["export", s(&store), s(&bag), "--compression", "none"]);
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bag_0.mcap"), "{}", stderr(&o));
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+}
+
+#[test]
+fn verify_detects_a_flipped_byte_in_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 3000);
+    let mut ssts: Vec<_> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    ssts.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let victim = ssts.last().expect("the closed store has tables");
+    let mut bytes = std::fs::read(victim).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(victim, &bytes).unwrap();
+    let o = motedb(&["--json", "verify", s(&store)]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(matches!(o.status.code(), Some(1) | Some(3)), "{text}");
+    assert!(
+        text.contains("checksum") || text.contains("corrupt"),
+        "{text}"
+    );
+}
+
+/// Starts an export of a 32 MiB store and waits (polling, with a deadline)
+/// until its hidden partial directory exists, i.e. the export is running.
+#[cfg(test)]
+fn start_export(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+    let store = make_big_store(dir, 32);
+    let out = dir.join("exports");
+    std::fs::create_dir(&out).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_motedb"))
+        .args(["export", s(&store), s(&out.join("bag"))])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !entries(&out).iter().any(|e| e.starts_with(".bag.partial")) {
+        assert!(std::time::Instant::now() < deadline, "export never started");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    (child, out)
+}
+
+#[test]
+fn ctrl_c_during_export_removes_the_partial_bag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_export(dir.path());
+    // SAFETY: signalling our own child by pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "export finished before the interrupt"
+    );
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+}
+
+#[test]
+fn killed_export_never_leaves_a_bag_at_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_export(dir.path());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = entries(&out);
+    assert!(!left.contains(&"bag".to_string()), "{left:?}");
+    assert!(
+        left.iter().all(|e| e.starts_with(".bag.partial")),
+        "{left:?}"
+    );
+}
+
+#[test]
+fn export_fills_a_missing_definition_from_ament_prefix_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_big_store(dir.path(), 1); // /blob recorded without definition
+    let prefix = dir.path().join("prefix");
+    let msg = prefix.join("share/std_msgs/msg");
+    std::fs::create_dir_all(&msg).unwrap();
+    std::fs::write(
+        msg.join("UInt8MultiArray.msg"),
+        "MultiArrayLayout layout\nuint8[] data\n",
+    )
+    .unwrap();
+    std::fs::write(
+        msg.join("MultiArrayLayout.msg"),
+        "MultiArrayDimension[] dim\nuint32 data_offset\n",
+    )
+    .unwrap();
+    std::fs::write(
+        msg.join("MultiArrayDimension.msg"),
+        "string label\nuint32 size\nuint32 stride\n",
+    )
+    .unwrap();
+    let bag = dir.path().join("bag");
+    let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
+        .args(["export", s(&store), s(&bag)])
+        .env("AMENT_PREFIX_PATH", &prefix)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(bag.join("bag_0.mcap")).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+    let schema = summary.schemas.values().next().unwrap();
+    assert!(schema.data.starts_with(b"MultiArrayLayout layout\n"));
+    assert!(String::from_utf8_lossy(&schema.data).contains("MSG: std_msgs/msg/MultiArrayDimension"));
+}

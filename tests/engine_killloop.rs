@@ -1,0 +1,298 @@
+//! kill -9 loop: a child process appends with Sync durability and prints
+//! each acknowledged record; the parent kills it with SIGKILL at a random
+//! moment, reopens the store and checks that every acknowledged record is
+//! there with its payload and sequence, and that nothing else is.
+//!
+//! The child is this same test binary re-run with MOTEDB_KILL_CHILD set (no
+//! extra binary to install). Cycles: MOTEDB_KILL_CYCLES (default 24).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a test failure"
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use motedb::engine::{Durability, Nanos, Options, Store, TopicSpec};
+
+const TOPICS: usize = 3;
+/// Each cycle writes at times cycle * CYCLE_SPAN + i.
+const CYCLE_SPAN: Nanos = 1_000_000_000;
+
+fn spec(i: usize) -> TopicSpec {
+    TopicSpec {
+        name: format!("/kill_{i}"),
+        type_name: "std_msgs/msg/ByteMultiArray".into(),
+        serialization_format: "cdr".into(),
+        ..TopicSpec::default()
+    }
+}
+
+fn payload(topic: usize, t: Nanos) -> Vec<u8> {
+    // Every 9th payload goes to the value log.
+    let len = if t % 9 == 0 {
+        70_000
+    } else {
+        (t % 200) as usize
+    };
+    let mut x = t ^ ((topic as u64) << 60) ^ 0x0DDB_A11C_AFE0_0001;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn options() -> Options {
+    Options {
+        durability: Durability::Sync,
+        memtable_bytes: 64 << 10,
+        value_threshold: 16 << 10,
+        block_size: 4096,
+        ..Options::default()
+    }
+}
+
+/// Child body: append until killed, printing "ACK topic time seq" after
+/// each append returned.
+fn child(dir: &Path, cycle: u64) {
+    let store = Store::open(dir, options()).unwrap();
+    let ids: Vec<_> = (0..TOPICS)
+        .map(|i| store.register_topic(spec(i)).unwrap())
+        .collect();
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    writeln!(out, "READY").unwrap();
+    out.flush().unwrap();
+    let base = cycle * CYCLE_SPAN;
+    for i in 0..u64::MAX {
+        let topic = (i % TOPICS as u64) as usize;
+        // Every 10th record arrives late (before the cycle's newest).
+        let t = if i % 10 == 9 { base + i - 5 } else { base + i };
+        let seq = store.append(ids[topic], t, t, &payload(topic, t)).unwrap();
+        writeln!(out, "ACK {topic} {t} {seq}").unwrap();
+        out.flush().unwrap();
+        if i % 97 == 96 {
+            store.flush().unwrap();
+        }
+        if i % 400 == 399 {
+            store.compact().unwrap();
+        }
+    }
+}
+
+/// The re-entry point of the child process; a no-op in a normal test run.
+#[test]
+fn kill_loop_child() {
+    let Ok(dir) = std::env::var("MOTEDB_KILL_CHILD") else {
+        return;
+    };
+    let cycle = std::env::var("MOTEDB_KILL_CYCLE").unwrap().parse().unwrap();
+    child(Path::new(&dir), cycle);
+}
+
+/// (topic index, time) -> sequence
+type Acked = BTreeMap<(usize, Nanos), u64>;
+
+/// Runs one child, kills it after `delay` (counted from READY), returns the
+/// acknowledged records.
+fn run_child(dir: &Path, cycle: u64, delay: Duration) -> Acked {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "kill_loop_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MOTEDB_KILL_CHILD", dir)
+        .env("MOTEDB_KILL_CYCLE", cycle.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut acked = Acked::new();
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            // A line cut by the kill has no newline and is no acknowledgement.
+            match reader.read_line(&mut line) {
+                Ok(n) if n > 0 && line.ends_with('\n') => {}
+                _ => break,
+            }
+            // The test harness may print "test name ... " before our text.
+            if line.trim_end().ends_with("READY") {
+                let _ = tx.send(());
+                continue;
+            }
+            if let Some(rest) = line.trim_end().split("ACK ").nth(1) {
+                let f: Vec<u64> = rest.split(' ').map(|v| v.parse().unwrap()).collect();
+                acked.insert((f[0] as usize, f[1]), f[2]);
+            }
+        }
+        acked
+    });
+    // The child must come up; wait for it on a condition, with a timeout.
+    let ready = rx.recv_timeout(Duration::from_secs(60));
+    if ready.is_ok() {
+        thread::sleep(delay);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acked = reader.join().unwrap();
+    assert!(ready.is_ok(), "cycle {cycle}: child never became ready");
+    acked
+}
+
+/// Every acknowledged record of every cycle so far is present, with its
+/// payload and sequence; every record present was written by some child.
+fn verify(dir: &Path, acked: &Acked, cycle: u64) {
+    let store = Store::open(dir, options())
+        .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after SIGKILL failed: {e}"));
+    let mut present = Acked::new();
+    for i in 0..TOPICS {
+        let Some(info) = store.topic_by_name(&spec(i).name) else {
+            continue;
+        };
+        let recs = store.iter(&[info.id], 0, Nanos::MAX, false).unwrap();
+        for r in recs {
+            let r = r.unwrap_or_else(|e| panic!("cycle {cycle}: scan failed: {e}"));
+            assert!(
+                r.payload == payload(i, r.log_time),
+                "cycle {cycle}: wrong payload at {}",
+                r.log_time
+            );
+            let before = present.insert((i, r.log_time), r.sequence);
+            assert!(
+                before.is_none(),
+                "cycle {cycle}: ({i}, {}) twice",
+                r.log_time
+            );
+        }
+    }
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|(k, seq)| present.get(k) != Some(seq))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "cycle {cycle}: acknowledged records lost or renumbered after SIGKILL: {missing:?} \
+         ({} acked, {} present)",
+        acked.len(),
+        present.len()
+    );
+    store.close().unwrap();
+}
+
+fn cycles() -> u64 {
+    std::env::var("MOTEDB_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+}
+
+#[test]
+fn sigkill_loop_keeps_every_acknowledged_record() {
+    if std::env::var("MOTEDB_KILL_CHILD").is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut acked = Acked::new();
+    let mut rng: u64 = 0x5EED ^ u64::from(std::process::id());
+    let started = Instant::now();
+    let mut total_acks = 0usize;
+    for cycle in 1..=cycles() {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let delay = Duration::from_millis(20 + rng % 400);
+        let got = run_child(dir.path(), cycle, delay);
+        total_acks += got.len();
+        acked.extend(got);
+        verify(dir.path(), &acked, cycle);
+    }
+    assert!(
+        total_acks > 0,
+        "no child acknowledged anything in {:?}",
+        started.elapsed()
+    );
+    eprintln!(
+        "kill loop: {} cycles, {total_acks} acknowledged records verified, {:?}",
+        cycles(),
+        started.elapsed()
+    );
+}
+
+/// Child body of the lock test: try to open the store and say how it went.
+#[test]
+fn lock_child() {
+    let Ok(dir) = std::env::var("MOTEDB_LOCK_CHILD") else {
+        return;
+    };
+    match Store::open(&dir, options()) {
+        Ok(_) => println!("RESULT opened"),
+        Err(motedb::engine::Error::Locked { pid, .. }) => {
+            println!("RESULT locked {}", pid.unwrap_or(0));
+        }
+        Err(e) => println!("RESULT error {e}"),
+    }
+    match Store::open_read_only(&dir) {
+        Ok(s) => {
+            let n: u64 = s.topics().iter().map(|t| t.message_count).sum();
+            println!("RESULT readonly {n}");
+        }
+        Err(e) => println!("RESULT readonly-error {e}"),
+    }
+}
+
+/// A second process opening a store held for writing gets `Locked` naming
+/// the holder, and can still open it read-only and see durable records.
+#[test]
+fn second_writer_process_gets_locked_error() {
+    if std::env::var("MOTEDB_KILL_CHILD").is_ok() || std::env::var("MOTEDB_LOCK_CHILD").is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    for t in 0..10 {
+        store.append(id, t, t, &payload(0, t)).unwrap();
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["lock_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("MOTEDB_LOCK_CHILD", dir.path())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let results: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("RESULT ").nth(1))
+        .collect();
+    let me = std::process::id();
+    assert_eq!(
+        results.first().copied(),
+        Some(format!("locked {me}").as_str()),
+        "second writer: {text}"
+    );
+    assert_eq!(
+        results.get(1).copied(),
+        Some("readonly 10"),
+        "read-only open while locked: {text}"
+    );
+    store.close().unwrap();
+}

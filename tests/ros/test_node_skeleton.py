@@ -1,0 +1,80 @@
+"""motedb_node starts under r2r, answers ~/list_topics, publishes
+/diagnostics, honours --ros-args, and exits 0 on SIGINT/SIGTERM."""
+
+import signal
+
+from conftest import call, spin_until
+from diagnostic_msgs.msg import DiagnosticArray
+from motedb_interfaces.srv import ListTopics
+from rcl_interfaces.srv import GetParameters
+
+EXPECTED_STATUSES = {'motedb: storage', 'motedb: compaction', 'motedb: recorder'}
+
+
+def test_list_topics_on_an_empty_store(peer, start_node):
+    node = start_node()
+    response = call(peer, ListTopics, '/motedb/list_topics', ListTopics.Request(), node)
+    assert list(response.topics) == []
+    assert node.stop() == 0, node.log()
+
+
+def test_node_and_namespace_remapping(peer, start_node):
+    node = start_node('-r', '__node:=db', '-r', '__ns:=/robot7')
+    response = call(peer, ListTopics, '/robot7/db/list_topics', ListTopics.Request(), node)
+    assert list(response.topics) == []
+    assert node.stop() == 0, node.log()
+
+
+def test_diagnostics_carry_three_statuses_and_hardware_id(peer, start_node):
+    node = start_node('-p', 'hardware_id:=robot-42', '-p', 'diagnostic_updater.period:=0.2')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+    try:
+        def ours():
+            return any(s.hardware_id == 'robot-42' for m in seen for s in m.status)
+        assert spin_until(peer, ours, 30.0, node), node.log()
+        statuses = [s for m in seen for s in m.status if s.hardware_id == 'robot-42']
+        assert {s.name for s in statuses} >= EXPECTED_STATUSES
+        storage = next(s for s in statuses if s.name == 'motedb: storage')
+        keys = {kv.key for kv in storage.values}
+        assert {'write_state', 'disk_bytes', 'messages_stored', 'last_error'} <= keys
+    finally:
+        peer.destroy_subscription(sub)
+    assert node.stop() == 0, node.log()
+
+
+def test_parameters_are_declared_with_effective_values(peer, start_node, tmp_path):
+    node = start_node('-p', 'query.max_messages:=77')
+    request = GetParameters.Request(
+        names=['storage.path', 'query.max_messages', 'diagnostic_updater.period'])
+    response = call(peer, GetParameters, '/motedb/get_parameters', request, node)
+    values = list(response.values)
+    assert values[0].string_value == str(tmp_path / 'store')
+    assert values[1].integer_value == 77
+    assert values[2].double_value == 1.0
+    assert node.stop() == 0, node.log()
+
+
+def test_bad_parameter_is_a_clear_startup_error(start_node):
+    node = start_node('-p', 'durability.mode:=sometimes')
+    rc = node.proc.wait(timeout=30)
+    assert rc != 0
+    assert 'durability.mode' in node.log()
+
+
+def test_sigint_exits_zero(peer, start_node):
+    node = start_node()
+    call(peer, ListTopics, '/motedb/list_topics', ListTopics.Request(), node)
+    assert node.stop(signal.SIGINT) == 0, node.log()
+
+
+def test_sigterm_exits_zero_and_store_reopens(peer, start_node, tmp_path):
+    store = tmp_path / 'reopen'
+    first = start_node(storage=store)
+    call(peer, ListTopics, '/motedb/list_topics', ListTopics.Request(), first)
+    assert first.stop(signal.SIGTERM) == 0, first.log()
+    # A second writer can open the store only if the first released it.
+    second = start_node(storage=store)
+    response = call(peer, ListTopics, '/motedb/list_topics', ListTopics.Request(), second)
+    assert list(response.topics) == []
+    assert second.stop() == 0, second.log()
