@@ -89,7 +89,7 @@ impl Inner {
         let num = self.alloc_file();
         let w = VlogWriter::create(&*self.fs, &self.dir, num)?;
         self.log_edits(&[Edit::AddVlog { num }, Edit::NextFile(num + 1)])?;
-        let f = Arc::new(VlogFile::open(self.fs.clone(), &self.dir, num)?);
+        let f = Arc::new(VlogFile::open(self.fs.clone(), &self.dir, num, false)?);
         self.install(&VersionEdit {
             add_vlogs: vec![f],
             ..VersionEdit::default()
@@ -297,7 +297,10 @@ impl Inner {
             }
         }
         w.finish()?;
-        Ok((Table::open(self.fs.clone(), &self.dir, num)?, max_seq))
+        Ok((
+            Table::open(self.fs.clone(), &self.dir, num, false)?,
+            max_seq,
+        ))
     }
 
     fn remove_wal_below(&self, floor: u64) -> Result<()> {
