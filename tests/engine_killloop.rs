@@ -103,9 +103,10 @@ fn kill_loop_child() {
 /// (topic index, time) -> sequence
 type Acked = BTreeMap<(usize, Nanos), u64>;
 
-/// Runs one child, kills it after `delay` (counted from READY), returns the
-/// acknowledged records.
-fn run_child(dir: &Path, cycle: u64, delay: Duration) -> Acked {
+/// Runs one child, kills it after `delay` (counted from READY, or from the
+/// start when `during_open`: then the kill may hit recovery itself), returns
+/// the acknowledged records.
+fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool) -> Acked {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args([
@@ -146,6 +147,12 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration) -> Acked {
         acked
     });
     // The child must come up; wait for it on a condition, with a timeout.
+    if during_open {
+        thread::sleep(delay);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        return reader.join().unwrap();
+    }
     let ready = rx.recv_timeout(Duration::from_secs(60));
     if ready.is_ok() {
         thread::sleep(delay);
@@ -219,8 +226,15 @@ fn sigkill_loop_keeps_every_acknowledged_record() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let delay = Duration::from_millis(20 + rng % 400);
-        let got = run_child(dir.path(), cycle, delay);
+        // Every 6th cycle the kill comes early, while the child may still
+        // be opening (recovering) the store.
+        let during_open = cycle % 6 == 0;
+        let delay = if during_open {
+            Duration::from_millis(rng % 15)
+        } else {
+            Duration::from_millis(20 + rng % 400)
+        };
+        let got = run_child(dir.path(), cycle, delay, during_open);
         total_acks += got.len();
         acked.extend(got);
         verify(dir.path(), &acked, cycle);
