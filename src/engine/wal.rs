@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const KIND_PUT: u8 = 1;
+/// A written-out buffer larger than this is freed, not kept for reuse.
+const SPARE_MAX: usize = 4 << 20;
 
 pub fn segment_path(dir: &Path, seg: u64) -> PathBuf {
     dir.join(format!("wal-{seg:06}.log"))
@@ -157,8 +159,10 @@ impl Wal {
                 self.bytes_written
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
-            bytes.clear();
-            self.buf.lock().spare = Some(bytes);
+            if bytes.capacity() <= SPARE_MAX {
+                bytes.clear();
+                self.buf.lock().spare = Some(bytes);
+            }
         }
         self.written_lsn.store(lsn, Ordering::Release);
         if sync && self.synced_lsn() < lsn {

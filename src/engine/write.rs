@@ -57,7 +57,13 @@ impl Inner {
             let r = self.sync_lsn(lsn);
             self.fail("WAL sync", r)?;
         } else if pending >= self.opts.tuning.wal_buffer_bytes {
-            let r = wal.try_write_out();
+            // Normally skip the write-out while a periodic fsync holds the
+            // file; past 4x the limit, wait, so memory stays bounded.
+            let r = if pending >= self.opts.tuning.wal_buffer_bytes.saturating_mul(4) {
+                wal.write_out(false).map(|_| ())
+            } else {
+                wal.try_write_out()
+            };
             self.fail("WAL write", r)?;
         }
         Ok(seq)
