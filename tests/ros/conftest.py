@@ -18,7 +18,7 @@ from rclpy.node import Node
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
-CALL_TIMEOUT_S = 15.0
+CALL_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 20.0
 
 
@@ -100,21 +100,30 @@ def start_node(tmp_path):
             proc.stop(signal.SIGKILL)
 
 
-def call(peer, srv_type, name, request, node_proc=None):
-    """Calls a service once it is ready; returns the response."""
-    client = peer.create_client(srv_type, name)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not client.wait_for_service(timeout_sec=0.5):
+def call(peer, srv_type, name, request, node_proc=None, attempts=3):
+    """Calls a service once it is ready; returns the response.
+
+    A request can be lost when the client matched only a server that is
+    gone (a node killed with SIGKILL stays on the graph until its lease
+    expires), so an unanswered call is sent again on a fresh client; every
+    motedb service is safe to repeat."""
+    for attempt in range(attempts):
+        client = peer.create_client(srv_type, name)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not client.wait_for_service(timeout_sec=0.5):
+                if node_proc is not None:
+                    node_proc.assert_running()
+                assert time.monotonic() < deadline, f'service {name} never became ready'
+            future = client.call_async(request)
+            rclpy.spin_until_future_complete(peer, future, timeout_sec=CALL_TIMEOUT_S)
+            if future.done():
+                return future.result()
             if node_proc is not None:
                 node_proc.assert_running()
-            assert time.monotonic() < deadline, f'service {name} never became ready'
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(peer, future, timeout_sec=CALL_TIMEOUT_S)
-        assert future.done(), f'no answer from {name} within {CALL_TIMEOUT_S} s'
-        return future.result()
-    finally:
-        peer.destroy_client(client)
+        finally:
+            peer.destroy_client(client)
+    raise AssertionError(f'no answer from {name} after {attempts} tries of {CALL_TIMEOUT_S} s')
 
 
 def spin_until(peer, predicate, timeout_s, node_proc=None):

@@ -1,0 +1,63 @@
+"""rclpy helpers for the recording tests: publishers that wait for the
+recorder, and typed service calls against motedb."""
+
+import time
+
+import rclpy
+from conftest import call
+from motedb_interfaces.srv import GetLatest, ListTopics, QueryRange
+
+MATCH_TIMEOUT_S = 30.0
+STORE_TIMEOUT_S = 30.0
+
+
+def wait_matched(peer, publishers, node_proc=None):
+    """Spins until every publisher sees a subscriber (the recorder)."""
+    deadline = time.monotonic() + MATCH_TIMEOUT_S
+    while any(p.get_subscription_count() == 0 for p in publishers):
+        if node_proc is not None:
+            node_proc.assert_running()
+        assert time.monotonic() < deadline, 'recorder never subscribed'
+        rclpy.spin_once(peer, timeout_sec=0.1)
+
+
+def topics(peer, node_proc=None, prefix='/motedb'):
+    response = call(peer, ListTopics, f'{prefix}/list_topics', ListTopics.Request(), node_proc)
+    return {t.name: t for t in response.topics}
+
+
+def wait_stored(peer, expected, node_proc=None, prefix='/motedb'):
+    """Polls ~/list_topics until each topic holds at least its expected
+    count; returns the last TopicInfo map."""
+    deadline = time.monotonic() + STORE_TIMEOUT_S
+    while True:
+        seen = topics(peer, node_proc, prefix)
+        if all(name in seen and seen[name].message_count >= n for name, n in expected.items()):
+            return seen
+        counts = {n: (seen[n].message_count if n in seen else None) for n in expected}
+        assert time.monotonic() < deadline, f'stored counts {counts}, expected {expected}'
+        rclpy.spin_once(peer, timeout_sec=0.1)
+
+
+def query(peer, node_proc=None, prefix='/motedb', **fields):
+    return call(peer, QueryRange, f'{prefix}/query_range', QueryRange.Request(**fields), node_proc)
+
+
+def query_all(peer, node_proc=None, **fields):
+    """Follows next_cursor to the end; returns every message."""
+    out, cursor, pages = [], '', 0
+    while True:
+        response = query(peer, node_proc, cursor=cursor, **fields)
+        assert response.success, response.message
+        out.extend(response.messages)
+        pages += 1
+        cursor = response.next_cursor
+        if not cursor:
+            return out, pages
+
+
+def latest(peer, topic, at=None, node_proc=None):
+    request = GetLatest.Request(topic=topic)
+    if at is not None:
+        request.at = at
+    return call(peer, GetLatest, '/motedb/get_latest', request, node_proc)

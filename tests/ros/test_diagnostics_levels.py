@@ -1,0 +1,93 @@
+"""Diagnostics driven into WARN (store at its quota) and ERROR (the disk
+fills up under the store: writes fail, the store is poisoned), with the
+node still answering queries."""
+
+import time
+
+import rclpy
+from conftest import NodeProcess, node_binary
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from peers import topics, wait_matched
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from std_msgs.msg import UInt8MultiArray
+
+WARN = DiagnosticStatus.WARN[0] if isinstance(DiagnosticStatus.WARN, bytes) else DiagnosticStatus.WARN
+ERROR = DiagnosticStatus.ERROR[0] if isinstance(DiagnosticStatus.ERROR, bytes) else DiagnosticStatus.ERROR
+
+
+def level(status):
+    return status.level[0] if isinstance(status.level, bytes) else status.level
+
+
+def publish_until(peer, pub, predicate, node, timeout_s=60.0, size=64 * 1024):
+    """Publishes messages of `size` bytes until predicate() holds."""
+    payload = UInt8MultiArray(data=bytes(size))
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        node.assert_running()
+        assert time.monotonic() < deadline, 'diagnostics never reached the expected level'
+        pub.publish(payload)
+        rclpy.spin_once(peer, timeout_sec=0.02)
+
+
+def storage_statuses(seen, hardware_id):
+    return [s for m in seen for s in m.status
+            if s.name == 'motedb: storage' and s.hardware_id == hardware_id]
+
+
+def test_quota_drives_storage_to_warn_or_error(peer, start_node):
+    node = start_node('-p', 'hardware_id:=quota-test', '-p', 'retention.max_bytes:=65536',
+                      '-p', 'diagnostic_updater.period:=0.2', '-p', 'discovery_period_s:=0.2')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    pub = peer.create_publisher(UInt8MultiArray, '/bulk', QoSProfile(
+        depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+    wait_matched(peer, [pub], node)
+
+    def over_quota():
+        return any(level(s) >= WARN and 'quota' in s.message
+                   for s in storage_statuses(seen, 'quota-test'))
+    publish_until(peer, pub, over_quota, node)
+    status = next(s for s in storage_statuses(seen, 'quota-test') if level(s) >= WARN)
+    values = {kv.key: kv.value for kv in status.values}
+    assert int(values['quota_bytes']) == 65536
+    assert int(values['disk_bytes']) * 10 >= 65536 * 9
+    assert '/bulk' in topics(peer, node)
+    peer.destroy_subscription(sub)
+    assert node.stop() == 0, node.log()
+
+
+def test_full_disk_is_an_error_and_queries_still_answer(peer, tmp_path):
+    store = tmp_path / 'small-disk'
+    store.mkdir()
+    # A 3 MiB tmpfs under the store, in a mount namespace of the node's own.
+    argv = ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
+            'mount -t tmpfs -o size=3m motedb-test "$0" && exec "$@"', str(store),
+            node_binary(), '--ros-args', '-p', f'storage.path:={store}',
+            '-p', 'hardware_id:=disk-test', '-p', 'diagnostic_updater.period:=0.2',
+            '-p', 'discovery_period_s:=0.2', '-p', 'durability.mode:=sync']
+    node = NodeProcess(argv, tmp_path / 'node.log')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    try:
+        pub = peer.create_publisher(UInt8MultiArray, '/bulk', QoSProfile(
+            depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+        wait_matched(peer, [pub], node)
+
+        def errored():
+            return any(level(s) == ERROR for s in storage_statuses(seen, 'disk-test'))
+        publish_until(peer, pub, errored, node)
+        recorder = [s for m in seen for s in m.status
+                    if s.name == 'motedb: recorder' and s.hardware_id == 'disk-test']
+        assert any(level(s) >= WARN for s in recorder)
+        dropped = max(int({kv.key: kv.value for kv in s.values}['messages_dropped'])
+                      for s in recorder)
+        assert dropped > 0
+        # Still answering: what was stored before the disk filled is served.
+        info = topics(peer, node)
+        assert info['/bulk'].message_count > 0
+    finally:
+        peer.destroy_subscription(sub)
+        rc = node.stop()
+    # Closing a poisoned store reports the failure: non-zero, not a hang.
+    assert rc == 1, (rc, node.log())
