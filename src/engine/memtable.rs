@@ -56,10 +56,12 @@ impl Arena {
             self.chunks
                 .push(Vec::with_capacity(ARENA_CHUNK.max(b.len())));
         }
-        let chunk = self.chunks.len() - 1;
-        let c = &mut self.chunks[chunk];
-        let off = c.len();
-        c.extend_from_slice(b);
+        let chunk = self.chunks.len().saturating_sub(1);
+        let mut off = 0;
+        if let Some(c) = self.chunks.last_mut() {
+            off = c.len();
+            c.extend_from_slice(b);
+        }
         Val::Arena {
             chunk: chunk as u32,
             off: off as u32,
