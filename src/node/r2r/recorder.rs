@@ -11,7 +11,7 @@ use crate::node::recorder::select::TopicFilter;
 use r2r_rcl::{
     rmw_qos_durability_policy_e as Dur, rmw_qos_profile_t, rmw_qos_reliability_policy_e as Rel,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ pub struct Config {
     pub filter: TopicFilter,
     pub discovery_period: Duration,
     pub prefixes: Vec<PathBuf>,
+    pub qos_overrides: BTreeMap<String, Override>,
 }
 
 const WAIT: Duration = Duration::from_millis(50);
@@ -176,7 +177,8 @@ fn subscribe<'n>(
         return Ok(None);
     }
     let offered: Vec<Offered> = profiles.iter().map(offered).collect();
-    let chosen = qos::adapt(&offered, &Override::default());
+    let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
+    let chosen = qos::adapt(&offered, &over);
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
     let definition = crate::cdr::definition::resolve(type_name, &cfg.prefixes)
         .map_err(|e| format!("message definition of {type_name} not found: {e}"))?;
