@@ -59,7 +59,7 @@ enum Cmd {
     Info { store: PathBuf },
     /// List topics with type and message count (of a store or a bag).
     Topics { store: PathBuf },
-    /// Decode messages of a topic (from a store or an .mcap file).
+    /// Decode messages of a topic (from a store, a bag directory or an .mcap file).
     Cat(CatArgs),
     /// Export topics and a time range to a rosbag2 MCAP bag directory.
     Export(ExportArgs),
@@ -71,9 +71,8 @@ enum Cmd {
         #[arg(long = "topic")]
         topics: Vec<String>,
     },
-    /// Read every record and check counts and decodability.
-    /// (The engine has no block-level verify API yet: this reads everything
-    /// through the public iterator, whose reads check block CRCs.)
+    /// Read every record (block checksums are checked on read) and compare
+    /// counts with the catalog; --decode also decodes every message.
     Verify {
         store: PathBuf,
         /// Also decode every message with its stored definition.

@@ -82,7 +82,7 @@ impl Inner {
             manifest_dropped_bytes: manifest_dropped,
             ..RecoveryReport::default()
         };
-        let version = load_version(&fs, dir, &state)?;
+        let version = load_version(&fs, dir, &state, read_only)?;
         let replay = wal::replay(&*fs, dir, state.wal_floor, !read_only)?;
         recovery.wal_dropped_bytes = replay.dropped_bytes;
         recovery.wal_truncated = replay.truncated.clone();
@@ -362,10 +362,17 @@ fn take_lock(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn LockGuard>> {
     })
 }
 
-fn load_version(fs: &Arc<dyn FileSystem>, dir: &Path, st: &manifest::State) -> Result<Version> {
+/// Opens every table and value-log file the manifest lists. `pin` keeps
+/// their descriptors open (read-only stores).
+fn load_version(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    st: &manifest::State,
+    pin: bool,
+) -> Result<Version> {
     let mut v = Version::default();
     for (num, level) in &st.tables {
-        let t = Arc::new(Table::open(fs.clone(), dir, *num)?);
+        let t = Arc::new(Table::open(fs.clone(), dir, *num, pin)?);
         if let Some(l) = v.levels.get_mut(*level as usize) {
             l.push(t);
         } else {
@@ -378,7 +385,7 @@ fn load_version(fs: &Arc<dyn FileSystem>, dir: &Path, st: &manifest::State) -> R
     }
     for num in &st.vlogs {
         v.vlogs
-            .insert(*num, Arc::new(VlogFile::open(fs.clone(), dir, *num)?));
+            .insert(*num, Arc::new(VlogFile::open(fs.clone(), dir, *num, pin)?));
     }
     Ok(v)
 }

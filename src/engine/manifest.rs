@@ -285,36 +285,67 @@ pub fn load(fs: &dyn FileSystem, dir: &Path) -> Result<(State, u64, bool)> {
     Ok((st, frames.dropped, true))
 }
 
+/// The manifest is rewritten as a snapshot once its log grows past this
+/// many bytes beyond the last snapshot (a long recording logs an edit
+/// batch per flush and compaction).
+const REWRITE_AFTER: u64 = if cfg!(test) { 4 << 10 } else { 16 << 20 };
+
 pub struct ManifestWriter {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
     path: PathBuf,
     file: Box<dyn WritableFile>,
     buf: Vec<u8>,
+    state: State,
+    logged: u64,
+}
+
+fn write_snapshot(fs: &dyn FileSystem, dir: &Path, state: &State) -> Result<Box<dyn WritableFile>> {
+    let tmp = dir.join(TMP);
+    let path = dir.join(FILE);
+    let mut buf = Vec::new();
+    put_frame(&mut buf, &encode_batch(&state.snapshot()));
+    let mut f = fs.create(&tmp).map_err(io_err(&tmp))?;
+    f.append(&buf).map_err(io_err(&tmp))?;
+    f.sync().map_err(io_err(&tmp))?;
+    drop(f);
+    fs.rename(&tmp, &path).map_err(io_err(&path))?;
+    fs.sync_dir(dir).map_err(io_err(dir))?;
+    fs.open_append(&path).map_err(io_err(&path))
 }
 
 impl ManifestWriter {
-    /// Writes `state` as a fresh manifest atomically and opens it for
-    /// appending edits.
+    /// Writes `state` as a fresh manifest atomically (temp file, fsync,
+    /// rename, directory fsync) and opens it for appending edits.
     pub fn rewrite(fs: Arc<dyn FileSystem>, dir: &Path, state: &State) -> Result<ManifestWriter> {
-        let tmp = dir.join(TMP);
-        let path = dir.join(FILE);
-        let mut buf = Vec::new();
-        put_frame(&mut buf, &encode_batch(&state.snapshot()));
-        let mut f = fs.create(&tmp).map_err(io_err(&tmp))?;
-        f.append(&buf).map_err(io_err(&tmp))?;
-        f.sync().map_err(io_err(&tmp))?;
-        drop(f);
-        fs.rename(&tmp, &path).map_err(io_err(&path))?;
-        fs.sync_dir(dir).map_err(io_err(dir))?;
-        let file = fs.open_append(&path).map_err(io_err(&path))?;
-        Ok(ManifestWriter { path, file, buf })
+        let file = write_snapshot(&*fs, dir, state)?;
+        Ok(ManifestWriter {
+            fs,
+            dir: dir.to_path_buf(),
+            path: dir.join(FILE),
+            file,
+            buf: Vec::new(),
+            state: state.clone(),
+            logged: 0,
+        })
     }
 
-    /// Appends one atomic batch and fsyncs it.
+    /// Appends one atomic batch and fsyncs it; compacts the log into a
+    /// snapshot when it has grown large.
     pub fn log(&mut self, edits: &[Edit]) -> Result<()> {
         self.buf.clear();
         put_frame(&mut self.buf, &encode_batch(edits));
         self.file.append(&self.buf).map_err(io_err(&self.path))?;
-        self.file.sync().map_err(io_err(&self.path))
+        self.file.sync().map_err(io_err(&self.path))?;
+        for e in edits {
+            self.state.apply(e);
+        }
+        self.logged += self.buf.len() as u64;
+        if self.logged > REWRITE_AFTER {
+            self.file = write_snapshot(&*self.fs, &self.dir, &self.state)?;
+            self.logged = 0;
+        }
+        Ok(())
     }
 }
 
@@ -345,7 +376,13 @@ mod tests {
         ];
         w.log(&edits).unwrap();
         w.log(&[Edit::RemoveTable { level: 0, num: 5 }]).unwrap();
+        // Enough edits to force a snapshot rewrite on the way.
+        for i in 0..(REWRITE_AFTER / 20) {
+            w.log(&[Edit::NextSeq { id: 1, next: i }]).unwrap();
+        }
+        assert!(fault.contents(&dir.join(FILE)).unwrap().len() < REWRITE_AFTER as usize);
         let (got, dropped, existed) = load(&*fs, dir).unwrap();
+        assert_eq!(got.topics[&1].next_seq, REWRITE_AFTER / 20 - 1);
         assert!(existed);
         assert_eq!(dropped, 0);
         assert!(got.tables.is_empty());

@@ -85,7 +85,15 @@ impl Inner {
             if !over && !tables.iter().any(|(_, t)| old(t)) {
                 break;
             }
-            let Some(i) = (0..tables.len()).find(|i| droppable(&tables, *i)) else {
+            // Prefer a table whose removal leaves no hole. If overlapping
+            // tables (late data) leave none, a table entirely past the age
+            // limit still goes, and so does the oldest one when over the
+            // byte quota: the quota must hold.
+            let pick = (0..tables.len())
+                .find(|i| droppable(&tables, *i))
+                .or_else(|| (0..tables.len()).find(|i| tables.get(*i).is_some_and(|(_, t)| old(t))))
+                .or_else(|| over.then_some(0));
+            let Some(i) = pick.filter(|i| *i < tables.len()) else {
                 break;
             };
             let (level, t) = tables.remove(i);

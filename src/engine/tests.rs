@@ -404,6 +404,36 @@ fn health_reports_levels_and_amplification() {
 }
 
 #[test]
+fn byte_quota_holds_even_when_every_table_overlaps() {
+    let fs = FaultFs::new();
+    let mut opts = fault_opts(&fs);
+    opts.retention.max_bytes = 100 << 10;
+    opts.tuning.compaction.l0_trigger = 1000; // keep overlapping L0 tables
+    opts.tuning.l0_stop = 1000;
+    opts.tuning.l0_slowdown = 1000;
+    let store = Store::open("/db", opts).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for round in 0..40u64 {
+        for i in 0..200u64 {
+            // Each batch spans the whole time axis: all tables overlap.
+            store
+                .append(t, i * 100 + round, 0, &payload(i, false))
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    store.compact().unwrap();
+    let h = store.health();
+    assert!(h.retention_dropped_files > 0, "{h:?}");
+    let table_bytes: u64 = h.levels.iter().map(|l| l.bytes).sum();
+    assert!(table_bytes <= 100 << 10, "quota exceeded: {table_bytes}");
+    assert_eq!(
+        all(&store, &[t]).len() as u64 + h.retention_dropped_messages,
+        8000
+    );
+}
+
+#[test]
 fn unreferenced_files_are_removed_at_open() {
     let fs = FaultFs::new();
     let store = Store::open("/db", fault_opts(&fs)).unwrap();

@@ -101,7 +101,9 @@ impl std::fmt::Debug for VlogFile {
 }
 
 impl VlogFile {
-    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64) -> Result<VlogFile> {
+    /// `pin` keeps the descriptor open regardless of the budget (read-only
+    /// stores: the writer process may delete the file).
+    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64, pin: bool) -> Result<VlogFile> {
         let f = VlogFile {
             num,
             path: vlog_path(dir, num),
@@ -109,7 +111,13 @@ impl VlogFile {
             fs,
             obsolete: AtomicBool::new(false),
         };
-        f.handle()?;
+        if pin {
+            let h = f.fs.open_read(&f.path).map_err(io_err(&f.path))?;
+            CACHED_HANDLES.fetch_add(1, Ordering::AcqRel);
+            *f.cached.lock() = Some(h);
+        } else {
+            f.handle()?;
+        }
         Ok(f)
     }
 

@@ -20,6 +20,12 @@ use std::time::{Duration, Instant};
 impl Inner {
     pub fn append(&self, topic: u32, time: u64, publish: u64, payload: &[u8]) -> Result<u64> {
         self.check_writable()?;
+        if u32::try_from(payload.len()).is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "payload of {} bytes exceeds the 4 GiB record limit",
+                payload.len()
+            )));
+        }
         self.throttle()?;
         let wal = self.wal.as_ref().ok_or(Error::ReadOnly)?;
         let (seq, lsn, pending) = {
@@ -83,7 +89,7 @@ impl Inner {
         let num = self.alloc_file();
         let w = VlogWriter::create(&*self.fs, &self.dir, num)?;
         self.log_edits(&[Edit::AddVlog { num }, Edit::NextFile(num + 1)])?;
-        let f = Arc::new(VlogFile::open(self.fs.clone(), &self.dir, num)?);
+        let f = Arc::new(VlogFile::open(self.fs.clone(), &self.dir, num, false)?);
         self.install(&VersionEdit {
             add_vlogs: vec![f],
             ..VersionEdit::default()
@@ -291,7 +297,10 @@ impl Inner {
             }
         }
         w.finish()?;
-        Ok((Table::open(self.fs.clone(), &self.dir, num)?, max_seq))
+        Ok((
+            Table::open(self.fs.clone(), &self.dir, num, false)?,
+            max_seq,
+        ))
     }
 
     fn remove_wal_below(&self, floor: u64) -> Result<()> {

@@ -396,7 +396,8 @@ impl BagWriter<'_> {
                 compression_mode: String::new(),
                 relative_file_paths: files.iter().map(|f| f.path.clone()).collect(),
                 files,
-                custom_data: None,
+                // `{}` rather than null: rosbag2 (yaml-cpp) decodes it as a map.
+                custom_data: Some(BTreeMap::new()),
                 ros_distro: std::env::var("ROS_DISTRO").unwrap_or_else(|_| "jazzy".into()),
             },
         }

@@ -19,7 +19,7 @@ use super::metadata::{qos_text_from_yaml, MetadataFile};
 use super::{io_err, ExportError, Result};
 
 /// Largest record accepted; a garbage length beyond it is corruption.
-const RECORD_LIMIT: usize = 1 << 30;
+const RECORD_LIMIT: usize = 256 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -238,6 +238,7 @@ struct SchemaInfo {
 /// truncated tail). Errors from `on_msg` abort the read.
 pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Vec<Skipped>> {
     let mut file = File::open(path).map_err(io_err(path))?;
+    let file_len = file.metadata().map_err(io_err(path))?.len();
     let mut reader = LinearReader::new_with_options(
         LinearReaderOptions::default()
             .with_prevalidate_chunk_crcs(true)
@@ -258,6 +259,21 @@ pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Ve
         };
         match event {
             LinearReadEvent::ReadRequest(n) => {
+                // A length beyond the end of the file is corruption: stop
+                // before allocating for it.
+                if n as u64 > file_len.saturating_sub(offset) && offset < file_len {
+                    skipped.push(Skipped {
+                        file: path.to_path_buf(),
+                        messages: 0,
+                        offset: Some(offset),
+                        reason: format!(
+                            "corrupt or truncated MCAP (a record needs {n} more bytes, \
+                             the file has {}); the rest of the file was not read",
+                            file_len - offset
+                        ),
+                    });
+                    break;
+                }
                 let buf = reader.insert(n.max(256 << 10));
                 let got = file.read(buf).map_err(io_err(path))?;
                 reader.notify_read(got);

@@ -162,7 +162,7 @@ impl Inner {
 
     fn finish_output(&self, w: TableWriter) -> Result<Table> {
         let meta = w.finish()?;
-        let t = Table::open(self.fs.clone(), &self.dir, meta.num)?;
+        let t = Table::open(self.fs.clone(), &self.dir, meta.num, false)?;
         Ok(t)
     }
 }

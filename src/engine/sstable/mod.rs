@@ -406,6 +406,9 @@ pub struct Table {
     pub meta: TableMeta,
     path: PathBuf,
     fs: Option<Arc<dyn FileSystem>>,
+    /// Kept open for the table's life (read-only stores: another process
+    /// may delete the file; an open descriptor keeps it readable).
+    pinned: Option<Arc<dyn RandomAccessFile>>,
     index: Vec<IndexEntry>,
     bloom: Option<Bloom>,
     obsolete: AtomicBool,
@@ -480,8 +483,9 @@ fn parse_footer(buf: &[u8], path: &Path, off: u64) -> Result<Footer> {
 }
 
 impl Table {
-    /// Opens a table and loads its index, bloom filter and meta.
-    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64) -> Result<Table> {
+    /// Opens a table and loads its index, bloom filter and meta; `pin`
+    /// keeps the file descriptor open for the table's life.
+    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, num: u64, pin: bool) -> Result<Table> {
         let path = table_path(dir, num);
         let file = fs.open_read(&path).map_err(io_err(&path))?;
         let size = file.size().map_err(io_err(&path))?;
@@ -515,6 +519,7 @@ impl Table {
             meta,
             path,
             fs: Some(fs),
+            pinned: pin.then_some(file),
             index,
             bloom: Some(bloom),
             obsolete: AtomicBool::new(false),
@@ -527,6 +532,7 @@ impl Table {
             path: PathBuf::from(format!("synthetic-{}", meta.num)),
             meta,
             fs: None,
+            pinned: None,
             index: Vec::new(),
             bloom: None,
             obsolete: AtomicBool::new(false),
@@ -562,6 +568,9 @@ impl Table {
     /// Opens the file for reading. Safe without an existence check: the
     /// file is deleted only after the last holder of this handle is gone.
     fn open_file(&self) -> Result<Arc<dyn RandomAccessFile>> {
+        if let Some(f) = &self.pinned {
+            return Ok(f.clone());
+        }
         let fs = self
             .fs
             .as_ref()
@@ -721,7 +730,7 @@ mod tests {
             w.add(e).unwrap();
         }
         w.finish().unwrap();
-        Table::open(fs.clone(), dir, 7).unwrap()
+        Table::open(fs.clone(), dir, 7, false).unwrap()
     }
 
     fn all(t: Arc<Table>, reverse: bool) -> Vec<Entry> {
@@ -794,7 +803,7 @@ mod tests {
         drop(build(&fs, Compression::Lz4, &entries));
         let path = table_path(Path::new("/db"), 7);
         assert!(fault.flip_byte(&path, 20));
-        let t = Arc::new(Table::open(fs, Path::new("/db"), 7).unwrap());
+        let t = Arc::new(Table::open(fs, Path::new("/db"), 7, false).unwrap());
         let mut it = TableIter::new(t, Key::MIN, Key::MAX, false);
         match it.next_entry() {
             Err(Error::ChecksumMismatch { file, .. }) => assert_eq!(file, path),
