@@ -137,7 +137,11 @@ pub fn run_msgdef_parse(data: &[u8]) {
     };
     // A parsed schema must be usable: decoding small buffers ends in a
     // value or a typed error.
-    for payload in [&[0u8, 1, 0, 0][..], &[0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], &[0u8; 64]] {
+    for payload in [
+        &[0u8, 1, 0, 0][..],
+        &[0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+        &[0u8; 64],
+    ] {
         exercise_decode(&schema, payload);
     }
 }

@@ -5,10 +5,7 @@ use motedb::engine::Store;
 use motedb::export::{import_bag, ImportOptions};
 
 pub fn run(data: &[u8]) {
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => panic!("tempdir: {e}"),
-    };
+    let dir = crate::store::scratch_dir();
     let file = dir.path().join("input.mcap");
     if let Err(e) = std::fs::write(&file, data) {
         panic!("writing {}: {e}", file.display());
@@ -32,7 +29,7 @@ pub fn run(data: &[u8]) {
 /// Seed `.mcap` files: a small store exported with each compression.
 pub fn seeds() -> Result<Vec<(String, Vec<u8>)>, Box<dyn std::error::Error>> {
     use motedb::export::{export_bag, ExportOptions, McapCompression};
-    let dir = tempfile::tempdir()?;
+    let dir = crate::store::scratch_dir();
     let store_dir = dir.path().join("store");
     for (name, bytes) in &crate::store::template().files {
         if name != "LOCK" {
@@ -42,9 +39,13 @@ pub fn seeds() -> Result<Vec<(String, Vec<u8>)>, Box<dyn std::error::Error>> {
     }
     let store = Store::open_read_only(&store_dir)?;
     let mut out = Vec::new();
-    for (i, compression) in [McapCompression::None, McapCompression::Lz4, McapCompression::Zstd]
-        .into_iter()
-        .enumerate()
+    for (i, compression) in [
+        McapCompression::None,
+        McapCompression::Lz4,
+        McapCompression::Zstd,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let opts = ExportOptions {
             output: dir.path().join(format!("bag{i}")),

@@ -114,7 +114,11 @@ fn mixed() -> Vec<u8> {
 }
 
 fn inner(w: &mut Cdr) {
-    w.raw(2, &5i16.to_le_bytes()).str("in").u32(1).f64(1.0).raw(1, &[0]);
+    w.raw(2, &5i16.to_le_bytes())
+        .str("in")
+        .u32(1)
+        .f64(1.0)
+        .raw(1, &[0]);
 }
 
 fn recursive() -> Vec<u8> {
@@ -133,7 +137,9 @@ fn cdr_seeds() -> Seeds {
     // Free-text definition, NUL, then the message.
     let mut input = vec![0xff];
     input.extend(b"int16 a\nstring s\nint32[] c\n\0");
-    input.extend([0, 1, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, b'h', b'i', 0, 0, 1, 0, 0, 0, 9, 0, 0, 0]);
+    input.extend([
+        0, 1, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, b'h', b'i', 0, 0, 1, 0, 0, 0, 9, 0, 0, 0,
+    ]);
     out.push(("text".into(), input));
     out
 }

@@ -68,10 +68,11 @@ impl Template {
     }
 }
 
-/// Options for fuzzing: no background threads, no fsync, small units.
+/// Options for fuzzing: no background threads, small units.
 pub fn options() -> Options {
     Options {
-        durability: Durability::None,
+        // Sync: no sync thread to wait for at close; fsync is free on tmpfs.
+        durability: Durability::Sync,
         memtable_bytes: 1 << 20,
         value_threshold: 32,
         block_size: 256,
@@ -82,6 +83,21 @@ pub fn options() -> Options {
             ..Tuning::default()
         },
         ..Options::default()
+    }
+}
+
+/// A fresh directory, on tmpfs when there is one: the writable open fsyncs
+/// often and a disk would cap the fuzzer at a few runs per second.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let made = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
+    match made {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
     }
 }
 
@@ -104,7 +120,7 @@ fn spec(name: &str, type_name: &str, definition: &str) -> TopicSpec {
 }
 
 fn build_template() -> Result<Template, Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
+    let dir = scratch_dir();
     let store = Store::open(dir.path(), options())?;
     let imu = store.register_topic(spec("/imu", "sensor_msgs/msg/Imu", crate::cdr::IMU))?;
     let chat = store.register_topic(spec("/chatter", "std_msgs/msg/String", "string data\n"))?;
@@ -149,10 +165,7 @@ pub fn run(data: &[u8]) {
     };
     let t = template();
     let target = t.name_of(kind);
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => panic!("tempdir: {e}"),
-    };
+    let dir = scratch_dir();
     write_store(dir.path(), t, target, &content);
     if let Ok(store) = Store::open_read_only(dir.path()) {
         read_everything(&store);
@@ -218,7 +231,11 @@ pub fn read_everything(store: &Store) {
     paged_scan(store);
 }
 
-fn drain(it: motedb::engine::Result<Box<dyn Iterator<Item = motedb::engine::Result<motedb::engine::Record>> + Send>>) {
+fn drain(
+    it: motedb::engine::Result<
+        Box<dyn Iterator<Item = motedb::engine::Result<motedb::engine::Record>> + Send>,
+    >,
+) {
     let Ok(it) = it else {
         return;
     };
@@ -407,7 +424,11 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             Kind::Sst | Kind::Vlog => file.to_vec(),
         };
         for mode in 0..4u8 {
-            let body = if mode & MODE_FIX != 0 { &fixed_form } else { file };
+            let body = if mode & MODE_FIX != 0 {
+                &fixed_form
+            } else {
+                file
+            };
             let mut input = vec![k as u8, mode];
             input.extend(body);
             out.push((format!("{kind:?}-mode{mode}").to_lowercase(), input));
