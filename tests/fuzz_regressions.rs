@@ -4,6 +4,7 @@
 //! A bug that aborts the process (allocation failure) would take the whole
 //! test binary down, so such cases run in a child process and the parent
 //! asserts on how it exited.
+#![expect(clippy::unwrap_used, reason = "test helpers: a failure should panic")]
 
 use std::path::Path;
 use std::process::Command;
