@@ -73,16 +73,19 @@ fn topic_edit(id: u32, name: &str) -> Vec<u8> {
     e
 }
 
-fn make_store(dir: &Path) {
-    let store = Store::open(dir, motedb::engine::Options::default()).unwrap();
-    let spec = TopicSpec {
+fn string_topic() -> TopicSpec {
+    TopicSpec {
         name: "/a".into(),
         type_name: "std_msgs/msg/String".into(),
         serialization_format: "cdr".into(),
         definition: "string data\n".into(),
         offered_qos: String::new(),
-    };
-    store.register_topic(spec).unwrap();
+    }
+}
+
+fn make_store(dir: &Path) {
+    let store = Store::open(dir, motedb::engine::Options::default()).unwrap();
+    store.register_topic(string_topic()).unwrap();
     store.close().unwrap();
 }
 
@@ -173,4 +176,107 @@ fn mcap_truncated_chunk_does_not_allocate_its_claimed_size() {
         "mcap_truncated_chunk_does_not_allocate_its_claimed_size",
         truncated_chunk_body,
     );
+}
+
+/// The newest WAL segment of the store in `dir`.
+fn newest_wal(dir: &Path) -> std::path::PathBuf {
+    let mut wals: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("wal-") && n.ends_with(".log")
+        })
+        .collect();
+    wals.sort();
+    wals.pop().unwrap()
+}
+
+/// Found by store_files: a CRC-valid WAL record (docs/format.md, WAL
+/// record) for topic id 0xF000_0000. Replay sizes the per-topic sequence
+/// table (db.rs, `next_seq.resize(t + 1)`) and the memtable's topic table
+/// (memtable.rs, `topics.resize_with(t + 1)`) by the id: tens of GB, abort.
+/// An id the catalog does not know must be `Corrupt`, not an allocation.
+fn wal_huge_topic_id_body() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Dropped without close: the record stays in a WAL segment.
+        let store = Store::open(dir.path(), motedb::engine::Options::default()).unwrap();
+        let id = store.register_topic(string_topic()).unwrap();
+        store.append(id, 500, 0, &[0, 1, 0, 0]).unwrap();
+        store.sync().unwrap();
+    }
+    let mut payload = vec![1u8]; // put
+    payload.extend(0xF000_0000u32.to_le_bytes()); // topic
+    payload.extend(1_000u64.to_le_bytes()); // log_time
+    payload.extend(0u64.to_le_bytes()); // seq
+    payload.extend(0u64.to_le_bytes()); // publish_time
+    payload.push(0); // inline
+    payload.extend(4u32.to_le_bytes());
+    payload.extend([0, 1, 0, 0]);
+    let len = payload.len() as u32;
+    let mut frame = len.to_le_bytes().to_vec();
+    frame.extend((!len).to_le_bytes());
+    frame.extend(crc32fast::hash(&payload).to_le_bytes());
+    frame.extend(payload);
+    std::fs::write(newest_wal(dir.path()), frame).unwrap();
+    match Store::open_read_only(dir.path()) {
+        Ok(store) => assert_eq!(store.topics().len(), 1),
+        Err(e) => eprintln!("typed error: {e}"),
+    }
+}
+
+#[test]
+fn wal_huge_topic_id_does_not_abort() {
+    in_child("wal_huge_topic_id_does_not_abort", wal_huge_topic_id_body);
+}
+
+/// Found by store_files: an SSTable whose topic meta (CRC-valid) claims
+/// u64::MAX messages. `Store::health` adds the counts of every table
+/// and memtable (sstable/mod.rs `TopicRange::merge`, `self.count +=
+/// o.count`): an overflow panic with overflow checks, a wrapped count
+/// without. A count above the table's entry count should be `Corrupt` at
+/// open, or the sums should saturate.
+#[test]
+fn sst_meta_count_overflow_in_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    {
+        let store = Store::open(path, motedb::engine::Options::default()).unwrap();
+        let id = store.register_topic(string_topic()).unwrap();
+        store.append(id, 1_000, 0, &[0, 1, 0, 0]).unwrap();
+        store.flush().unwrap();
+        // One more record that stays in the WAL / memtable.
+        store.append(id, 2_000, 0, &[0, 1, 0, 0]).unwrap();
+        store.sync().unwrap();
+    }
+    let sst = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "sst"))
+        .unwrap();
+    let mut b = std::fs::read(&sst).unwrap();
+    // Footer (docs/format.md): meta_off u64 @32, meta_len u32 @40,
+    // meta_crc u32 @44, footer_crc u32 @60 over the 60 bytes before it.
+    let foot = b.len() - 72;
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let meta_off = u64_at(&b, foot + 32) as usize;
+    let meta_len = u32_at(&b, foot + 40) as usize;
+    // Topic meta: topic_count u32, then topic u32 | min u64 | max u64 | count u64.
+    let count_at = meta_off + 4 + 4 + 8 + 8;
+    b[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    let meta_crc = crc32fast::hash(&b[meta_off..meta_off + meta_len]);
+    b[foot + 44..foot + 48].copy_from_slice(&meta_crc.to_le_bytes());
+    let footer_crc = crc32fast::hash(&b[foot..foot + 60]);
+    b[foot + 60..foot + 64].copy_from_slice(&footer_crc.to_le_bytes());
+    std::fs::write(&sst, b).unwrap();
+
+    match Store::open_read_only(path) {
+        Ok(store) => {
+            let h = store.health();
+            assert!(h.messages_stored >= 2, "{h:?}");
+        }
+        Err(e) => eprintln!("typed error: {e}"),
+    }
 }
