@@ -33,6 +33,16 @@ impl FileKind {
             FileKind::Manifest => "manifest",
         }
     }
+
+    /// What `FileReport::items` counts for this kind.
+    pub fn item_name(self) -> &'static str {
+        match self {
+            FileKind::Table => "blocks",
+            FileKind::ValueLog => "entries",
+            FileKind::Wal => "records",
+            FileKind::Manifest => "batches",
+        }
+    }
 }
 
 /// The result for one file.

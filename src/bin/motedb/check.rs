@@ -75,10 +75,11 @@ fn print_files(files: &[FileReport]) {
         );
         let state = if f.problems.is_empty() { "ok" } else { "BAD" };
         println!(
-            "  {:<9} {:<18} {:>8} items {:>12} bytes  {state}",
+            "  {:<9} {:<18} {:>8} {:<7} {:>12} bytes  {state}",
             f.kind.name(),
             name,
             f.items,
+            f.kind.item_name(),
             f.bytes
         );
         for p in &f.problems {
