@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use motedb::cdr::{self, Schema};
-use motedb::engine::{self, Nanos, Options, Record, Store, TopicInfo};
+use motedb::engine::{self, FileReport, Nanos, Options, Record, Store, TopicInfo};
 use motedb::export::timearg::{format_time, format_unix, parse_time};
 use motedb::export::{
     self, ExportControl, ExportError, ExportOptions, ImportOptions, McapCompression,
@@ -71,8 +71,10 @@ enum Cmd {
         #[arg(long = "topic")]
         topics: Vec<String>,
     },
-    /// Read every record (block checksums are checked on read) and compare
-    /// counts with the catalog; --decode also decodes every message.
+    /// Read every record and compare counts with the catalog, then read
+    /// every file (table blocks, value-log entries, WAL records, manifest)
+    /// and check every checksum, reported per file; --decode also decodes
+    /// every message. Exit 3 when anything is wrong.
     Verify {
         store: PathBuf,
         /// Also decode every message with its stored definition.

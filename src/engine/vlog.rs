@@ -195,6 +195,38 @@ impl VlogFile {
         Ok(payload)
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Decodes the entry header at `start` into the pointer and key it
+    /// describes (for a sequential pass; `read` then checks the payload).
+    pub fn header_at(&self, start: u64) -> Result<(VPtr, Key)> {
+        let mut buf = [0u8; ENTRY_HEADER as usize];
+        self.handle()?.read_at(&mut buf, start).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(&self.path, start, "torn entry header at end of file")
+            } else {
+                io_err(&self.path)(e)
+            }
+        })?;
+        let mut d = Dec::new(&buf);
+        let bad = || corrupt(&self.path, start, "bad entry header");
+        let (crc, len) = (d.u32().ok_or_else(bad)?, d.u32().ok_or_else(bad)?);
+        let key = Key::new(
+            d.u32().ok_or_else(bad)?,
+            d.u64().ok_or_else(bad)?,
+            d.u64().ok_or_else(bad)?,
+        );
+        let ptr = VPtr {
+            file: self.num,
+            offset: start + ENTRY_HEADER,
+            len,
+            crc,
+        };
+        Ok((ptr, key))
+    }
+
     /// True when the pointer lies inside the file (WAL replay check).
     pub fn contains(&self, p: &VPtr) -> bool {
         p.offset + u64::from(p.len) <= self.size()

@@ -207,6 +207,33 @@ impl Wal {
     }
 }
 
+/// Segment numbers `>= floor` present in `dir`, ascending.
+pub fn segments(fs: &dyn FileSystem, dir: &Path, floor: u64) -> Result<Vec<u64>> {
+    let mut segs: Vec<u64> = fs
+        .list(dir)
+        .map_err(io_err(dir))?
+        .iter()
+        .filter_map(|n| parse_segment(n))
+        .filter(|s| *s >= floor)
+        .collect();
+    segs.sort_unstable();
+    Ok(segs)
+}
+
+/// Decodes one WAL record payload (`kind u8 | entry`).
+pub fn decode_record(payload: &[u8], path: &Path, off: u64) -> Result<Entry> {
+    let (kind, rest) = payload.split_first().unwrap_or((&0, &[]));
+    let mut d = super::codec::Dec::new(rest);
+    match (*kind, decode_entry(&mut d)) {
+        (KIND_PUT, Some(e)) if d.is_empty() => Ok(e),
+        _ => Err(Error::Corrupt {
+            file: path.to_path_buf(),
+            offset: off,
+            reason: "bad WAL record".into(),
+        }),
+    }
+}
+
 /// What replay found.
 #[derive(Debug, Default)]
 pub struct Replay {
@@ -219,32 +246,14 @@ pub struct Replay {
 /// Reads segments `>= floor` in order. A torn tail is cut (and the file
 /// truncated when `repair`); a bad CRC before the tail is an error.
 pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Result<Replay> {
-    let mut segs: Vec<u64> = fs
-        .list(dir)
-        .map_err(io_err(dir))?
-        .iter()
-        .filter_map(|n| parse_segment(n))
-        .filter(|s| *s >= floor)
-        .collect();
-    segs.sort_unstable();
+    let segs = segments(fs, dir, floor)?;
     let mut r = Replay::default();
     for seg in &segs {
         let path = segment_path(dir, *seg);
         let data = fs.read_all(&path).map_err(io_err(&path))?;
         let frames = read_frames(&data, &path)?;
         for (off, payload) in &frames.frames {
-            let (kind, rest) = payload.split_first().unwrap_or((&0, &[]));
-            let mut d = super::codec::Dec::new(rest);
-            match (*kind, decode_entry(&mut d)) {
-                (KIND_PUT, Some(e)) if d.is_empty() => r.entries.push(e),
-                _ => {
-                    return Err(Error::Corrupt {
-                        file: path.clone(),
-                        offset: *off,
-                        reason: "bad WAL record".into(),
-                    })
-                }
-            }
+            r.entries.push(decode_record(payload, &path, *off)?);
         }
         if frames.dropped > 0 {
             r.dropped_bytes += frames.dropped;

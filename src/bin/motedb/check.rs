@@ -13,6 +13,14 @@ pub(crate) fn verify(store: &Store, decode: bool, json: bool) -> CliResult {
         total += n;
         problems.extend(p);
     }
+    let files = match store.verify() {
+        Ok(r) => r.files,
+        Err(e) => {
+            problems.push(format!("checking files: {e}"));
+            Vec::new()
+        }
+    };
+    let file_problems: usize = files.iter().map(|f| f.problems.len()).sum();
     let rec = store.recovery_report();
     let recovery = json!({
         "wal_dropped_bytes": rec.wal_dropped_bytes,
@@ -25,6 +33,8 @@ pub(crate) fn verify(store: &Store, decode: bool, json: bool) -> CliResult {
         print_json(&json!({
             "messages_read": total, "topics": topics.len(),
             "problems": problems, "recovery": recovery,
+            "files": files.iter().map(file_json).collect::<Vec<_>>(),
+            "file_problems": file_problems,
         }));
     } else {
         println!("read {total} messages of {} topics", topics.len());
@@ -35,11 +45,47 @@ pub(crate) fn verify(store: &Store, decode: bool, json: bool) -> CliResult {
         for p in &problems {
             println!("  PROBLEM: {p}");
         }
-        if problems.is_empty() {
+        print_files(&files);
+        if problems.is_empty() && file_problems == 0 {
             println!("ok");
         }
     }
-    Ok(if problems.is_empty() { 0 } else { 3 })
+    Ok(if problems.is_empty() && file_problems == 0 {
+        0
+    } else {
+        3
+    })
+}
+
+fn file_json(f: &FileReport) -> serde_json::Value {
+    json!({
+        "path": f.path.display().to_string(), "kind": f.kind.name(),
+        "items": f.items, "bytes": f.bytes, "problems": f.problems,
+    })
+}
+
+/// One line per file (kind, name, items checked, bytes, ok or BAD), then
+/// its problems.
+fn print_files(files: &[FileReport]) {
+    println!("checked {} files:", files.len());
+    for f in files {
+        let name = f.path.file_name().map_or_else(
+            || f.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let state = if f.problems.is_empty() { "ok" } else { "BAD" };
+        println!(
+            "  {:<9} {:<18} {:>8} {:<7} {:>12} bytes  {state}",
+            f.kind.name(),
+            name,
+            f.items,
+            f.kind.item_name(),
+            f.bytes
+        );
+        for p in &f.problems {
+            println!("    PROBLEM: {p}");
+        }
+    }
 }
 
 pub(crate) fn verify_topic(store: &Store, t: &TopicInfo, decode: bool) -> (u64, Vec<String>) {

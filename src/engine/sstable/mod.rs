@@ -318,9 +318,20 @@ impl Table {
             && self.meta.topics.contains_key(&topic)
     }
 
-    #[cfg(test)]
-    fn block_count(&self) -> usize {
+    pub fn block_count(&self) -> usize {
         self.index.len()
+    }
+
+    /// Reads and decodes block `i` (CRC, codec, entry count); returns the
+    /// block's offset and its number of entries. Used by `Store::verify`.
+    pub fn check_block(&self, file: &dyn RandomAccessFile, i: usize) -> Result<(u64, usize)> {
+        let offset = self.index.get(i).map_or(0, |ix| ix.offset);
+        self.read_block(file, i).map(|es| (offset, es.len()))
+    }
+
+    /// The file, opened for a verification pass.
+    pub fn open_for_check(&self) -> Result<Arc<dyn RandomAccessFile>> {
+        self.open_file()
     }
 
     /// Indices of blocks that may hold keys in `[lo, hi)`, ascending.
