@@ -197,7 +197,20 @@ fn discover<'n>(
     };
     let have: BTreeSet<String> = subs.iter().map(|r| r.name.clone()).collect();
     for (name, types) in topics {
-        if have.contains(&name) || failed.contains(&name) || !cfg.filter.wants(&name) {
+        if failed.contains(&name) || !cfg.filter.wants(&name) {
+            continue;
+        }
+        if have.contains(&name) {
+            // A second type showed up on a recorded topic: its messages
+            // cannot be taken with the recorded type; say so once.
+            if types.len() > 1 {
+                stats.unresolved.lock().push(format!(
+                    "{name} ({} types on one topic: {}; only the first seen is recorded)",
+                    types.len(),
+                    types.join(", ")
+                ));
+                failed.insert(name);
+            }
             continue;
         }
         match subscribe(node, cfg, store, &name, &types) {
