@@ -128,10 +128,17 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
         .env("MOTEDB_KILL_CHILD", dir)
         .env("MOTEDB_KILL_CYCLE", cycle.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    // Kept so that a child that dies before READY explains why.
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let (tx, rx) = mpsc::channel();
     let reader = thread::spawn(move || {
         let mut acked = AckLog::new();
@@ -161,6 +168,7 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
         thread::sleep(delay);
         child.kill().unwrap();
         child.wait().unwrap();
+        let _ = err_reader.join();
         return reader.join().unwrap();
     }
     let ready = rx.recv_timeout(Duration::from_secs(60));
@@ -170,7 +178,11 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
     child.kill().unwrap();
     child.wait().unwrap();
     let acked = reader.join().unwrap();
-    assert!(ready.is_ok(), "cycle {cycle}: child never became ready");
+    let child_stderr = err_reader.join().unwrap_or_default();
+    assert!(
+        ready.is_ok(),
+        "cycle {cycle}: child never became ready; its stderr:\n{child_stderr}"
+    );
     acked
 }
 
@@ -301,7 +313,7 @@ fn second_writer_process_gets_locked_error() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["lock_child", "--exact", "--nocapture", "--test-threads=1"])
         .env("MOTEDB_LOCK_CHILD", dir.path())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
