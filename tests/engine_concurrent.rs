@@ -15,7 +15,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use motedb::engine::{
-    Compression, Durability, Nanos, Options, Record, ScanRequest, Store, TopicId, TopicSpec,
+    Compression, Durability, Nanos, Options, Record, ScanRequest, Store, TopicId, TopicSpec, Tuning,
 };
 
 const TOPICS: usize = 4;
@@ -40,10 +40,18 @@ fn payload(topic: TopicId, t: Nanos, seq: u64) -> Vec<u8> {
         .collect()
 }
 
-fn open(dir: &std::path::Path) -> Store {
+/// `background`: flush and compaction threads; off, they run only on
+/// explicit calls (and inline when writers would slow down or stop), and
+/// the memtable is large enough that only explicit flushes cut tables.
+fn open(dir: &std::path::Path, background: bool) -> Store {
+    let tuning = Tuning {
+        background,
+        ..Tuning::default()
+    };
     let opts = Options {
+        tuning,
         durability: Durability::None,
-        memtable_bytes: 8 << 10,
+        memtable_bytes: if background { 8 << 10 } else { 4 << 20 },
         value_threshold: 512,
         block_size: 512,
         compression: Compression::Lz4,
@@ -53,8 +61,12 @@ fn open(dir: &std::path::Path) -> Store {
 }
 
 fn setup() -> (tempfile::TempDir, Arc<Store>, Vec<TopicId>) {
+    setup_with(true)
+}
+
+fn setup_with(background: bool) -> (tempfile::TempDir, Arc<Store>, Vec<TopicId>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path(), background);
     let ids: Vec<TopicId> = (0..TOPICS)
         .map(|i| {
             store
@@ -300,7 +312,9 @@ fn iterators_are_snapshots_under_concurrent_compaction() {
 /// and deletes every table they saw are still served in full afterwards.
 #[test]
 fn iterator_made_before_compaction_is_read_after_it() {
-    let (_dir, store, ids) = setup();
+    // No background threads: the merge must happen inside compact() below,
+    // after the iterator and the cursor were taken.
+    let (_dir, store, ids) = setup_with(false);
     let mut seqs = [0u64; TOPICS];
     let mut present = BTreeSet::new();
     // Overlapping tables: each round covers the same time span.

@@ -141,7 +141,7 @@ fn workload(fs: &FaultFs, mode: Mode, stop_after: Option<u64>) -> (Outcome, Opti
         }
         if let Err(e) = step(&store, &ids, mode, n, &mut pending, &mut out) {
             out.failed = true;
-            assert_fail_stop(&store, &ids, &e);
+            assert_fail_stop(&store, &ids, &e, &out);
             return (out, Some(store));
         }
     }
@@ -196,8 +196,9 @@ fn step(
     Ok(())
 }
 
-/// After a failed write or fsync the store refuses writes and says so.
-fn assert_fail_stop(store: &Store, ids: &[TopicId], first: &Error) {
+/// After a failed write or fsync the store refuses writes and says so, and
+/// reads keep working: every append that returned Ok is still visible.
+fn assert_fail_stop(store: &Store, ids: &[TopicId], first: &Error, out: &Outcome) {
     let again = store.append(ids[0], 1, 1, b"after failure");
     assert!(
         again.is_err(),
@@ -209,6 +210,19 @@ fn assert_fail_stop(store: &Store, ids: &[TopicId], first: &Error) {
         health.last_error.is_some(),
         "health.last_error after {first}"
     );
+    let visible: BTreeSet<(TopicId, Nanos, u64)> = store
+        .iter(&[], 0, Nanos::MAX, false)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_else(|e| panic!("reads fail after {first}: {e}"))
+        .into_iter()
+        .map(|r| (r.topic, r.log_time, r.sequence))
+        .collect();
+    for (&(topic, t), &seq) in &out.sequences {
+        assert!(
+            visible.contains(&(ids[topic], t, seq)),
+            "acknowledged ({topic}, {t}) not readable after {first}"
+        );
+    }
 }
 
 /// Keeps each surviving file's durable bytes plus a prefix of what was

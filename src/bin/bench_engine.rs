@@ -441,14 +441,29 @@ fn query() -> Res<()> {
         .topic_by_name(&spec(0).name)
         .ok_or("topic 0 missing")?
         .id;
-    let mote = time_queries(queries, secs, |start| mote_window(&store, id, start))?;
-    let fj = time_queries(queries, secs, |start| fjall_window(&part, start))?;
+    let health = store.health();
+    let tables: u64 = health.levels.iter().map(|l| l.files).sum();
+    // Interleaved, so both stores see the same background load (fjall is
+    // still flushing and compacting what it just ingested).
+    let (mote, fj) = time_queries(
+        queries,
+        secs,
+        |start| mote_window(&store, id, start),
+        |start| fjall_window(&part, start),
+    )?;
     let (m50, m99) = (percentile(&mote, 0.5), percentile(&mote, 0.99));
     let (f50, f99) = (percentile(&fj, 0.5), percentile(&fj, 0.99));
     row("motedb scan p50", m50, "ms", "target < 0.5 ms");
     row("motedb scan p99", m99, "ms", "");
     row("fjall range p50", f50, "ms", "same keys");
     row("fjall range p99", f99, "ms", "");
+    row(
+        "motedb tables (all levels)",
+        tables as f64,
+        "files",
+        "after compact()",
+    );
+    row("motedb L0 tables", health.l0_files as f64, "files", "");
     row(
         "ratio fjall p50 / motedb p50",
         f50 / m50,
@@ -462,24 +477,36 @@ fn query() -> Res<()> {
     Ok(())
 }
 
-/// Runs `n` queries at pseudo-random starts; each must return 1000 records.
-fn time_queries(n: u64, secs: u64, mut q: impl FnMut(Nanos) -> Res<usize>) -> Res<Vec<Duration>> {
+/// Runs `n` query pairs at pseudo-random starts, `qa` then `qb` on the same
+/// window; each must return 1000 records. Returns both latency lists, sorted.
+fn time_queries(
+    n: u64,
+    secs: u64,
+    mut qa: impl FnMut(Nanos) -> Res<usize>,
+    mut qb: impl FnMut(Nanos) -> Res<usize>,
+) -> Res<(Vec<Duration>, Vec<Duration>)> {
     let mut x: u64 = 0x9E37_79B9;
-    let mut out = Vec::with_capacity(n as usize);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..n {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         let start = 1_000_000_000 + (x % (secs.saturating_sub(1).max(1))) * 1_000_000_000;
-        let t0 = Instant::now();
-        let got = q(start)?;
-        out.push(t0.elapsed());
-        if got != 1000 {
-            return Err(format!("window at {start} returned {got} records, want 1000").into());
+        for (q, out) in [
+            (&mut qa as &mut dyn FnMut(Nanos) -> Res<usize>, &mut a),
+            (&mut qb, &mut b),
+        ] {
+            let t0 = Instant::now();
+            let got = q(start)?;
+            out.push(t0.elapsed());
+            if got != 1000 {
+                return Err(format!("window at {start} returned {got} records, want 1000").into());
+            }
         }
     }
-    out.sort();
-    Ok(out)
+    a.sort();
+    b.sort();
+    Ok((a, b))
 }
 
 fn mote_window(store: &Store, id: TopicId, start: Nanos) -> Res<usize> {

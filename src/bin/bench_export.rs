@@ -220,8 +220,8 @@ fn read_summary(file: &mut File) -> mcap::Summary {
 fn mcap_window(file: &mut File, summary: &mcap::Summary, t: u64) -> (u64, u64) {
     use mcap::sans_io::{IndexedReadEvent, IndexedReader, IndexedReaderOptions};
     let opts = IndexedReaderOptions::new()
-        .log_time_on_or_after(t)
-        .log_time_before(t + S);
+        .starting_at(t)
+        .ending_before(t + S);
     let mut reader = IndexedReader::new_with_options(summary, opts).expect("indexed reader");
     let mut buf = Vec::new();
     let (mut n, mut bytes) = (0, 0);

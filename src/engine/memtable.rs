@@ -56,10 +56,12 @@ impl Arena {
             self.chunks
                 .push(Vec::with_capacity(ARENA_CHUNK.max(b.len())));
         }
-        let chunk = self.chunks.len() - 1;
-        let c = &mut self.chunks[chunk];
-        let off = c.len();
-        c.extend_from_slice(b);
+        let chunk = self.chunks.len().saturating_sub(1);
+        let mut off = 0;
+        if let Some(c) = self.chunks.last_mut() {
+            off = c.len();
+            c.extend_from_slice(b);
+        }
         Val::Arena {
             chunk: chunk as u32,
             off: off as u32,
@@ -257,7 +259,9 @@ fn successor(k: &Key) -> Key {
     }
 }
 
-/// Iterates a memtable over `[lo, hi)` in batches.
+/// Iterates a memtable over `[lo, hi)` in batches. With a `seq_limit`,
+/// records whose sequence is at or above it (appended after the reader's
+/// snapshot; ranges here are within one topic) are skipped.
 pub struct MemIter {
     mem: Arc<Memtable>,
     lo: Key,
@@ -265,6 +269,7 @@ pub struct MemIter {
     reverse: bool,
     buf: std::vec::IntoIter<Entry>,
     done: bool,
+    seq_limit: Option<u64>,
 }
 
 impl MemIter {
@@ -276,7 +281,13 @@ impl MemIter {
             reverse,
             buf: Vec::new().into_iter(),
             done: false,
+            seq_limit: None,
         }
+    }
+
+    pub fn with_seq_limit(mut self, limit: Option<u64>) -> MemIter {
+        self.seq_limit = limit;
+        self
     }
 
     fn refill(&mut self) {
@@ -303,6 +314,9 @@ impl MemIter {
     pub fn next_entry(&mut self) -> Option<Entry> {
         loop {
             if let Some(e) = self.buf.next() {
+                if self.seq_limit.is_some_and(|l| e.key.seq >= l) {
+                    continue;
+                }
                 return Some(e);
             }
             if self.done {

@@ -99,9 +99,13 @@ fn topic_bounds(t: u32, start: u64, end: u64, reverse: bool, after: Option<Key>)
     (lo, hi)
 }
 
+/// A snapshot for reading: the file set and memtables plus each topic's next
+/// sequence at that moment, which hides records appended later.
+type ReadView = (Arc<SuperVersion>, Vec<u64>);
+
 /// Builds the merge over a snapshot for `topics` in time order.
 fn merged(
-    sv: &SuperVersion,
+    (sv, limits): &ReadView,
     topics: &[u32],
     start: u64,
     end: u64,
@@ -119,7 +123,9 @@ fn merged(
                 .topic_range(t)
                 .is_some_and(|r| r.max_time >= lo.time && r.min_time <= hi.time);
             if covers {
-                sources.push(Source::Mem(MemIter::new(m.clone(), lo, hi, reverse)));
+                let it = MemIter::new(m.clone(), lo, hi, reverse)
+                    .with_seq_limit(limits.get(t as usize).copied());
+                sources.push(Source::Mem(it));
             }
         }
         for (_, table) in sv.version.tables() {
@@ -147,6 +153,16 @@ fn merged(
 }
 
 impl Inner {
+    /// Snapshot plus sequence limits, taken together under the writer lock
+    /// so no append falls between them.
+    fn read_view(&self) -> ReadView {
+        let w = self.writer.lock();
+        let limits = w.next_seq.clone();
+        let sv = self.snapshot();
+        drop(w);
+        (sv, limits)
+    }
+
     /// Resolves a value pointer against the snapshot, or the current
     /// version for a value-log file created after the snapshot.
     pub fn resolve(&self, sv: &SuperVersion, e: Entry) -> Result<Record> {
@@ -206,8 +222,9 @@ impl Inner {
             .as_deref()
             .map(|c| decode_cursor(c, hash))
             .transpose()?;
-        let sv = self.snapshot();
-        let mut it = merged(&sv, &topics, req.start, req.end, req.newest_first, after);
+        let view = self.read_view();
+        let mut it = merged(&view, &topics, req.start, req.end, req.newest_first, after);
+        let sv = &view.0;
         let max_msgs = if req.max_messages == 0 {
             usize::MAX
         } else {
@@ -233,7 +250,7 @@ impl Inner {
             }
             bytes += size;
             last = Some(e.key);
-            records.push(self.resolve(&sv, e)?);
+            records.push(self.resolve(sv, e)?);
         }
         Ok(ScanPage {
             records,
@@ -243,12 +260,12 @@ impl Inner {
 
     pub fn latest(&self, topic: u32, at: Nanos) -> Result<Option<Record>> {
         self.scan_topics(&[topic])?;
-        let sv = self.snapshot();
+        let view = self.read_view();
         let end = at.saturating_add(1);
         let end = if at == u64::MAX { u64::MAX } else { end };
-        let mut it = merged(&sv, &[topic], 0, end, true, None);
+        let mut it = merged(&view, &[topic], 0, end, true, None);
         match it.next_entry()? {
-            Some(e) => Ok(Some(self.resolve(&sv, e)?)),
+            Some(e) => Ok(Some(self.resolve(&view.0, e)?)),
             None => Ok(None),
         }
     }
@@ -285,11 +302,11 @@ pub fn iter(
     newest_first: bool,
 ) -> Result<Box<dyn Iterator<Item = Result<Record>> + Send>> {
     let topics = inner.scan_topics(topics)?;
-    let sv = inner.snapshot();
-    let it = merged(&sv, &topics, start, end, newest_first, None);
+    let view = inner.read_view();
+    let it = merged(&view, &topics, start, end, newest_first, None);
     Ok(Box::new(StreamIter {
         inner: inner.clone(),
-        sv,
+        sv: view.0,
         it,
         failed: false,
     }))

@@ -229,6 +229,24 @@ fn paging_with_cursor_across_flush_and_compaction_misses_nothing() {
 }
 
 #[test]
+fn iterator_is_a_snapshot_of_the_memtable_too() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..100u64 {
+        store.append(t, i * 10, 0, b"old").unwrap();
+    }
+    let it = store.iter(&[t], 0, u64::MAX, false).unwrap();
+    for i in 0..100u64 {
+        store.append(t, i * 10 + 5, 0, b"new").unwrap(); // inside the range
+    }
+    let got: Vec<Record> = it.map(|r| r.unwrap()).collect();
+    assert_eq!(got.len(), 100);
+    assert!(got.iter().all(|r| r.payload == b"old"));
+    assert_eq!(all(&store, &[t]).len(), 200);
+}
+
+#[test]
 fn latest_and_byte_limit() {
     let fs = FaultFs::new();
     let store = Store::open("/db", fault_opts(&fs)).unwrap();

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const KIND_PUT: u8 = 1;
+/// A written-out buffer larger than this is freed, not kept for reuse.
+const SPARE_MAX: usize = 4 << 20;
 
 pub fn segment_path(dir: &Path, seg: u64) -> PathBuf {
     dir.join(format!("wal-{seg:06}.log"))
@@ -50,6 +52,9 @@ pub struct Wal {
     synced_lsn: AtomicU64,
     written_lsn: AtomicU64,
     bytes_written: AtomicU64,
+    /// Segments below this are flushed to tables: their buffered bytes are
+    /// dropped instead of recreating a deleted file.
+    floor: AtomicU64,
 }
 
 impl Wal {
@@ -69,6 +74,7 @@ impl Wal {
             synced_lsn: AtomicU64::new(0),
             written_lsn: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            floor: AtomicU64::new(0),
         }
     }
 
@@ -78,7 +84,10 @@ impl Wal {
         let mut b = self.buf.lock();
         let seg = b.seg;
         if b.chunks.last().is_none_or(|c| c.0 != seg) {
-            let fresh = b.spare.take().unwrap_or_default();
+            let fresh = b
+                .spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(1 << 20));
             b.chunks.push((seg, fresh));
         }
         let Some((_, c)) = b.chunks.last_mut() else {
@@ -101,6 +110,11 @@ impl Wal {
         let mut b = self.buf.lock();
         b.seg += 1;
         b.seg - 1
+    }
+
+    /// Records that segments below `floor` are no longer needed.
+    pub fn set_floor(&self, floor: u64) {
+        self.floor.fetch_max(floor, Ordering::AcqRel);
     }
 
     pub fn synced_lsn(&self) -> u64 {
@@ -134,14 +148,21 @@ impl Wal {
             b.pending = 0;
             (std::mem::take(&mut b.chunks), b.lsn)
         };
-        for (seg, bytes) in chunks {
-            self.switch_segment(out, seg)?;
-            let path = segment_path(&self.dir, seg);
-            if let Some(f) = out.file.as_mut() {
-                f.append(&bytes).map_err(io_err(&path))?;
+        let floor = self.floor.load(Ordering::Acquire);
+        for (seg, mut bytes) in chunks {
+            if seg >= floor {
+                self.switch_segment(out, seg)?;
+                let path = segment_path(&self.dir, seg);
+                if let Some(f) = out.file.as_mut() {
+                    f.append(&bytes).map_err(io_err(&path))?;
+                }
+                self.bytes_written
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
-            self.bytes_written
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            if bytes.capacity() <= SPARE_MAX {
+                bytes.clear();
+                self.buf.lock().spare = Some(bytes);
+            }
         }
         self.written_lsn.store(lsn, Ordering::Release);
         if sync && self.synced_lsn() < lsn {

@@ -57,7 +57,13 @@ impl Inner {
             let r = self.sync_lsn(lsn);
             self.fail("WAL sync", r)?;
         } else if pending >= self.opts.tuning.wal_buffer_bytes {
-            let r = wal.try_write_out();
+            // Normally skip the write-out while a periodic fsync holds the
+            // file; past 4x the limit, wait, so memory stays bounded.
+            let r = if pending >= self.opts.tuning.wal_buffer_bytes.saturating_mul(4) {
+                wal.write_out(false).map(|_| ())
+            } else {
+                wal.try_write_out()
+            };
             self.fail("WAL write", r)?;
         }
         Ok(seq)
@@ -271,6 +277,9 @@ impl Inner {
             });
         }
         Stats::add(&self.stats.flushes, 1);
+        if let Some(wal) = self.wal.as_ref() {
+            wal.set_floor(floor);
+        }
         self.remove_wal_below(floor)?;
         self.refresh_state();
         Ok(())
@@ -308,11 +317,19 @@ impl Inner {
             .fs
             .list(&self.dir)
             .map_err(super::codec::io_err(&self.dir))?;
+        let mut removed = false;
         for seg in names.iter().filter_map(|n| wal::parse_segment(n)) {
             if seg < floor {
                 let p = wal::segment_path(&self.dir, seg);
                 self.fs.remove(&p).map_err(super::codec::io_err(&p))?;
+                removed = true;
             }
+        }
+        // Durable removal: a crash must not bring back a flushed segment.
+        if removed {
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(super::codec::io_err(&self.dir))?;
         }
         Ok(())
     }

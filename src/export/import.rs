@@ -306,6 +306,18 @@ pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Ve
                         Some(ch) => on_msg(ch, &header, &data)?,
                         None => *unknown_channel.entry(header.channel_id).or_insert(0) += 1,
                     },
+                    // A record type this reader does not know may be a damaged
+                    // chunk or message: say so rather than pass over it.
+                    Record::Unknown { opcode, data } => skipped.push(Skipped {
+                        file: path.to_path_buf(),
+                        messages: 0,
+                        offset: Some(offset),
+                        reason: format!(
+                            "unknown MCAP record opcode {opcode:#04x} ({} bytes) before this \
+                             offset; it may have held messages",
+                            data.len()
+                        ),
+                    }),
                     _ => {}
                 }
             }

@@ -5,6 +5,7 @@
 //! Every name and default here is documented in config/motedb.yaml.
 
 use super::error::{NodeError, Result};
+use super::recorder::qos::Override;
 use crate::engine::{Durability, Options, Retention};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ pub struct NodeParams {
     pub query_max_bytes: u64,
     pub export_directory: PathBuf,
     pub use_sim_time: bool,
+    /// `qos_overrides.<topic>.reliability` (reliable, best_effort) and
+    /// `qos_overrides.<topic>.durability` (transient_local, volatile).
+    pub qos_overrides: BTreeMap<String, Override>,
 }
 
 /// `$ROS_HOME`, else `~/.ros`.
@@ -89,6 +93,7 @@ impl NodeParams {
             query_max_bytes: 16 << 20,
             export_directory: ros_home.join("motedb_exports"),
             use_sim_time: false,
+            qos_overrides: BTreeMap::new(),
         }
     }
 
@@ -152,6 +157,7 @@ impl NodeParams {
         if let Some(v) = r.bool("use_sim_time")? {
             p.use_sim_time = v;
         }
+        p.qos_overrides = qos_overrides(given)?;
         Ok(p)
     }
 
@@ -224,6 +230,41 @@ impl NodeParams {
             ("use_sim_time", V::Bool(self.use_sim_time)),
         ]
     }
+}
+
+/// Collects `qos_overrides.<topic>.reliability|durability` parameters.
+fn qos_overrides(given: &BTreeMap<String, ParamValue>) -> Result<BTreeMap<String, Override>> {
+    let mut out: BTreeMap<String, Override> = BTreeMap::new();
+    for (name, value) in given {
+        let Some(rest) = name.strip_prefix("qos_overrides.") else {
+            continue;
+        };
+        let Some((topic, policy)) = rest.rsplit_once('.') else {
+            continue;
+        };
+        let bad = |reason: String| NodeError::ParamValue {
+            name: name.clone(),
+            reason,
+        };
+        let ParamValue::String(text) = value else {
+            return Err(bad(format!("expected a string, got {}", value.type_name())));
+        };
+        let entry = out.entry(topic.to_string()).or_default();
+        match (policy, text.as_str()) {
+            ("reliability", "reliable") => entry.reliable = Some(true),
+            ("reliability", "best_effort") => entry.reliable = Some(false),
+            ("durability", "transient_local") => entry.transient_local = Some(true),
+            ("durability", "volatile") => entry.transient_local = Some(false),
+            ("reliability", other) => {
+                return Err(bad(format!("{other:?} is not reliable or best_effort")))
+            }
+            ("durability", other) => {
+                return Err(bad(format!("{other:?} is not transient_local or volatile")))
+            }
+            (other, _) => return Err(bad(format!("unknown QoS policy {other:?}"))),
+        }
+    }
+    Ok(out)
 }
 
 fn saturating_i64(v: u64) -> i64 {
@@ -410,6 +451,38 @@ mod tests {
         .unwrap();
         assert_eq!(p.storage_path, PathBuf::from("/r/motedb"));
         assert!(p.topics.is_empty());
+    }
+
+    #[test]
+    fn qos_overrides_per_topic() {
+        let p = NodeParams::from_overrides(
+            &given(&[
+                (
+                    "qos_overrides./scan.reliability",
+                    ParamValue::String("best_effort".into()),
+                ),
+                (
+                    "qos_overrides./map.durability",
+                    ParamValue::String("transient_local".into()),
+                ),
+            ]),
+            "/r".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(p.qos_overrides["/scan"].reliable, Some(false));
+        assert_eq!(p.qos_overrides["/map"].transient_local, Some(true));
+        let err = NodeParams::from_overrides(
+            &given(&[(
+                "qos_overrides./scan.reliability",
+                ParamValue::String("sometimes".into()),
+            )]),
+            "/r".as_ref(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("qos_overrides./scan.reliability"),
+            "{err}"
+        );
     }
 
     #[test]

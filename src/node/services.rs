@@ -164,7 +164,8 @@ pub fn query_range(store: &Store, input: &QueryInput, limits: Limits) -> QueryOu
         Ok(r) => r,
         Err(msg) => return failure(msg),
     };
-    let (max_messages, max_bytes, notes) = page_limits(input, limits);
+    let (max_messages, max_bytes, mut notes) = page_limits(input, limits);
+    notes.extend(store_state_note(store));
     let request = ScanRequest {
         topics: ids,
         start,

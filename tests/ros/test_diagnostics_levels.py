@@ -8,8 +8,9 @@ import rclpy
 from conftest import NodeProcess, node_binary
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from peers import topics, wait_matched
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
-from std_msgs.msg import UInt8MultiArray
+from std_msgs.msg import String, UInt8MultiArray
 
 WARN = DiagnosticStatus.WARN[0] if isinstance(DiagnosticStatus.WARN, bytes) else DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR[0] if isinstance(DiagnosticStatus.ERROR, bytes) else DiagnosticStatus.ERROR
@@ -91,3 +92,35 @@ def test_full_disk_is_an_error_and_queries_still_answer(peer, tmp_path):
         rc = node.stop()
     # Closing a poisoned store reports the failure: non-zero, not a hang.
     assert rc == 1, (rc, node.log())
+
+
+def test_topic_with_unresolvable_type_is_reported(peer, start_node):
+    node = start_node('-p', 'hardware_id:=types-test', '-p', 'diagnostic_updater.period:=0.2',
+                      '-p', 'discovery_period_s:=0.2')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    # Two types on one topic (from two participants, as Fast DDS refuses
+    # both in one): motedb cannot pick one and must say so.
+    other_context = rclpy.Context()
+    rclpy.init(context=other_context)
+    other = Node('motedb_test_other', context=other_context)
+    a = peer.create_publisher(UInt8MultiArray, '/ambiguous', 10)
+    b = other.create_publisher(String, '/ambiguous', 10)
+    try:
+        def reported():
+            rclpy.spin_once(peer, timeout_sec=0.05)
+            return any(s.name == 'motedb: recorder' and s.hardware_id == 'types-test'
+                       and level(s) == WARN and '/ambiguous' in s.message
+                       for m in seen for s in m.status)
+        deadline = time.monotonic() + 30
+        while not reported():
+            node.assert_running()
+            assert time.monotonic() < deadline, 'unresolvable topic never reported'
+        assert '/ambiguous' not in topics(peer, node)
+    finally:
+        peer.destroy_publisher(a)
+        other.destroy_publisher(b)
+        other.destroy_node()
+        rclpy.shutdown(context=other_context)
+        peer.destroy_subscription(sub)
+    assert node.stop() == 0, node.log()

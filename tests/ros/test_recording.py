@@ -6,7 +6,8 @@ import threading
 
 import rclpy
 from builtin_interfaces.msg import Time
-from conftest import call
+from conftest import call, spin_until
+from rosgraph_msgs.msg import Clock
 from geometry_msgs.msg import Point
 from motedb_interfaces.srv import ExportMcap
 from nav_msgs.msg import Odometry
@@ -275,4 +276,27 @@ def test_export_mcap_writes_a_bag(peer, start_node, tmp_path):
     escape = call(peer, ExportMcap, '/motedb/export_mcap',
                   ExportMcap.Request(output='../out'), node)
     assert not escape.success
+    assert node.stop() == 0, node.log()
+
+
+def test_use_sim_time_stamps_log_time_from_clock(peer, start_node):
+    node = start_node('-p', 'use_sim_time:=true', '-p', 'discovery_period_s:=0.2')
+    clock = peer.create_publisher(Clock, '/clock', 10)
+    pub = peer.create_publisher(String, '/simmed', reliable())
+    wait_matched(peer, [pub, clock], node)
+    sim = Time(sec=1000, nanosec=500)
+
+    def stamped_with_sim_time():
+        clock.publish(Clock(clock=sim))
+        rclpy.spin_once(peer, timeout_sec=0.05)
+        pub.publish(String(data='tick'))
+        info = topics(peer, node).get('/simmed')
+        if not info or info.message_count == 0:
+            return False
+        got, _ = query_all(peer, node, topics=['/simmed'])
+        return any(ns(m.log_time) == ns(sim) for m in got)
+    assert spin_until(peer, stamped_with_sim_time, 30.0, node), node.log()
+    got, _ = query_all(peer, node, topics=['/simmed'])
+    # Never the wall clock: before the first /clock message it is 0.
+    assert all(ns(m.log_time) in (0, ns(sim)) for m in got)
     assert node.stop() == 0, node.log()

@@ -128,6 +128,8 @@ fn start_recording(
         prefixes: crate::cdr::definition::prefixes_from_env_value(
             &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
         ),
+        qos_overrides: params.qos_overrides.clone(),
+        use_sim_time: params.use_sim_time,
     };
     let thread_err = |e: std::io::Error| NodeError::Middleware {
         operation: "spawn thread",

@@ -5,13 +5,14 @@
 
 use super::rcl::{self, RclNode, SerializedSub, SubQos, TakeInfo, WaitSet};
 use crate::engine::{Store, TopicId, TopicSpec};
+use crate::node::recorder::clock::decode_clock;
 use crate::node::recorder::ingest::{GapTracker, Incoming, Queue, Stats};
 use crate::node::recorder::qos::{self, Offered, Override};
 use crate::node::recorder::select::TopicFilter;
 use r2r_rcl::{
     rmw_qos_durability_policy_e as Dur, rmw_qos_profile_t, rmw_qos_reliability_policy_e as Rel,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +25,44 @@ pub struct Config {
     pub filter: TopicFilter,
     pub discovery_period: Duration,
     pub prefixes: Vec<PathBuf>,
+    pub qos_overrides: BTreeMap<String, Override>,
+    /// Stamp log_time from /clock instead of the system clock.
+    pub use_sim_time: bool,
+}
+
+/// The latest time seen on /clock.
+struct SimClock<'n> {
+    sub: SerializedSub<'n>,
+    now: u64,
+}
+
+impl<'n> SimClock<'n> {
+    fn new(node: &'n RclNode, prefixes: &[PathBuf]) -> Result<SimClock<'n>, rcl::RclError> {
+        let ts = rcl::load_type_support("rosgraph_msgs/msg/Clock", prefixes).map_err(|detail| {
+            rcl::RclError {
+                call: "load_type_support",
+                code: -1,
+                detail,
+            }
+        })?;
+        // Best effort matches both reliable and best-effort /clock publishers.
+        let qos = SubQos {
+            reliable: false,
+            transient_local: false,
+            depth: 10,
+        };
+        let sub = SerializedSub::new(node, "/clock", ts, &qos)?;
+        Ok(SimClock { sub, now: 0 })
+    }
+
+    /// Takes every waiting /clock message; keeps the newest time.
+    fn poll(&mut self) {
+        while let Ok(Some((bytes, _))) = self.sub.take() {
+            if let Some(t) = decode_clock(&bytes) {
+                self.now = self.now.max(t);
+            }
+        }
+    }
 }
 
 const WAIT: Duration = Duration::from_millis(50);
@@ -49,6 +88,11 @@ pub fn run(
     let mut gaps = GapTracker::default();
     let mut wait = WaitSet::new(&node);
     let mut next_discovery = Instant::now();
+    let mut clock = if cfg.use_sim_time {
+        Some(SimClock::new(&node, &cfg.prefixes)?)
+    } else {
+        None
+    };
     while !stop.load(Ordering::SeqCst) {
         if Instant::now() >= next_discovery {
             discover(&node, &cfg, &store, &stats, &mut subs, &mut failed);
@@ -65,9 +109,13 @@ pub fn run(
                 }
             }
         };
+        let sim_now = clock.as_mut().map(|c| {
+            c.poll();
+            c.now
+        });
         for (rec, is_ready) in subs.iter_mut().zip(ready) {
             if is_ready {
-                drain(rec, &queue, &stats, &mut gaps);
+                drain(rec, &queue, &stats, &mut gaps, sim_now);
             }
         }
     }
@@ -75,7 +123,13 @@ pub fn run(
 }
 
 /// Takes every waiting message of one subscription.
-fn drain(rec: &mut Recorded<'_>, queue: &Queue, stats: &Stats, gaps: &mut GapTracker) {
+fn drain(
+    rec: &mut Recorded<'_>,
+    queue: &Queue,
+    stats: &Stats,
+    gaps: &mut GapTracker,
+    sim_now: Option<u64>,
+) {
     loop {
         match rec.sub.take() {
             Ok(Some((payload, info))) => {
@@ -85,7 +139,7 @@ fn drain(rec: &mut Recorded<'_>, queue: &Queue, stats: &Stats, gaps: &mut GapTra
                     info.publication_sequence_number,
                 );
                 stats.add_loss(rec.topic, 0, missed);
-                queue.offer(incoming(rec.topic, payload, &info));
+                queue.offer(incoming(rec.topic, payload, &info, sim_now));
             }
             Ok(None) => return,
             Err(e) => {
@@ -103,13 +157,15 @@ fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-/// log_time: when the middleware received it (else now); publish_time:
-/// the publisher's source timestamp, 0 when unknown.
-fn incoming(topic: TopicId, payload: Vec<u8>, info: &TakeInfo) -> Incoming {
+/// log_time: the sim time with use_sim_time, else when the middleware
+/// received it (else now); publish_time: the publisher's source timestamp,
+/// 0 when unknown.
+fn incoming(topic: TopicId, payload: Vec<u8>, info: &TakeInfo, sim_now: Option<u64>) -> Incoming {
     let positive = |t: i64| u64::try_from(t).ok().filter(|t| *t > 0);
     Incoming {
         topic,
-        log_time: positive(info.received_timestamp).unwrap_or_else(now_nanos),
+        log_time: sim_now
+            .unwrap_or_else(|| positive(info.received_timestamp).unwrap_or_else(now_nanos)),
         publish_time: positive(info.source_timestamp).unwrap_or(0),
         payload,
     }
@@ -176,7 +232,8 @@ fn subscribe<'n>(
         return Ok(None);
     }
     let offered: Vec<Offered> = profiles.iter().map(offered).collect();
-    let chosen = qos::adapt(&offered, &Override::default());
+    let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
+    let chosen = qos::adapt(&offered, &over);
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
     let definition = crate::cdr::definition::resolve(type_name, &cfg.prefixes)
         .map_err(|e| format!("message definition of {type_name} not found: {e}"))?;

@@ -3,6 +3,7 @@
 //! accounting. The middleware side (subscriptions, takes, graph queries)
 //! is in the adapter.
 
+pub mod clock;
 pub mod ingest;
 pub mod qos;
 pub mod select;
