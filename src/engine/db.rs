@@ -83,7 +83,7 @@ impl Inner {
             ..RecoveryReport::default()
         };
         let version = load_version(&fs, dir, &state, read_only)?;
-        let replay = wal::replay(&*fs, dir, state.wal_floor, !read_only)?;
+        let replay = wal::replay(&*fs, dir, state.wal_floor, state.topics.len(), !read_only)?;
         recovery.wal_dropped_bytes = replay.dropped_bytes;
         recovery.wal_truncated = replay.truncated.clone();
         let next_seg = replay.segments.last().map_or(state.wal_floor, |s| s + 1);

@@ -217,8 +217,16 @@ pub struct Replay {
 }
 
 /// Reads segments `>= floor` in order. A torn tail is cut (and the file
-/// truncated when `repair`); a bad CRC before the tail is an error.
-pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Result<Replay> {
+/// truncated when `repair`); a bad CRC before the tail is an error, and so
+/// is a record for a topic id at or beyond `topics` (the manifest logs a
+/// topic before any of its records can reach the WAL).
+pub fn replay(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    floor: u64,
+    topics: usize,
+    repair: bool,
+) -> Result<Replay> {
     let mut segs: Vec<u64> = fs
         .list(dir)
         .map_err(io_err(dir))?
@@ -235,16 +243,21 @@ pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Resu
         for (off, payload) in &frames.frames {
             let (kind, rest) = payload.split_first().unwrap_or((&0, &[]));
             let mut d = super::codec::Dec::new(rest);
-            match (*kind, decode_entry(&mut d)) {
-                (KIND_PUT, Some(e)) if d.is_empty() => r.entries.push(e),
-                _ => {
-                    return Err(Error::Corrupt {
-                        file: path.clone(),
-                        offset: *off,
-                        reason: "bad WAL record".into(),
-                    })
+            let reason = match (*kind, decode_entry(&mut d)) {
+                (KIND_PUT, Some(e)) if d.is_empty() => {
+                    if known_topic(e.key.topic, topics) {
+                        r.entries.push(e);
+                        continue;
+                    }
+                    format!("WAL record for unregistered topic id {}", e.key.topic)
                 }
-            }
+                _ => "bad WAL record".to_string(),
+            };
+            return Err(Error::Corrupt {
+                file: path.clone(),
+                offset: *off,
+                reason,
+            });
         }
         if frames.dropped > 0 {
             r.dropped_bytes += frames.dropped;
@@ -257,6 +270,10 @@ pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Resu
     }
     r.segments = segs;
     Ok(r)
+}
+
+fn known_topic(topic: u32, topics: usize) -> bool {
+    usize::try_from(topic).is_ok_and(|t| t < topics)
 }
 
 #[cfg(test)]
@@ -280,10 +297,10 @@ mod tests {
         let mut data = fault.contents(&path).unwrap();
         data.truncate(data.len() - 3);
         fault.set_contents(&path, data);
-        let r = replay(&*fs, dir, 0, true).unwrap();
+        let r = replay(&*fs, dir, 0, 2, true).unwrap();
         assert_eq!(r.entries.len(), 10);
         assert!(r.dropped_bytes > 0);
-        let again = replay(&*fs, dir, 0, true).unwrap();
+        let again = replay(&*fs, dir, 0, 2, true).unwrap();
         assert_eq!(again.entries.len(), 10);
         assert_eq!(again.dropped_bytes, 0, "repair truncated the tail");
     }
@@ -300,7 +317,7 @@ mod tests {
         wal.write_out(true).unwrap();
         let path = segment_path(dir, 1);
         fault.flip_byte(&path, 10);
-        match replay(&*fs, dir, 0, false) {
+        match replay(&*fs, dir, 0, 2, false) {
             Err(Error::ChecksumMismatch { file, offset, .. }) => {
                 assert_eq!(file, path);
                 assert_eq!(offset, 0);
