@@ -197,7 +197,9 @@ impl VlogFile {
 
     /// True when the pointer lies inside the file (WAL replay check).
     pub fn contains(&self, p: &VPtr) -> bool {
-        p.offset + u64::from(p.len) <= self.size()
+        p.offset
+            .checked_add(u64::from(p.len))
+            .is_some_and(|end| end <= self.size())
     }
 }
 
