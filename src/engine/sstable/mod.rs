@@ -21,6 +21,12 @@ pub const MAGIC: u64 = 0x3130_5453_4554_4f4d; // "MOTESST01" truncated, LE
 pub const VERSION: u32 = 1;
 pub const FOOTER_LEN: usize = 72;
 const BLOCK_TRAILER: usize = 9;
+/// Smallest encoded entry (docs/format.md, Entry): key 20, publish_time 8,
+/// kind 1, inline length 4. Bounds how many entries a block can hold.
+const MIN_ENTRY_LEN: usize = 33;
+/// LZ4 cannot expand a block by more than this factor (each extra input
+/// byte adds at most 255 bytes of match length).
+const LZ4_MAX_RATIO: usize = 256;
 
 const CODEC_NONE: u8 = 0;
 const CODEC_LZ4: u8 = 1;
@@ -108,14 +114,33 @@ pub fn table_path(dir: &Path, num: u64) -> PathBuf {
     dir.join(format!("{num:06}.sst"))
 }
 
+/// Decompresses a block whose trailer claims `raw_len` plain bytes. The
+/// claim is untrusted: nothing is allocated beyond what the compressed
+/// bytes can expand to.
 fn decompress(codec: u8, data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
     match codec {
         CODEC_NONE => Some(data.to_vec()),
-        CODEC_LZ4 => lz4_flex::block::decompress(data, raw_len).ok(),
-        CODEC_ZSTD => zstd::bulk::decompress(data, raw_len).ok(),
+        CODEC_LZ4 if raw_len <= data.len().saturating_mul(LZ4_MAX_RATIO) => {
+            lz4_flex::block::decompress(data, raw_len).ok()
+        }
+        CODEC_ZSTD => zstd_bounded(data, raw_len),
         _ => None,
     }
     .filter(|v| v.len() == raw_len)
+}
+
+/// Streams a zstd frame into a buffer that grows with the real output and
+/// stops one byte past `raw_len` (the caller rejects any length mismatch).
+fn zstd_bounded(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let limit = u64::try_from(raw_len).ok()?.checked_add(1)?;
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(data)
+        .ok()?
+        .take(limit)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 fn get_key(d: &mut Dec<'_>) -> Option<Key> {
@@ -247,6 +272,20 @@ fn parse_footer(buf: &[u8], path: &Path, off: u64) -> Result<Footer> {
     Ok(Footer { sections, entries })
 }
 
+/// Refuses a section or block `[off, off + len)` that does not end by
+/// `limit` (where the next part of the file begins): its length would
+/// otherwise size a read buffer.
+fn check_extent(path: &Path, off: u64, len: u32, limit: u64) -> Result<()> {
+    match off.checked_add(u64::from(len)) {
+        Some(end) if end <= limit => Ok(()),
+        _ => Err(corrupt(
+            path,
+            off,
+            format!("extent of {len} bytes runs past offset {limit}"),
+        )),
+    }
+}
+
 impl Table {
     /// Opens a table and loads its index, bloom filter and meta; `pin`
     /// keeps the file descriptor open for the table's life.
@@ -261,6 +300,7 @@ impl Table {
         let footer = parse_footer(&read_exact(&*file, &path, foff, FOOTER_LEN)?, &path, foff)?;
         let mut parts = Vec::with_capacity(3);
         for (off, len, crc) in footer.sections {
+            check_extent(&path, off, len, foff)?;
             let bytes = read_exact(&*file, &path, off, len as usize)?;
             let got = crc32fast::hash(&bytes);
             if got != crc {
@@ -277,6 +317,9 @@ impl Table {
             .try_into()
             .map_err(|_| corrupt(&path, foff, "sections"))?;
         let index = decode_index(&index).ok_or_else(|| corrupt(&path, ioff, "bad index"))?;
+        for ix in &index {
+            check_extent(&path, ix.offset, ix.len, ioff)?;
+        }
         let bloom = Bloom::decode(&bloom).ok_or_else(|| corrupt(&path, boff, "bad bloom"))?;
         let meta = decode_meta(&meta, num, size, footer.entries)
             .ok_or_else(|| corrupt(&path, moff, "bad meta"))?;
@@ -386,11 +429,12 @@ impl Table {
         let data = raw.get(..data_len).ok_or_else(bad)?;
         let plain = decompress(codec, data, raw_len).ok_or_else(bad)?;
         let mut d = Dec::new(&plain);
-        let mut out = Vec::with_capacity(ix.count as usize);
+        let want = usize::try_from(ix.count).map_err(|_| bad())?;
+        let mut out = Vec::with_capacity(want.min(plain.len() / MIN_ENTRY_LEN));
         while !d.is_empty() {
             out.push(decode_entry(&mut d).ok_or_else(bad)?);
         }
-        if out.len() != ix.count as usize {
+        if out.len() != want {
             return Err(bad());
         }
         Ok(out)
