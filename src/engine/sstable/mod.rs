@@ -49,8 +49,8 @@ impl TopicRange {
         }
         self.min_time = self.min_time.min(time);
         self.max_time = self.max_time.max(time);
-        self.count += 1;
-        self.bytes += bytes;
+        self.count = self.count.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     pub fn merge(&mut self, o: &TopicRange) {
@@ -63,8 +63,9 @@ impl TopicRange {
         }
         self.min_time = self.min_time.min(o.min_time);
         self.max_time = self.max_time.max(o.max_time);
-        self.count += o.count;
-        self.bytes += o.bytes;
+        // Counts come from files: saturate rather than overflow.
+        self.count = self.count.saturating_add(o.count);
+        self.bytes = self.bytes.saturating_add(o.bytes);
     }
 
     pub fn overlaps(&self, o: &TopicRange) -> bool {
@@ -91,7 +92,9 @@ impl TableMeta {
         self.topics.values().map(|r| r.max_time).max().unwrap_or(0)
     }
     pub fn payload_bytes(&self) -> u64 {
-        self.topics.values().map(|r| r.bytes).sum()
+        self.topics
+            .values()
+            .fold(0u64, |acc, r| acc.saturating_add(r.bytes))
     }
     /// True when some topic's time range intersects in both tables.
     pub fn overlaps(&self, o: &TableMeta) -> bool {
@@ -286,6 +289,26 @@ fn check_extent(path: &Path, off: u64, len: u32, limit: u64) -> Result<()> {
     }
 }
 
+/// The footer's entry count must equal both the index's block counts and
+/// the meta's topic counts (the writer counts each entry once in each), so
+/// no count read from the file claims more entries than the table holds.
+fn check_counts(index: &[IndexEntry], meta: &TableMeta) -> std::result::Result<(), String> {
+    let blocks = index
+        .iter()
+        .try_fold(0u64, |acc, ix| acc.checked_add(u64::from(ix.count)));
+    let topics = meta
+        .topics
+        .values()
+        .try_fold(0u64, |acc, r| acc.checked_add(r.count));
+    if blocks != Some(meta.entries) || topics != Some(meta.entries) {
+        return Err(format!(
+            "entry counts disagree: footer {}, blocks {blocks:?}, topics {topics:?}",
+            meta.entries
+        ));
+    }
+    Ok(())
+}
+
 impl Table {
     /// Opens a table and loads its index, bloom filter and meta; `pin`
     /// keeps the file descriptor open for the table's life.
@@ -323,6 +346,7 @@ impl Table {
         let bloom = Bloom::decode(&bloom).ok_or_else(|| corrupt(&path, boff, "bad bloom"))?;
         let meta = decode_meta(&meta, num, size, footer.entries)
             .ok_or_else(|| corrupt(&path, moff, "bad meta"))?;
+        check_counts(&index, &meta).map_err(|reason| corrupt(&path, moff, reason))?;
         Ok(Table {
             meta,
             path,
