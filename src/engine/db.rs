@@ -104,7 +104,7 @@ impl Inner {
                 next_seq.resize(t + 1, 0);
             }
             if let Some(n) = next_seq.get_mut(t) {
-                *n = (*n).max(e.key.seq + 1);
+                *n = (*n).max(e.key.seq.saturating_add(1));
             }
             recovery.replayed_records += 1;
             active.insert(e.key, e.publish, ValueRef::from(&e.value));
@@ -114,7 +114,7 @@ impl Inner {
             None
         } else {
             recovery.removed_files = remove_unreferenced(&*fs, dir, &state)?;
-            next_file = next_file.max(max_file_number(&state) + 1);
+            next_file = next_file.max(max_file_number(&state).saturating_add(1));
             let mut st = state.clone();
             st.next_file = next_file;
             Some(ManifestWriter::rewrite(fs.clone(), dir, &st)?)
