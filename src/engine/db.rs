@@ -273,7 +273,11 @@ impl Inner {
             .topics
             .get_mut(topic as usize)
             .ok_or(Error::UnknownTopic(topic))?;
-        let (d, g) = (t.dropped + dropped, t.gaps + gaps);
+        // The stored totals come from the manifest: saturate, never wrap.
+        let (d, g) = (
+            t.dropped.saturating_add(dropped),
+            t.gaps.saturating_add(gaps),
+        );
         let r = self.log_edits(&[Edit::Loss {
             id: topic,
             dropped: d,
