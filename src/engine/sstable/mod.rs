@@ -24,6 +24,8 @@ const BLOCK_TRAILER: usize = 9;
 /// Smallest encoded entry (docs/format.md, Entry): key 20, publish_time 8,
 /// kind 1, inline length 4. Bounds how many entries a block can hold.
 const MIN_ENTRY_LEN: usize = 33;
+/// Encoded index entry: first_key 20, last_key 20, offset 8, len 4, count 4.
+const INDEX_ENTRY_LEN: usize = 56;
 /// LZ4 cannot expand a block by more than this factor (each extra input
 /// byte adds at most 255 bytes of match length).
 const LZ4_MAX_RATIO: usize = 256;
@@ -152,8 +154,9 @@ fn get_key(d: &mut Dec<'_>) -> Option<Key> {
 
 fn decode_index(data: &[u8]) -> Option<Vec<IndexEntry>> {
     let mut d = Dec::new(data);
-    let n = d.u32()? as usize;
-    let mut out = Vec::with_capacity(n.min(1 << 20));
+    let n = d.u32()?;
+    // The count is untrusted: reserve no more than the section can hold.
+    let mut out = Vec::with_capacity(data.len() / INDEX_ENTRY_LEN);
     for _ in 0..n {
         out.push(IndexEntry {
             first: get_key(&mut d)?,
