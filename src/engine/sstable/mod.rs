@@ -647,4 +647,16 @@ mod tests {
             other => panic!("expected checksum error, got {other:?}"),
         }
     }
+
+    #[test]
+    fn decompress_refuses_a_claimed_length_the_data_cannot_produce() {
+        let plain = vec![7u8; 4096];
+        let lz4 = lz4_flex::block::compress(&plain);
+        assert_eq!(decompress(CODEC_LZ4, &lz4, 4096), Some(plain.clone()));
+        assert_eq!(decompress(CODEC_LZ4, &lz4, u32::MAX as usize), None);
+        let zstd = zstd::bulk::compress(&plain, 3).unwrap();
+        assert_eq!(decompress(CODEC_ZSTD, &zstd, 4096), Some(plain));
+        assert_eq!(decompress(CODEC_ZSTD, &zstd, u32::MAX as usize), None);
+        assert_eq!(decompress(CODEC_ZSTD, &zstd, 100), None);
+    }
 }
