@@ -83,7 +83,7 @@ impl Inner {
             ..RecoveryReport::default()
         };
         let version = load_version(&fs, dir, &state, read_only)?;
-        let replay = wal::replay(&*fs, dir, state.wal_floor, !read_only)?;
+        let replay = wal::replay(&*fs, dir, state.wal_floor, state.topics.len(), !read_only)?;
         recovery.wal_dropped_bytes = replay.dropped_bytes;
         recovery.wal_truncated = replay.truncated.clone();
         let next_seg = replay.segments.last().map_or(state.wal_floor, |s| s + 1);
@@ -104,7 +104,7 @@ impl Inner {
                 next_seq.resize(t + 1, 0);
             }
             if let Some(n) = next_seq.get_mut(t) {
-                *n = (*n).max(e.key.seq + 1);
+                *n = (*n).max(e.key.seq.saturating_add(1));
             }
             recovery.replayed_records += 1;
             active.insert(e.key, e.publish, ValueRef::from(&e.value));
@@ -114,7 +114,7 @@ impl Inner {
             None
         } else {
             recovery.removed_files = remove_unreferenced(&*fs, dir, &state)?;
-            next_file = next_file.max(max_file_number(&state) + 1);
+            next_file = next_file.max(max_file_number(&state).saturating_add(1));
             let mut st = state.clone();
             st.next_file = next_file;
             Some(ManifestWriter::rewrite(fs.clone(), dir, &st)?)
@@ -273,7 +273,11 @@ impl Inner {
             .topics
             .get_mut(topic as usize)
             .ok_or(Error::UnknownTopic(topic))?;
-        let (d, g) = (t.dropped + dropped, t.gaps + gaps);
+        // The stored totals come from the manifest: saturate, never wrap.
+        let (d, g) = (
+            t.dropped.saturating_add(dropped),
+            t.gaps.saturating_add(gaps),
+        );
         let r = self.log_edits(&[Edit::Loss {
             id: topic,
             dropped: d,

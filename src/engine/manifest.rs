@@ -252,6 +252,23 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
     })
 }
 
+/// Topic ids are dense (register_topic hands out the next one), so an
+/// edit may name a known id or the next one; anything beyond is damage,
+/// and applying it would make the catalog allocate one slot per id.
+fn check_topic_id(st: &State, e: &Edit) -> std::result::Result<(), String> {
+    let id = match e {
+        Edit::Topic { id, .. } | Edit::Loss { id, .. } | Edit::NextSeq { id, .. } => *id,
+        _ => return Ok(()),
+    };
+    let known = st.topics.len();
+    if usize::try_from(id).map_or(true, |i| i > known) {
+        return Err(format!(
+            "topic id {id} beyond the {known} registered topics"
+        ));
+    }
+    Ok(())
+}
+
 /// Batch payload: `count u32 | edit*` (edit = tag u8 + fields).
 fn encode_batch(edits: &[Edit]) -> Vec<u8> {
     let mut b = Vec::new();
@@ -279,6 +296,7 @@ pub fn load(fs: &dyn FileSystem, dir: &Path) -> Result<(State, u64, bool)> {
             .ok_or_else(|| corrupt(&path, *off, "bad edit batch"))?;
         for _ in 0..n {
             let e = decode_edit(&mut d).ok_or_else(|| corrupt(&path, *off, "bad edit"))?;
+            check_topic_id(&st, &e).map_err(|reason| corrupt(&path, *off, reason))?;
             st.apply(&e);
         }
     }

@@ -126,6 +126,7 @@ impl Inner {
         if plan.tables.is_empty() && plan.vlogs.is_empty() {
             return Ok(false);
         }
+        // The totals start from the manifest: saturate, never overflow.
         let mut counters = *self.retention_counters.lock();
         let mut edits = Vec::new();
         let mut vedit = VersionEdit::default();
@@ -135,15 +136,15 @@ impl Inner {
                 num: t.meta.num,
             });
             vedit.remove.push((*level, t.meta.num));
-            counters.0 += 1;
-            counters.1 += t.meta.size;
-            counters.2 += t.meta.entries;
+            counters.0 = counters.0.saturating_add(1);
+            counters.1 = counters.1.saturating_add(t.meta.size);
+            counters.2 = counters.2.saturating_add(t.meta.entries);
         }
         for (num, size) in &plan.vlogs {
             edits.push(Edit::RemoveVlog { num: *num });
             vedit.remove_vlogs.push(*num);
-            counters.0 += 1;
-            counters.1 += size;
+            counters.0 = counters.0.saturating_add(1);
+            counters.1 = counters.1.saturating_add(*size);
         }
         edits.push(Edit::Retention {
             files: counters.0,
@@ -207,7 +208,10 @@ impl Inner {
             disk_bytes: table_bytes + vlog_disk + wal_bytes,
             quota_bytes: self.opts.retention.max_bytes,
             wal_bytes,
-            messages_stored: Inner::topic_ranges(&sv).values().map(|r| r.count).sum(),
+            // Counts come from table metas: saturate rather than overflow.
+            messages_stored: Inner::topic_ranges(&sv)
+                .values()
+                .fold(0u64, |acc, r| acc.saturating_add(r.count)),
             retention_dropped_files: counters.0,
             retention_dropped_bytes: counters.1,
             retention_dropped_messages: counters.2,

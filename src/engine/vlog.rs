@@ -158,8 +158,16 @@ impl VlogFile {
                 "value pointer inside the first header",
             )
         })?;
+        let handle = self.handle()?;
+        let size = handle.size().map_err(io_err(&self.path))?;
+        // The length is untrusted: check it against the file before it
+        // sizes the read buffer.
+        let end = p.offset.checked_add(u64::from(p.len));
+        if end.is_none_or(|end| end > size) {
+            return Err(corrupt(&self.path, start, "value pointer past end of file"));
+        }
         let mut buf = vec![0u8; ENTRY_HEADER as usize + p.len as usize];
-        self.handle()?.read_at(&mut buf, start).map_err(|e| {
+        handle.read_at(&mut buf, start).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 corrupt(&self.path, start, "value pointer past end of file")
             } else {
@@ -229,7 +237,9 @@ impl VlogFile {
 
     /// True when the pointer lies inside the file (WAL replay check).
     pub fn contains(&self, p: &VPtr) -> bool {
-        p.offset + u64::from(p.len) <= self.size()
+        p.offset
+            .checked_add(u64::from(p.len))
+            .is_some_and(|end| end <= self.size())
     }
 }
 

@@ -244,8 +244,16 @@ pub struct Replay {
 }
 
 /// Reads segments `>= floor` in order. A torn tail is cut (and the file
-/// truncated when `repair`); a bad CRC before the tail is an error.
-pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Result<Replay> {
+/// truncated when `repair`); a bad CRC before the tail is an error, and so
+/// is a record for a topic id at or beyond `topics` (the manifest logs a
+/// topic before any of its records can reach the WAL).
+pub fn replay(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    floor: u64,
+    topics: usize,
+    repair: bool,
+) -> Result<Replay> {
     let segs = segments(fs, dir, floor)?;
     let mut r = Replay::default();
     for seg in &segs {
@@ -253,7 +261,15 @@ pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Resu
         let data = fs.read_all(&path).map_err(io_err(&path))?;
         let frames = read_frames(&data, &path)?;
         for (off, payload) in &frames.frames {
-            r.entries.push(decode_record(payload, &path, *off)?);
+            let e = decode_record(payload, &path, *off)?;
+            if !known_topic(e.key.topic, topics) {
+                return Err(Error::Corrupt {
+                    file: path.clone(),
+                    offset: *off,
+                    reason: format!("WAL record for unregistered topic id {}", e.key.topic),
+                });
+            }
+            r.entries.push(e);
         }
         if frames.dropped > 0 {
             r.dropped_bytes += frames.dropped;
@@ -266,6 +282,10 @@ pub fn replay(fs: &dyn FileSystem, dir: &Path, floor: u64, repair: bool) -> Resu
     }
     r.segments = segs;
     Ok(r)
+}
+
+fn known_topic(topic: u32, topics: usize) -> bool {
+    usize::try_from(topic).is_ok_and(|t| t < topics)
 }
 
 #[cfg(test)]
@@ -289,10 +309,10 @@ mod tests {
         let mut data = fault.contents(&path).unwrap();
         data.truncate(data.len() - 3);
         fault.set_contents(&path, data);
-        let r = replay(&*fs, dir, 0, true).unwrap();
+        let r = replay(&*fs, dir, 0, 2, true).unwrap();
         assert_eq!(r.entries.len(), 10);
         assert!(r.dropped_bytes > 0);
-        let again = replay(&*fs, dir, 0, true).unwrap();
+        let again = replay(&*fs, dir, 0, 2, true).unwrap();
         assert_eq!(again.entries.len(), 10);
         assert_eq!(again.dropped_bytes, 0, "repair truncated the tail");
     }
@@ -309,7 +329,7 @@ mod tests {
         wal.write_out(true).unwrap();
         let path = segment_path(dir, 1);
         fault.flip_byte(&path, 10);
-        match replay(&*fs, dir, 0, false) {
+        match replay(&*fs, dir, 0, 2, false) {
             Err(Error::ChecksumMismatch { file, offset, .. }) => {
                 assert_eq!(file, path);
                 assert_eq!(offset, 0);

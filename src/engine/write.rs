@@ -35,6 +35,10 @@ impl Inner {
                 .next_seq
                 .get(topic as usize)
                 .ok_or(Error::UnknownTopic(topic))?;
+            // next_seq comes from the manifest and WAL: never wrap it.
+            let next = seq.checked_add(1).ok_or_else(|| {
+                Error::WriteStopped(format!("sequence numbers of topic {topic} exhausted"))
+            })?;
             let key = Key::new(topic, time, seq);
             let value = if payload.len() >= self.opts.value_threshold.max(1) {
                 let r = self.vlog_append(&key, payload);
@@ -45,7 +49,7 @@ impl Inner {
             let (lsn, pending) = wal.add(&key, publish, value);
             w.active.insert(key, publish, value);
             if let Some(n) = w.next_seq.get_mut(topic as usize) {
-                *n = seq + 1;
+                *n = next;
             }
             Stats::add(&self.stats.bytes_ingested, payload.len() as u64);
             if w.active.approximate_bytes() >= (self.opts.memtable_bytes / 2).max(1) {
@@ -256,7 +260,10 @@ impl Inner {
             });
             edits.push(Edit::NextFile(table.meta.num + 1));
             for (id, s) in max_seq {
-                edits.push(Edit::NextSeq { id, next: s + 1 });
+                edits.push(Edit::NextSeq {
+                    id,
+                    next: s.saturating_add(1),
+                });
             }
             vedit.add.push((0, Arc::new(table)));
         }

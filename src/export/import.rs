@@ -274,7 +274,10 @@ pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Ve
                     });
                     break;
                 }
-                let buf = reader.insert(n.max(256 << 10));
+                // At the end of the file the reader may still ask for a
+                // claimed length: never allocate past what is left to read.
+                let left = usize::try_from(file_len.saturating_sub(offset)).unwrap_or(usize::MAX);
+                let buf = reader.insert(n.min(left).max(256 << 10));
                 let got = file.read(buf).map_err(io_err(path))?;
                 reader.notify_read(got);
                 offset += got as u64;

@@ -21,6 +21,14 @@ pub const MAGIC: u64 = 0x3130_5453_4554_4f4d; // "MOTESST01" truncated, LE
 pub const VERSION: u32 = 1;
 pub const FOOTER_LEN: usize = 72;
 const BLOCK_TRAILER: usize = 9;
+/// Smallest encoded entry (docs/format.md, Entry): key 20, publish_time 8,
+/// kind 1, inline length 4. Bounds how many entries a block can hold.
+const MIN_ENTRY_LEN: usize = 33;
+/// Encoded index entry: first_key 20, last_key 20, offset 8, len 4, count 4.
+const INDEX_ENTRY_LEN: usize = 56;
+/// LZ4 cannot expand a block by more than this factor (each extra input
+/// byte adds at most 255 bytes of match length).
+const LZ4_MAX_RATIO: usize = 256;
 
 const CODEC_NONE: u8 = 0;
 const CODEC_LZ4: u8 = 1;
@@ -43,8 +51,8 @@ impl TopicRange {
         }
         self.min_time = self.min_time.min(time);
         self.max_time = self.max_time.max(time);
-        self.count += 1;
-        self.bytes += bytes;
+        self.count = self.count.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     pub fn merge(&mut self, o: &TopicRange) {
@@ -57,8 +65,9 @@ impl TopicRange {
         }
         self.min_time = self.min_time.min(o.min_time);
         self.max_time = self.max_time.max(o.max_time);
-        self.count += o.count;
-        self.bytes += o.bytes;
+        // Counts come from files: saturate rather than overflow.
+        self.count = self.count.saturating_add(o.count);
+        self.bytes = self.bytes.saturating_add(o.bytes);
     }
 
     pub fn overlaps(&self, o: &TopicRange) -> bool {
@@ -85,7 +94,9 @@ impl TableMeta {
         self.topics.values().map(|r| r.max_time).max().unwrap_or(0)
     }
     pub fn payload_bytes(&self) -> u64 {
-        self.topics.values().map(|r| r.bytes).sum()
+        self.topics
+            .values()
+            .fold(0u64, |acc, r| acc.saturating_add(r.bytes))
     }
     /// True when some topic's time range intersects in both tables.
     pub fn overlaps(&self, o: &TableMeta) -> bool {
@@ -108,14 +119,33 @@ pub fn table_path(dir: &Path, num: u64) -> PathBuf {
     dir.join(format!("{num:06}.sst"))
 }
 
+/// Decompresses a block whose trailer claims `raw_len` plain bytes. The
+/// claim is untrusted: nothing is allocated beyond what the compressed
+/// bytes can expand to.
 fn decompress(codec: u8, data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
     match codec {
         CODEC_NONE => Some(data.to_vec()),
-        CODEC_LZ4 => lz4_flex::block::decompress(data, raw_len).ok(),
-        CODEC_ZSTD => zstd::bulk::decompress(data, raw_len).ok(),
+        CODEC_LZ4 if raw_len <= data.len().saturating_mul(LZ4_MAX_RATIO) => {
+            lz4_flex::block::decompress(data, raw_len).ok()
+        }
+        CODEC_ZSTD => zstd_bounded(data, raw_len),
         _ => None,
     }
     .filter(|v| v.len() == raw_len)
+}
+
+/// Streams a zstd frame into a buffer that grows with the real output and
+/// stops one byte past `raw_len` (the caller rejects any length mismatch).
+fn zstd_bounded(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let limit = u64::try_from(raw_len).ok()?.checked_add(1)?;
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(data)
+        .ok()?
+        .take(limit)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 fn get_key(d: &mut Dec<'_>) -> Option<Key> {
@@ -124,8 +154,9 @@ fn get_key(d: &mut Dec<'_>) -> Option<Key> {
 
 fn decode_index(data: &[u8]) -> Option<Vec<IndexEntry>> {
     let mut d = Dec::new(data);
-    let n = d.u32()? as usize;
-    let mut out = Vec::with_capacity(n.min(1 << 20));
+    let n = d.u32()?;
+    // The count is untrusted: reserve no more than the section can hold.
+    let mut out = Vec::with_capacity(data.len() / INDEX_ENTRY_LEN);
     for _ in 0..n {
         out.push(IndexEntry {
             first: get_key(&mut d)?,
@@ -247,6 +278,40 @@ fn parse_footer(buf: &[u8], path: &Path, off: u64) -> Result<Footer> {
     Ok(Footer { sections, entries })
 }
 
+/// Refuses a section or block `[off, off + len)` that does not end by
+/// `limit` (where the next part of the file begins): its length would
+/// otherwise size a read buffer.
+fn check_extent(path: &Path, off: u64, len: u32, limit: u64) -> Result<()> {
+    match off.checked_add(u64::from(len)) {
+        Some(end) if end <= limit => Ok(()),
+        _ => Err(corrupt(
+            path,
+            off,
+            format!("extent of {len} bytes runs past offset {limit}"),
+        )),
+    }
+}
+
+/// The footer's entry count must equal both the index's block counts and
+/// the meta's topic counts (the writer counts each entry once in each), so
+/// no count read from the file claims more entries than the table holds.
+fn check_counts(index: &[IndexEntry], meta: &TableMeta) -> std::result::Result<(), String> {
+    let blocks = index
+        .iter()
+        .try_fold(0u64, |acc, ix| acc.checked_add(u64::from(ix.count)));
+    let topics = meta
+        .topics
+        .values()
+        .try_fold(0u64, |acc, r| acc.checked_add(r.count));
+    if blocks != Some(meta.entries) || topics != Some(meta.entries) {
+        return Err(format!(
+            "entry counts disagree: footer {}, blocks {blocks:?}, topics {topics:?}",
+            meta.entries
+        ));
+    }
+    Ok(())
+}
+
 impl Table {
     /// Opens a table and loads its index, bloom filter and meta; `pin`
     /// keeps the file descriptor open for the table's life.
@@ -261,6 +326,7 @@ impl Table {
         let footer = parse_footer(&read_exact(&*file, &path, foff, FOOTER_LEN)?, &path, foff)?;
         let mut parts = Vec::with_capacity(3);
         for (off, len, crc) in footer.sections {
+            check_extent(&path, off, len, foff)?;
             let bytes = read_exact(&*file, &path, off, len as usize)?;
             let got = crc32fast::hash(&bytes);
             if got != crc {
@@ -277,9 +343,13 @@ impl Table {
             .try_into()
             .map_err(|_| corrupt(&path, foff, "sections"))?;
         let index = decode_index(&index).ok_or_else(|| corrupt(&path, ioff, "bad index"))?;
+        for ix in &index {
+            check_extent(&path, ix.offset, ix.len, ioff)?;
+        }
         let bloom = Bloom::decode(&bloom).ok_or_else(|| corrupt(&path, boff, "bad bloom"))?;
         let meta = decode_meta(&meta, num, size, footer.entries)
             .ok_or_else(|| corrupt(&path, moff, "bad meta"))?;
+        check_counts(&index, &meta).map_err(|reason| corrupt(&path, moff, reason))?;
         Ok(Table {
             meta,
             path,
@@ -397,11 +467,12 @@ impl Table {
         let data = raw.get(..data_len).ok_or_else(bad)?;
         let plain = decompress(codec, data, raw_len).ok_or_else(bad)?;
         let mut d = Dec::new(&plain);
-        let mut out = Vec::with_capacity(ix.count as usize);
+        let want = usize::try_from(ix.count).map_err(|_| bad())?;
+        let mut out = Vec::with_capacity(want.min(plain.len() / MIN_ENTRY_LEN));
         while !d.is_empty() {
             out.push(decode_entry(&mut d).ok_or_else(bad)?);
         }
-        if out.len() != ix.count as usize {
+        if out.len() != want {
             return Err(bad());
         }
         Ok(out)
@@ -586,5 +657,17 @@ mod tests {
             Err(Error::ChecksumMismatch { file, .. }) => assert_eq!(file, path),
             other => panic!("expected checksum error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn decompress_refuses_a_claimed_length_the_data_cannot_produce() {
+        let plain = vec![7u8; 4096];
+        let lz4 = lz4_flex::block::compress(&plain);
+        assert_eq!(decompress(CODEC_LZ4, &lz4, 4096), Some(plain.clone()));
+        assert_eq!(decompress(CODEC_LZ4, &lz4, u32::MAX as usize), None);
+        let zstd = zstd::bulk::compress(&plain, 3).unwrap();
+        assert_eq!(decompress(CODEC_ZSTD, &zstd, 4096), Some(plain));
+        assert_eq!(decompress(CODEC_ZSTD, &zstd, u32::MAX as usize), None);
+        assert_eq!(decompress(CODEC_ZSTD, &zstd, 100), None);
     }
 }
