@@ -9,6 +9,8 @@
     reason = "test helpers: a failed unwrap is a test failure"
 )]
 
+mod engine_common;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -29,15 +31,10 @@ fn payload(topic: TopicId, t: Nanos, seq: u64) -> Vec<u8> {
     } else {
         (t / STEP % 50) as usize
     };
-    let mut x = (u64::from(topic) << 56) ^ (t << 4) ^ seq ^ 0x1234_5678_9ABC_DEF1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    engine_common::xorshift_bytes(
+        (u64::from(topic) << 56) ^ (t << 4) ^ seq ^ 0x1234_5678_9ABC_DEF1,
+        len,
+    )
 }
 
 /// `background`: flush and compaction threads; off, they run only on

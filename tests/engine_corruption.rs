@@ -16,6 +16,8 @@
     reason = "test helpers: a failed unwrap is a test failure"
 )]
 
+mod engine_common;
+
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -37,15 +39,10 @@ fn payload(topic: usize, t: Nanos) -> Vec<u8> {
     } else {
         (t % 120) as usize + 8
     };
-    let mut x = t.wrapping_mul(31) ^ ((topic as u64) << 40) ^ 0xC0FF_EE00_0000_0001;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    engine_common::xorshift_bytes(
+        t.wrapping_mul(31) ^ ((topic as u64) << 40) ^ 0xC0FF_EE00_0000_0001,
+        len,
+    )
 }
 
 fn options(fs: &FaultFs) -> Options {

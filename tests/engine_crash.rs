@@ -15,6 +15,8 @@
     reason = "test helpers: a failed unwrap is a test failure"
 )]
 
+mod engine_common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -38,15 +40,7 @@ fn payload(topic: usize, t: Nanos) -> Vec<u8> {
         1..=3 => 0,
         _ => (t % 97) as usize + 10,
     };
-    let mut x = (t << 3) ^ topic as u64 ^ 0xA5A5_0000_0000_0001;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    engine_common::xorshift_bytes((t << 3) ^ topic as u64 ^ 0xA5A5_0000_0000_0001, len)
 }
 
 fn spec(i: usize) -> TopicSpec {

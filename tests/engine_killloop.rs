@@ -11,6 +11,8 @@
     reason = "test helpers: a failed unwrap is a test failure"
 )]
 
+mod engine_common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -41,15 +43,7 @@ fn payload(topic: usize, t: Nanos) -> Vec<u8> {
     } else {
         (t % 200) as usize
     };
-    let mut x = t ^ ((topic as u64) << 60) ^ 0x0DDB_A11C_AFE0_0001;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    engine_common::xorshift_bytes(t ^ ((topic as u64) << 60) ^ 0x0DDB_A11C_AFE0_0001, len)
 }
 
 fn options() -> Options {
