@@ -62,7 +62,7 @@ pub(crate) fn info(store: &Store, path: &Path, json: bool) -> CliResult {
     }
     println!("Store:             {}", path.display());
     println!("Size:              {}", human_bytes(health.disk_bytes));
-    println!("Duration:          {}", format_unix(duration));
+    println!("Duration:          {}s", format_unix(duration));
     println!(
         "Start:             {} ({})",
         format_time(first),
@@ -112,7 +112,7 @@ pub(crate) fn bag_info(path: &Path, json: bool) -> CliResult {
     );
     println!("Bag size:          {}", human_bytes(b.size_bytes));
     println!("Storage id:        mcap");
-    println!("Duration:          {}", format_unix(duration));
+    println!("Duration:          {}s", format_unix(duration));
     println!(
         "Start:             {} ({})",
         format_time(b.start),
