@@ -246,6 +246,41 @@ async fn off_thread<T: Send + 'static>(
     rx.await.ok()
 }
 
+/// Serves `name`: for each request `job` builds (on the executor, from the
+/// request) the work that answers it, which then runs on a worker so a slow
+/// query never stalls recording. When no worker takes it (shutting down),
+/// the client gets `unavailable`.
+fn serve_off_thread<S, J>(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    workers: &Arc<Workers>,
+    name: &'static str,
+    job: impl Fn(&S::Request) -> J + 'static,
+    unavailable: fn() -> S::Response,
+) -> Result<()>
+where
+    S: r2r::WrappedServiceTypeSupport + 'static,
+    S::Response: Send + 'static,
+    J: FnOnce() -> S::Response + Send + 'static,
+{
+    let mut requests = node
+        .create_service::<S>(name, QosProfile::services_default())
+        .map_err(mw(name))?;
+    let workers = Arc::clone(workers);
+    let spawner = pool.spawner();
+    spawn(pool, async move {
+        while let Some(req) = requests.next().await {
+            let work = job(&req.message);
+            let workers = Arc::clone(&workers);
+            let answer = async move {
+                let response = off_thread(&workers, work).await.unwrap_or_else(unavailable);
+                let _sent = req.respond(response);
+            };
+            let _spawned = spawner.spawn_local(answer);
+        }
+    })
+}
+
 fn serve_query_range(
     node: &mut r2r::Node,
     pool: &LocalPool,
@@ -253,37 +288,26 @@ fn serve_query_range(
     workers: &Arc<Workers>,
     params: &NodeParams,
 ) -> Result<()> {
-    let mut requests = node
-        .create_service::<QueryRange::Service>("~/query_range", QosProfile::services_default())
-        .map_err(mw("create ~/query_range"))?;
     let limits = Limits {
         max_messages: params.query_max_messages,
         max_bytes: params.query_max_bytes,
     };
-    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
-    let spawner = pool.spawner();
-    spawn(pool, async move {
-        while let Some(req) = requests.next().await {
-            let input = convert::query_input(&req.message);
-            let (store, workers) = (Arc::clone(&store), Arc::clone(&workers));
-            let answer = async move {
-                let out = off_thread(&workers, move || {
-                    services::query_range(&store, &input, limits)
-                })
-                .await;
-                let response = match out {
-                    Some(out) => convert::query_response(out),
-                    None => QueryRange::Response {
-                        success: false,
-                        message: "query worker unavailable (node shutting down)".into(),
-                        ..QueryRange::Response::default()
-                    },
-                };
-                let _sent = req.respond(response);
-            };
-            let _spawned = spawner.spawn_local(answer);
-        }
-    })
+    let store = Arc::clone(store);
+    serve_off_thread::<QueryRange::Service, _>(
+        node,
+        pool,
+        workers,
+        "~/query_range",
+        move |request| {
+            let (store, input) = (Arc::clone(&store), convert::query_input(request));
+            move || convert::query_response(services::query_range(&store, &input, limits))
+        },
+        || QueryRange::Response {
+            success: false,
+            message: "query worker unavailable (node shutting down)".into(),
+            ..QueryRange::Response::default()
+        },
+    )
 }
 
 fn serve_get_latest(
@@ -292,32 +316,23 @@ fn serve_get_latest(
     store: &Arc<Store>,
     workers: &Arc<Workers>,
 ) -> Result<()> {
-    let mut requests = node
-        .create_service::<GetLatest::Service>("~/get_latest", QosProfile::services_default())
-        .map_err(mw("create ~/get_latest"))?;
-    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
-    let spawner = pool.spawner();
-    spawn(pool, async move {
-        while let Some(req) = requests.next().await {
-            let topic = req.message.topic.clone();
-            let at = convert::stamp(&req.message.at);
-            let (store, workers) = (Arc::clone(&store), Arc::clone(&workers));
-            let answer = async move {
-                let out =
-                    off_thread(&workers, move || services::get_latest(&store, &topic, at)).await;
-                let response = match out {
-                    Some(out) => convert::latest_response(out),
-                    None => GetLatest::Response {
-                        success: false,
-                        message: "query worker unavailable (node shutting down)".into(),
-                        ..GetLatest::Response::default()
-                    },
-                };
-                let _sent = req.respond(response);
-            };
-            let _spawned = spawner.spawn_local(answer);
-        }
-    })
+    let store = Arc::clone(store);
+    serve_off_thread::<GetLatest::Service, _>(
+        node,
+        pool,
+        workers,
+        "~/get_latest",
+        move |request| {
+            let store = Arc::clone(&store);
+            let (topic, at) = (request.topic.clone(), convert::stamp(&request.at));
+            move || convert::latest_response(services::get_latest(&store, &topic, at))
+        },
+        || GetLatest::Response {
+            success: false,
+            message: "query worker unavailable (node shutting down)".into(),
+            ..GetLatest::Response::default()
+        },
+    )
 }
 
 fn serve_export(
@@ -327,35 +342,24 @@ fn serve_export(
     workers: &Arc<Workers>,
     params: &NodeParams,
 ) -> Result<()> {
-    let mut requests = node
-        .create_service::<ExportMcap::Service>("~/export_mcap", QosProfile::services_default())
-        .map_err(mw("create ~/export_mcap"))?;
-    let (store, workers) = (Arc::clone(store), Arc::clone(workers));
+    let store = Arc::clone(store);
     let directory = params.export_directory.clone();
-    let spawner = pool.spawner();
-    spawn(pool, async move {
-        while let Some(req) = requests.next().await {
-            let input = convert::export_input(&req.message);
-            let (store, workers, directory) =
-                (Arc::clone(&store), Arc::clone(&workers), directory.clone());
-            let answer = async move {
-                let out = off_thread(&workers, move || {
-                    services::export_mcap(&store, &input, &directory)
-                })
-                .await;
-                let response = match out {
-                    Some(out) => convert::export_response(out),
-                    None => ExportMcap::Response {
-                        success: false,
-                        message: "export worker unavailable (node shutting down)".into(),
-                        ..ExportMcap::Response::default()
-                    },
-                };
-                let _sent = req.respond(response);
-            };
-            let _spawned = spawner.spawn_local(answer);
-        }
-    })
+    serve_off_thread::<ExportMcap::Service, _>(
+        node,
+        pool,
+        workers,
+        "~/export_mcap",
+        move |request| {
+            let (store, directory) = (Arc::clone(&store), directory.clone());
+            let input = convert::export_input(request);
+            move || convert::export_response(services::export_mcap(&store, &input, &directory))
+        },
+        || ExportMcap::Response {
+            success: false,
+            message: "export worker unavailable (node shutting down)".into(),
+            ..ExportMcap::Response::default()
+        },
+    )
 }
 
 fn publish_diagnostics(
