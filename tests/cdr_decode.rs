@@ -3,6 +3,8 @@
 use motedb::cdr::{decode, Error, Schema, Value};
 use proptest::prelude::*;
 
+mod seeded;
+
 /// Minimal little-endian XCDR1 writer for building test payloads.
 struct W {
     b: Vec<u8>,
@@ -208,6 +210,8 @@ fn schemas() -> Vec<Schema> {
 }
 
 proptest! {
+    #![proptest_config(seeded::proptest_config(256))]
+
     #[test]
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), kind in 0u8..3) {
         let mut payload = vec![0, [0u8, 1, 0x07][kind as usize], 0, 0];

@@ -23,6 +23,8 @@ use motedb::engine::{
 };
 use proptest::prelude::*;
 
+mod seeded;
+
 /// (topic, log_time, sequence)
 type Key = (TopicId, Nanos, u64);
 
@@ -622,20 +624,17 @@ fn full_check(h: &mut Harness) {
     do_stats(h);
 }
 
-fn cases() -> u32 {
-    std::env::var("MOTEDB_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
+/// Model cases per run (see tests/seeded: fixed seed in CI, more and random
+/// in a campaign).
+fn model_config(ci_cases: u32, max_shrink_iters: u32) -> ProptestConfig {
+    ProptestConfig {
+        max_shrink_iters,
+        ..seeded::proptest_config(ci_cases)
+    }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        max_shrink_iters: 200,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(model_config(24, 200))]
 
     #[test]
     fn engine_matches_btreemap_model(cfg in config(), ops in proptest::collection::vec(op(), 1..60)) {
@@ -728,12 +727,7 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases() / 2 + 1,
-        max_shrink_iters: 100,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(model_config(13, 100))]
 
     /// In-order appends with a byte limit: no drop below the limit, a suffix
     /// per topic above it, counters consistent, and space really reclaimed.

@@ -5,21 +5,16 @@
 //! are reported in `ImportReport::skipped`, never silently dropped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use mcap::records::{MessageHeader, Record};
-use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+use mcap::records::MessageHeader;
 use serde::Serialize;
 
 use crate::engine::{Store, TopicId, TopicSpec};
 
+use super::mcap_read::import_mcap_records;
 use super::metadata::{qos_text_from_yaml, MetadataFile};
 use super::{io_err, ExportError, Result};
-
-/// Largest record accepted; a garbage length beyond it is corruption.
-const RECORD_LIMIT: usize = 256 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -31,9 +26,10 @@ pub struct ImportOptions {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Skipped {
     pub file: PathBuf,
-    /// Messages not imported for this reason (0 when unknown, e.g. the
-    /// unread tail of a truncated file).
-    pub messages: u64,
+    /// Messages not imported for this reason; `None` when the file cannot
+    /// tell (the unread tail of a truncated file, say). `Some(0)` marks
+    /// damage that lost no message by itself.
+    pub messages: Option<u64>,
     /// Byte offset in the file where the problem starts, when known.
     pub offset: Option<u64>,
     pub reason: String,
@@ -61,6 +57,8 @@ pub struct ChannelInfo {
     pub spec: TopicSpec,
     /// Why messages on this channel cannot be stored, if so.
     pub unusable: Option<String>,
+    /// The channel record as read.
+    pub raw: mcap::records::Channel,
 }
 
 /// Imports a bag directory or a single `.mcap` file into `store`.
@@ -72,7 +70,7 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
         if !file.is_file() {
             report.skipped.push(Skipped {
                 file: file.clone(),
-                messages: 0,
+                messages: None,
                 offset: None,
                 reason: "listed in metadata.yaml but missing".into(),
             });
@@ -105,7 +103,7 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
         for (reason, messages) in skipped {
             report.skipped.push(Skipped {
                 file: file.clone(),
-                messages,
+                messages: Some(messages),
                 offset: None,
                 reason,
             });
@@ -169,7 +167,7 @@ fn input_files(path: &Path) -> Result<InputFiles> {
             }
             Err(reason) => report.skipped.push(Skipped {
                 file: meta_path.clone(),
-                messages: 0,
+                messages: Some(0),
                 offset: None,
                 reason: format!(
                     "metadata.yaml unreadable ({reason}); imported every *.mcap instead"
@@ -222,160 +220,4 @@ fn mcap_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Called for each message read from an MCAP file.
-pub type MessageFn<'a> = dyn FnMut(&ChannelInfo, &MessageHeader, &[u8]) -> Result<()> + 'a;
-
-struct SchemaInfo {
-    name: String,
-    encoding: String,
-    data: Vec<u8>,
-}
-
-/// Reads every message of one MCAP file in file order, calling `on_msg`
-/// with its channel. Returns what could not be read (a corrupt or
-/// truncated tail). Errors from `on_msg` abort the read.
-pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Vec<Skipped>> {
-    let mut file = File::open(path).map_err(io_err(path))?;
-    let file_len = file.metadata().map_err(io_err(path))?.len();
-    let mut reader = LinearReader::new_with_options(
-        LinearReaderOptions::default()
-            .with_prevalidate_chunk_crcs(true)
-            .with_record_length_limit(RECORD_LIMIT),
-    );
-    let mut schemas: HashMap<u16, SchemaInfo> = HashMap::new();
-    let mut channels: HashMap<u16, ChannelInfo> = HashMap::new();
-    let mut unknown_channel: BTreeMap<u16, u64> = BTreeMap::new();
-    let mut offset = 0u64;
-    let mut skipped = Vec::new();
-    while let Some(event) = reader.next_event() {
-        let event = match event {
-            Ok(e) => e,
-            Err(e) => {
-                skipped.push(bad_tail(path, offset, &e));
-                break;
-            }
-        };
-        match event {
-            LinearReadEvent::ReadRequest(n) => {
-                // A length beyond the end of the file is corruption: stop
-                // before allocating for it.
-                if n as u64 > file_len.saturating_sub(offset) && offset < file_len {
-                    skipped.push(Skipped {
-                        file: path.to_path_buf(),
-                        messages: 0,
-                        offset: Some(offset),
-                        reason: format!(
-                            "corrupt or truncated MCAP (a record needs {n} more bytes, \
-                             the file has {}); the rest of the file was not read",
-                            file_len - offset
-                        ),
-                    });
-                    break;
-                }
-                // At the end of the file the reader may still ask for a
-                // claimed length: never allocate past what is left to read.
-                let left = usize::try_from(file_len.saturating_sub(offset)).unwrap_or(usize::MAX);
-                let buf = reader.insert(n.min(left).max(256 << 10));
-                let got = file.read(buf).map_err(io_err(path))?;
-                reader.notify_read(got);
-                offset += got as u64;
-            }
-            LinearReadEvent::Record { data, opcode } => {
-                let record = match mcap::parse_record(opcode, data) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        skipped.push(bad_tail(path, offset, &e));
-                        break;
-                    }
-                };
-                match record {
-                    Record::Schema { header, data } => {
-                        schemas.insert(
-                            header.id,
-                            SchemaInfo {
-                                name: header.name,
-                                encoding: header.encoding,
-                                data: data.into_owned(),
-                            },
-                        );
-                    }
-                    Record::Channel(c) => {
-                        let info = channel_info(&c, schemas.get(&c.schema_id));
-                        channels.insert(c.id, info);
-                    }
-                    Record::Message { header, data } => match channels.get(&header.channel_id) {
-                        Some(ch) => on_msg(ch, &header, &data)?,
-                        None => *unknown_channel.entry(header.channel_id).or_insert(0) += 1,
-                    },
-                    // A record type this reader does not know may be a damaged
-                    // chunk or message: say so rather than pass over it.
-                    Record::Unknown { opcode, data } => skipped.push(Skipped {
-                        file: path.to_path_buf(),
-                        messages: 0,
-                        offset: Some(offset),
-                        reason: format!(
-                            "unknown MCAP record opcode {opcode:#04x} ({} bytes) before this \
-                             offset; it may have held messages",
-                            data.len()
-                        ),
-                    }),
-                    _ => {}
-                }
-            }
-        }
-    }
-    for (id, n) in unknown_channel {
-        skipped.push(Skipped {
-            file: path.to_path_buf(),
-            messages: n,
-            offset: None,
-            reason: format!("messages on channel {id}, which has no channel record"),
-        });
-    }
-    Ok(skipped)
-}
-
-fn bad_tail(path: &Path, offset: u64, e: &mcap::McapError) -> Skipped {
-    Skipped {
-        file: path.to_path_buf(),
-        messages: 0,
-        offset: Some(offset),
-        reason: format!("corrupt or truncated MCAP ({e}); the rest of the file was not read"),
-    }
-}
-
-fn channel_info(c: &mcap::records::Channel, schema: Option<&SchemaInfo>) -> ChannelInfo {
-    let mut spec = TopicSpec {
-        name: c.topic.clone(),
-        serialization_format: c.message_encoding.clone(),
-        offered_qos: c
-            .metadata
-            .get("offered_qos_profiles")
-            .cloned()
-            .unwrap_or_default(),
-        ..TopicSpec::default()
-    };
-    let unusable = match schema {
-        None if c.schema_id == 0 => Some("channel has no schema".to_string()),
-        None => Some(format!("channel refers to unknown schema {}", c.schema_id)),
-        Some(s) if s.encoding != "ros2msg" => Some(format!(
-            "schema {} has encoding {:?}, only ros2msg is supported",
-            s.name, s.encoding
-        )),
-        Some(_) if c.message_encoding != "cdr" => Some(format!(
-            "message encoding {:?}, only cdr is supported",
-            c.message_encoding
-        )),
-        Some(s) => match String::from_utf8(s.data.clone()) {
-            Ok(def) => {
-                spec.type_name = s.name.clone();
-                spec.definition = def;
-                None
-            }
-            Err(_) => Some(format!("schema {} is not UTF-8 text", s.name)),
-        },
-    };
-    ChannelInfo { spec, unusable }
 }

@@ -9,6 +9,7 @@
 mod bag;
 mod baginfo;
 mod import;
+mod mcap_read;
 pub mod metadata;
 pub mod timearg;
 
@@ -19,9 +20,8 @@ use std::time::Duration;
 use crate::engine::{Nanos, Store, TopicId};
 
 pub use baginfo::{bag_info, is_bag, BagInfo, BagTopic};
-pub use import::{
-    import_bag, import_mcap_records, ChannelInfo, ImportOptions, ImportReport, Skipped,
-};
+pub use import::{import_bag, ChannelInfo, ImportOptions, ImportReport, Skipped};
+pub use mcap_read::{import_mcap_records, MessageFn};
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
 

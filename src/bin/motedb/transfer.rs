@@ -155,12 +155,11 @@ pub(crate) fn import_cmd(store: &Path, bag: &Path, topics: &[String], json: bool
                 .offset
                 .map(|o| format!(" at offset {o}"))
                 .unwrap_or_default();
-            println!(
-                "  SKIPPED {}{at}: {} ({} messages)",
-                s.file.display(),
-                s.reason,
-                s.messages
-            );
+            let count = match s.messages {
+                Some(n) => format!("{n} messages"),
+                None => "unknown number of messages".to_string(),
+            };
+            println!("  SKIPPED {}{at}: {} ({count})", s.file.display(), s.reason);
         }
     }
     Ok(if report.complete() { 0 } else { 3 })
