@@ -1,5 +1,10 @@
-//! Link settings for the ROS node (feature `ros`) only; plain builds need
-//! nothing from here.
+//! Bindings and link settings for the ROS node (feature `node`, enabled by
+//! each client library feature) only; plain builds need nothing from here.
+//!
+//! The recorder takes serialized messages at the rcl level, below any client
+//! library (neither rclrs nor r2r exposes a serialized take with message
+//! info), so bindgen generates the few rcl declarations it calls from the
+//! installed headers (`src/node/rcl/wrapper.h`).
 //!
 //! The ROS 2 wheels' librcl loads `*_rosidl_generator_py.so` libraries that
 //! need libpython symbols, so libpython is linked explicitly (with
@@ -15,9 +20,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=AMENT_PREFIX_PATH");
     println!("cargo:rerun-if-env-changed=MOTEDB_VENV");
-    if env::var_os("CARGO_FEATURE_ROS").is_none() {
+    if env::var_os("CARGO_FEATURE_NODE").is_none() {
         return;
     }
+    #[cfg(feature = "node")]
+    rcl_bindings();
     let python = python_executable();
     let mut rpaths = ros_library_dirs();
     match python_link_info(&python) {
@@ -106,4 +113,57 @@ fn vendored_lib_dirs(lib: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// `$OUT_DIR/rcl_bindings.rs` from `src/node/rcl/wrapper.h`, with the
+/// include directories of every ament prefix (`<prefix>/include` and, in the
+/// wheels' layout, `<prefix>/include/<pkg>`).
+#[cfg(feature = "node")]
+fn rcl_bindings() {
+    let header = "src/node/rcl/wrapper.h";
+    println!("cargo:rerun-if-changed={header}");
+    let mut builder = bindgen::Builder::default()
+        .header(header)
+        .layout_tests(false)
+        .size_t_is_usize(true)
+        .generate_comments(false)
+        .derive_default(false)
+        .default_enum_style(bindgen::EnumVariation::Rust {
+            non_exhaustive: false,
+        })
+        .allowlist_function("rcl_.*")
+        .allowlist_function("rcutils_(get_error_string|reset_error|get_default_allocator)")
+        .allowlist_function("rcutils_(get_zero_initialized_uint8_array|uint8_array_.*)")
+        .allowlist_function("rmw_get_zero_initialized_.*")
+        .allowlist_function("rmw_(names_and_types|topic_endpoint_info_array)_fini")
+        .allowlist_type("rmw_qos_.*")
+        .allowlist_var("RCL_RET_.*")
+        .allowlist_var("RMW_RET_.*");
+    let prefixes = env::var_os("AMENT_PREFIX_PATH").unwrap_or_default();
+    for prefix in env::split_paths(&prefixes) {
+        let include = prefix.join("include");
+        let Ok(entries) = std::fs::read_dir(&include) else {
+            continue;
+        };
+        builder = builder.clang_arg(format!("-I{}", include.display()));
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            builder = builder.clang_arg(format!("-I{}", d.display()));
+        }
+    }
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    builder
+        .generate()
+        .unwrap_or_else(|e| {
+            panic!(
+                "bindgen on {header} failed ({e}); is AMENT_PREFIX_PATH set (scripts/ros-env.sh)?"
+            )
+        })
+        .write_to_file(out.join("rcl_bindings.rs"))
+        .expect("write rcl_bindings.rs");
 }

@@ -1,7 +1,8 @@
 //! The ROS 2 node. The only code that names a ROS client library, inside
-//! one adapter folder per client library (`r2r/`). Everything else here
-//! (parameters, request validation, diagnostics) is plain Rust against the
-//! engine API.
+//! one adapter folder per client library (`r2r/`). The recorder takes
+//! serialized messages through rcl itself (`rcl/`), the same in every build.
+//! Everything else here (parameters, request validation, diagnostics) is
+//! plain Rust against the engine API.
 
 pub mod diagnostics;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod signals;
 pub mod worker;
 
 mod r2r;
+mod rcl;
 
 pub use error::{NodeError, Result};
 

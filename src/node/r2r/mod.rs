@@ -2,14 +2,12 @@
 //! (parameters, validation, diagnostics) is in the parent module.
 
 mod convert;
-mod rcl;
-mod recorder;
 
 use super::diagnostics::Composer;
 use super::error::{NodeError, Result};
 use super::params::{ros_home, NodeParams, ParamValue};
-use super::recorder::ingest::{Stats, Writer};
-use super::recorder::select::TopicFilter;
+use super::rcl::recorder::{NodeIdentity, Recording};
+use super::recorder::ingest::Stats;
 use super::services::{self, Limits};
 use super::signals;
 use super::worker::Workers;
@@ -22,9 +20,7 @@ use r2r::diagnostic_msgs::msg::DiagnosticArray;
 use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, ListTopics, QueryRange};
 use r2r::QosProfile;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long one spin waits for middleware events; also the latency bound
@@ -50,7 +46,12 @@ pub fn run() -> Result<()> {
     r2r::log_info!(&logger, "recording into {}", params.storage_path.display());
 
     let stats = Arc::new(Stats::default());
-    let recording = start_recording(&node, &params, &store, &stats)?;
+    let identity = NodeIdentity {
+        name: node.name().map_err(mw("node name"))?,
+        namespace: node.namespace().map_err(mw("node namespace"))?,
+        fqn: node.fully_qualified_name().map_err(mw("node name"))?,
+    };
+    let recording = Recording::start(&identity, &params, &store, &stats)?;
 
     let mut pool = LocalPool::new();
     let workers = Arc::new(Workers::new(2));
@@ -75,80 +76,6 @@ pub fn run() -> Result<()> {
     drop(node);
     let closed = close_store(store, &params);
     recorded.and(closed)
-}
-
-/// The recorder thread and the writer thread behind it.
-struct Recording {
-    stop: Arc<AtomicBool>,
-    recorder: JoinHandle<std::result::Result<(), rcl::RclError>>,
-    writer: Writer,
-}
-
-impl Recording {
-    /// Stops taking, then lets the writer drain the queue.
-    fn stop(self) -> Result<()> {
-        self.stop.store(true, Ordering::SeqCst);
-        let recorder = self.recorder.join();
-        let writer_ok = self.writer.join();
-        match recorder {
-            Ok(Ok(())) if writer_ok => Ok(()),
-            Ok(Ok(())) => Err(NodeError::Middleware {
-                operation: "writer thread",
-                detail: "panicked".into(),
-            }),
-            Ok(Err(e)) => Err(NodeError::Middleware {
-                operation: "recorder",
-                detail: e.to_string(),
-            }),
-            Err(_) => Err(NodeError::Middleware {
-                operation: "recorder thread",
-                detail: "panicked".into(),
-            }),
-        }
-    }
-}
-
-fn start_recording(
-    node: &r2r::Node,
-    params: &NodeParams,
-    store: &Arc<Store>,
-    stats: &Arc<Stats>,
-) -> Result<Recording> {
-    let fqn = node.fully_qualified_name().map_err(mw("node name"))?;
-    let cfg = recorder::Config {
-        node_name: format!("{}_recorder", node.name().map_err(mw("node name"))?),
-        namespace: node.namespace().map_err(mw("node namespace"))?,
-        filter: TopicFilter::new(
-            &params.topics,
-            &params.include_regex,
-            &params.exclude_regex,
-            &fqn,
-        )?,
-        discovery_period: params.discovery_period,
-        prefixes: crate::cdr::definition::prefixes_from_env_value(
-            &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
-        ),
-        qos_overrides: params.qos_overrides.clone(),
-        use_sim_time: params.use_sim_time,
-    };
-    let thread_err = |e: std::io::Error| NodeError::Middleware {
-        operation: "spawn thread",
-        detail: e.to_string(),
-    };
-    let (queue, writer) =
-        Writer::start(Arc::clone(store), Arc::clone(stats), params.queue_capacity)
-            .map_err(thread_err)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
-    let recorder = std::thread::Builder::new()
-        .name("motedb-recorder".into())
-        .spawn(move || recorder::run(cfg, store, stats, queue, flag))
-        .map_err(thread_err)?;
-    Ok(Recording {
-        stop,
-        recorder,
-        writer,
-    })
 }
 
 fn spawn(pool: &LocalPool, task: impl Future<Output = ()> + 'static) -> Result<()> {

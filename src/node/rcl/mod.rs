@@ -1,10 +1,27 @@
-//! Thin safe wrappers over the rcl calls the recorder needs (r2r keeps its
-//! own rcl handles private): a context and node of the recorder's own,
-//! serialized subscriptions with `rmw_message_info_t`, a wait set, graph
-//! queries and runtime type support lookup. All unsafe code of the
-//! recorder is in this file.
+//! Thin safe wrappers over the rcl calls the recorder needs, shared by every
+//! client library build (rclrs and r2r keep their rcl handles private and
+//! offer no serialized take with message info): a context and node of the
+//! recorder's own, serialized subscriptions with `rmw_message_info_t`, a
+//! wait set, graph queries and runtime type support lookup. All unsafe code
+//! of the recorder is in this file.
 
-use r2r_rcl::*;
+pub mod recorder;
+
+// Generated code: which of these lints fire depends on the headers.
+#[allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    unused_imports,
+    clippy::all,
+    reason = "bindgen output for the rcl C API"
+)]
+mod ffi {
+    include!(concat!(env!("OUT_DIR"), "/rcl_bindings.rs"));
+}
+
+use ffi::*;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::ptr;

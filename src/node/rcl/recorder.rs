@@ -1,21 +1,26 @@
 //! The recording thread: discovers topics, subscribes with adapted QoS,
 //! takes serialized messages with their message info and hands them to
 //! the writer queue. Owns its own rcl context so that it never waits on
-//! the r2r executor (and the executor never waits on it).
+//! the client library's executor (and the executor never waits on it);
+//! the same for every client library build.
 
-use super::rcl::{self, RclNode, SerializedSub, SubQos, TakeInfo, WaitSet};
+use super::ffi::{
+    rmw_qos_durability_policy_e as Dur, rmw_qos_profile_t, rmw_qos_reliability_policy_e as Rel,
+};
+use super::{self as rcl, RclError, RclNode, SerializedSub, SubQos, TakeInfo, WaitSet};
 use crate::engine::{Store, TopicId, TopicSpec};
+use crate::node::error::{NodeError, Result};
+use crate::node::params::NodeParams;
 use crate::node::recorder::clock::decode_clock;
+use crate::node::recorder::ingest::Writer;
 use crate::node::recorder::ingest::{GapTracker, Incoming, Queue, Stats};
 use crate::node::recorder::qos::{self, Offered, Override};
 use crate::node::recorder::select::TopicFilter;
-use r2r_rcl::{
-    rmw_qos_durability_policy_e as Dur, rmw_qos_profile_t, rmw_qos_reliability_policy_e as Rel,
-};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct Config {
@@ -269,4 +274,87 @@ fn subscribe<'n>(
         name: name.to_string(),
         sub,
     }))
+}
+
+/// Who the node is, as its client library reports it.
+pub struct NodeIdentity {
+    pub name: String,
+    pub namespace: String,
+    /// Fully qualified name, e.g. `/robot1/motedb`.
+    pub fqn: String,
+}
+
+/// The recorder thread and the writer thread behind it.
+pub struct Recording {
+    stop: Arc<AtomicBool>,
+    recorder: JoinHandle<std::result::Result<(), RclError>>,
+    writer: Writer,
+}
+
+impl Recording {
+    /// Starts the writer thread and the recorder thread (its own rcl
+    /// context and node, `<name>_recorder` in the node's namespace).
+    pub fn start(
+        id: &NodeIdentity,
+        params: &NodeParams,
+        store: &Arc<Store>,
+        stats: &Arc<Stats>,
+    ) -> Result<Recording> {
+        let cfg = Config {
+            node_name: format!("{}_recorder", id.name),
+            namespace: id.namespace.clone(),
+            filter: TopicFilter::new(
+                &params.topics,
+                &params.include_regex,
+                &params.exclude_regex,
+                &id.fqn,
+            )?,
+            discovery_period: params.discovery_period,
+            prefixes: crate::cdr::definition::prefixes_from_env_value(
+                &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
+            ),
+            qos_overrides: params.qos_overrides.clone(),
+            use_sim_time: params.use_sim_time,
+        };
+        let thread_err = |e: std::io::Error| NodeError::Middleware {
+            operation: "spawn thread",
+            detail: e.to_string(),
+        };
+        let (queue, writer) =
+            Writer::start(Arc::clone(store), Arc::clone(stats), params.queue_capacity)
+                .map_err(thread_err)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
+        let recorder = std::thread::Builder::new()
+            .name("motedb-recorder".into())
+            .spawn(move || run(cfg, store, stats, queue, flag))
+            .map_err(thread_err)?;
+        Ok(Recording {
+            stop,
+            recorder,
+            writer,
+        })
+    }
+
+    /// Stops taking, then lets the writer drain the queue.
+    pub fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        let recorder = self.recorder.join();
+        let writer_ok = self.writer.join();
+        match recorder {
+            Ok(Ok(())) if writer_ok => Ok(()),
+            Ok(Ok(())) => Err(NodeError::Middleware {
+                operation: "writer thread",
+                detail: "panicked".into(),
+            }),
+            Ok(Err(e)) => Err(NodeError::Middleware {
+                operation: "recorder",
+                detail: e.to_string(),
+            }),
+            Err(_) => Err(NodeError::Middleware {
+                operation: "recorder thread",
+                detail: "panicked".into(),
+            }),
+        }
+    }
 }

@@ -1,0 +1,5 @@
+/* The rcl API the recorder calls directly: bindgen input (build.rs). */
+#include <rcl/rcl.h>
+#include <rcl/graph.h>
+#include <rcutils/error_handling.h>
+#include <rosidl_runtime_c/message_type_support_struct.h>
