@@ -2,7 +2,7 @@
 
 use super::codec::io_err;
 use super::error::{Error, Result};
-use super::fs::{lock_owner, FileSystem, LockGuard};
+use super::fs::{FileSystem, LockGuard};
 use super::health::{Controller, Poison, StateCell, Stats};
 use super::manifest::{self, Edit, ManifestWriter, TopicEntry};
 use super::memtable::Memtable;
@@ -358,7 +358,7 @@ fn take_lock(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn LockGuard>> {
         if e.kind() == std::io::ErrorKind::WouldBlock {
             Error::Locked {
                 path: dir.to_path_buf(),
-                pid: lock_owner(fs, &path),
+                pid: fs.lock_owner(&path),
             }
         } else {
             io_err(&path)(e)

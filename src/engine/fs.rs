@@ -53,6 +53,11 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     fn exists(&self, path: &Path) -> bool;
     /// Exclusive, non-blocking lock; `WouldBlock` when held elsewhere.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>>;
+    /// The pid a lock file names, if any (after `lock` said `WouldBlock`).
+    fn lock_owner(&self, path: &Path) -> Option<u32> {
+        let bytes = self.read_all(path).ok()?;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    }
 }
 
 /// The operating system's file system.
@@ -81,9 +86,41 @@ impl RandomAccessFile for RealReadable {
     }
 }
 
-struct RealLock(#[expect(dead_code, reason = "held open to keep the flock")] std::fs::File);
+/// The lock on a store directory: a POSIX record lock (fcntl F_SETLK) on
+/// the LOCK file, plus this process's own record of it.
+///
+/// Not flock: a flock belongs to the open file description, which a child
+/// forked by any thread shares until it execs, so a store closed and reopened
+/// while another thread spawns a process could find its own old lock still
+/// held (seen in the SIGKILL loop test). A record lock belongs to the process
+/// and is not inherited across fork. It also does not conflict within one
+/// process, and closing any descriptor of the file drops it, so (as RocksDB
+/// does) the process keeps a set of the files it has locked, refuses a
+/// second lock itself and never opens a locked file a second time.
+struct RealLock {
+    file: Option<std::fs::File>,
+    key: (u64, u64),
+}
+
+/// (device, inode) of every LOCK file this process holds.
+static LOCKED: Mutex<BTreeSet<(u64, u64)>> = Mutex::new(BTreeSet::new());
 
 impl LockGuard for RealLock {}
+
+impl Drop for RealLock {
+    fn drop(&mut self) {
+        // Close (releasing the record lock) before forgetting the key, so no
+        // thread of this process opens the file while the lock is still held.
+        drop(self.file.take());
+        LOCKED.lock().remove(&self.key);
+    }
+}
+
+fn file_key(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
 
 impl FileSystem for RealFs {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -132,27 +169,52 @@ impl FileSystem for RealFs {
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
         use std::os::unix::io::AsRawFd;
+        // Held until the key is recorded: no other thread of this process
+        // opens the file in between.
+        let mut locked = LOCKED.lock();
+        if file_key(path).is_ok_and(|k| locked.contains(&k)) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(path)?;
-        // SAFETY: flock on a valid, owned descriptor; no memory is shared.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let key = {
+            use std::os::unix::fs::MetadataExt;
+            let m = f.metadata()?;
+            (m.dev(), m.ino())
+        };
+        // SAFETY: fcntl on a valid, owned descriptor with a zeroed, filled
+        // flock struct; no memory is shared.
+        let rc = unsafe {
+            let mut fl: libc::flock = std::mem::zeroed();
+            fl.l_type = libc::F_WRLCK as libc::c_short;
+            fl.l_whence = libc::SEEK_SET as libc::c_short;
+            libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl)
+        };
         if rc != 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EACCES) => io::ErrorKind::WouldBlock.into(),
+                _ => e,
+            });
         }
         f.set_len(0)?;
         io::Write::write_all(&mut &f, std::process::id().to_string().as_bytes())?;
-        Ok(Box::new(RealLock(f)))
+        locked.insert(key);
+        Ok(Box::new(RealLock { file: Some(f), key }))
     }
-}
-
-/// Reads the pid a lock file names, if any.
-pub fn lock_owner(fs: &dyn FileSystem, path: &Path) -> Option<u32> {
-    let bytes = fs.read_all(path).ok()?;
-    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    fn lock_owner(&self, path: &Path) -> Option<u32> {
+        // Reading the file would open and close a second descriptor, which
+        // drops a record lock this process holds on it.
+        if file_key(path).is_ok_and(|k| LOCKED.lock().contains(&k)) {
+            return Some(std::process::id());
+        }
+        let bytes = std::fs::read(path).ok()?;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    }
 }
 
 // ---------------------------------------------------------------------------
