@@ -101,10 +101,12 @@ def main():
     parser.add_argument('--store', required=True)
     parser.add_argument('--log', required=True)
     parser.add_argument('--seconds', type=float, default=2.0)
+    parser.add_argument('--node', default='motedb_node',
+                        help='node executable (motedb_node: rclrs; motedb_node_r2r: r2r)')
     args = parser.parse_args()
     log = open(args.log, 'wb')
     proc = subprocess.Popen(
-        ['motedb_node', '--ros-args', '-p', f'storage.path:={args.store}',
+        [args.node, '--ros-args', '-p', f'storage.path:={args.store}',
          '-p', 'discovery_period_s:=0.1', '-p', 'include_regex:=^/bench/'],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     rclpy.init()

@@ -6,5 +6,5 @@
 pub mod cdr;
 pub mod engine;
 pub mod export;
-#[cfg(feature = "ros")]
+#[cfg(feature = "node")]
 pub mod node;

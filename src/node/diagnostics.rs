@@ -43,6 +43,8 @@ pub struct RecorderSnapshot {
 #[derive(Debug, Default)]
 pub struct Composer {
     hardware_id: String,
+    /// The client library of this build, e.g. `rclrs 0.8.0`.
+    client_library: &'static str,
     last_dropped: u64,
     last_failed: u64,
 }
@@ -88,9 +90,10 @@ fn write_state_name(state: WriteState) -> &'static str {
 }
 
 impl Composer {
-    pub fn new(hardware_id: &str) -> Composer {
+    pub fn new(hardware_id: &str, client_library: &'static str) -> Composer {
         Composer {
             hardware_id: hardware_id.to_string(),
+            client_library,
             ..Composer::default()
         }
     }
@@ -246,6 +249,7 @@ impl Composer {
             kv("queue_depth", r.queue_depth),
             kv("queue_capacity", r.queue_capacity),
             kv("unresolved_types", r.unresolved_types.join(",")),
+            kv("client_library", self.client_library),
         ];
         self.status(RECORDER, v, "recording", values)
     }
@@ -296,8 +300,24 @@ mod tests {
     }
 
     #[test]
+    fn recorder_status_names_the_client_library() {
+        let mut c = Composer::new("robot1", "rclrs 0.8.0");
+        let st = c.compose(&healthy(), &RecorderSnapshot::default());
+        let recorder = st
+            .iter()
+            .find(|s| s.name == RECORDER)
+            .expect("recorder status");
+        let value = recorder
+            .values
+            .iter()
+            .find(|(k, _)| k == "client_library")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(value, Some("rclrs 0.8.0"));
+    }
+
+    #[test]
     fn healthy_store_is_ok_with_required_keys() {
-        let mut c = Composer::new("robot1");
+        let mut c = Composer::new("robot1", "test 1.0");
         let st = c.compose(&healthy(), &RecorderSnapshot::default());
         let names: Vec<_> = st.iter().map(|s| s.name).collect();
         assert_eq!(names, [STORAGE, COMPACTION, RECORDER]);
@@ -329,7 +349,7 @@ mod tests {
 
     #[test]
     fn slowdown_and_quota_warn_stop_and_full_disk_error() {
-        let mut c = Composer::new("x");
+        let mut c = Composer::new("x", "test 1.0");
         let r = RecorderSnapshot::default();
         let mut h = healthy();
         h.write_state = WriteState::SlowDown;
@@ -353,7 +373,7 @@ mod tests {
 
     #[test]
     fn l0_above_threshold_warns() {
-        let mut c = Composer::new("x");
+        let mut c = Composer::new("x", "test 1.0");
         let mut h = healthy();
         h.l0_files = 9;
         assert_eq!(
@@ -364,7 +384,7 @@ mod tests {
 
     #[test]
     fn drops_warn_only_in_the_period_they_happen() {
-        let mut c = Composer::new("x");
+        let mut c = Composer::new("x", "test 1.0");
         let h = healthy();
         let r = RecorderSnapshot {
             messages_dropped: 3,

@@ -4,6 +4,7 @@
 //! Everything else here (parameters, request validation, diagnostics) is
 //! plain Rust against the engine API.
 
+mod convert;
 pub mod diagnostics;
 pub mod error;
 pub mod params;
@@ -12,12 +13,54 @@ pub mod services;
 pub mod signals;
 pub mod worker;
 
+#[cfg(feature = "r2r")]
 mod r2r;
 mod rcl;
+#[cfg(feature = "ros")]
+mod rclrs;
 
 pub use error::{NodeError, Result};
 
-/// Runs the node with the r2r client library until SIGINT/SIGTERM.
+use crate::engine::Store;
+use params::NodeParams;
+use std::sync::Arc;
+
+/// Runs the node until SIGINT/SIGTERM with the build's client library:
+/// rclrs (feature `ros`, the default) or r2r (feature `r2r`).
 pub fn run() -> Result<()> {
-    r2r::run()
+    #[cfg(feature = "ros")]
+    return rclrs::run();
+    #[cfg(all(feature = "r2r", not(feature = "ros")))]
+    return r2r::run();
+    #[cfg(not(any(feature = "ros", feature = "r2r")))]
+    compile_error!("motedb_node needs a client library: --features ros (rclrs) or r2r");
+}
+
+/// Opens (creating the directory) the store the parameters name.
+fn open_store(params: &NodeParams) -> Result<Store> {
+    let storage = |source| NodeError::Storage {
+        path: params.storage_path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&params.storage_path).map_err(|source| {
+        storage(crate::engine::Error::Io {
+            path: params.storage_path.clone(),
+            source,
+        })
+    })?;
+    Store::open(&params.storage_path, params.engine_options()).map_err(storage)
+}
+
+/// Closes the store once every other holder is gone.
+fn close_store(store: Arc<Store>, params: &NodeParams) -> Result<()> {
+    let storage = |source| NodeError::Storage {
+        path: params.storage_path.clone(),
+        source,
+    };
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().map_err(storage),
+        // Someone still holds it (cannot happen after the joins above);
+        // at least make everything durable.
+        Err(store) => store.sync().map_err(storage),
+    }
 }

@@ -42,6 +42,21 @@ impl Workers {
         }
     }
 
+    /// Runs `job` on a worker and yields its answer to the caller's
+    /// executor; `None` when no worker takes it (shutting down).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        if !self.submit(move || {
+            let _receiver_gone = tx.send(job());
+        }) {
+            return None;
+        }
+        rx.await.ok()
+    }
+
     /// Runs `job` on a worker; false when no worker is left.
     pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
         match &self.sender {

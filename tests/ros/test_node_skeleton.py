@@ -1,7 +1,12 @@
-"""motedb_node starts under r2r, answers ~/list_topics, publishes
-/diagnostics, honours --ros-args, and exits 0 on SIGINT/SIGTERM."""
+"""motedb_node (either client library build) starts, answers
+~/list_topics, publishes /diagnostics, honours --ros-args, and exits 0 on
+SIGINT/SIGTERM."""
 
+import os
+import re
 import signal
+
+import pytest
 
 from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
@@ -38,6 +43,13 @@ def test_diagnostics_carry_three_statuses_and_hardware_id(peer, start_node):
         storage = next(s for s in statuses if s.name == 'motedb: storage')
         keys = {kv.key for kv in storage.values}
         assert {'write_state', 'disk_bytes', 'messages_stored', 'last_error'} <= keys
+        recorder = next(s for s in statuses if s.name == 'motedb: recorder')
+        library = {kv.key: kv.value for kv in recorder.values}.get('client_library', '')
+        assert re.fullmatch(r'(rclrs|r2r) \d+\.\d+\.\d+', library), library
+        # scripts/test says which build it started.
+        expected = os.environ.get('MOTEDB_NODE_CLIENT')
+        if expected:
+            assert library.startswith(expected + ' '), (library, expected)
     finally:
         peer.destroy_subscription(sub)
     assert node.stop() == 0, node.log()
@@ -78,3 +90,23 @@ def test_sigterm_exits_zero_and_store_reopens(peer, start_node, tmp_path):
     response = call(peer, ListTopics, '/motedb/list_topics', ListTopics.Request(), second)
     assert list(response.topics) == []
     assert second.stop() == 0, second.log()
+
+
+def test_setting_a_parameter_is_refused_not_ignored(peer, start_node, tmp_path):
+    """Run-time changes are not applied yet, so the node must say so rather
+    than answer "successful" and change nothing (what r2r does)."""
+    if os.environ.get('MOTEDB_NODE_CLIENT') == 'r2r':
+        pytest.skip('r2r accepts any set without effect (issue 8, declared parameters)')
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    node = start_node()
+    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='/elsewhere')
+    request = SetParameters.Request(parameters=[Parameter(name='storage.path', value=value)])
+    response = call(peer, SetParameters, '/motedb/set_parameters', request, node)
+    assert len(response.results) == 1
+    assert not response.results[0].successful
+    assert 'read only' in response.results[0].reason.lower(), response.results[0].reason
+    got = call(peer, GetParameters, '/motedb/get_parameters',
+               GetParameters.Request(names=['storage.path']), node)
+    assert got.values[0].string_value == str(tmp_path / 'store')
+    assert node.stop() == 0, node.log()

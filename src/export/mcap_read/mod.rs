@@ -316,20 +316,17 @@ impl Scan<'_, '_> {
         };
         match record {
             Record::Schema { header, data } => {
-                let info = SchemaInfo {
-                    name: header.name,
-                    encoding: header.encoding,
-                    data: data.into_owned(),
-                };
+                let id = header.id;
+                let info = SchemaInfo::new(header, data);
                 let known = self
                     .schemas
-                    .get(&header.id)
-                    .or_else(|| self.summary.and_then(|s| s.schemas.get(&header.id)));
+                    .get(&id)
+                    .or_else(|| self.summary.and_then(|s| s.schemas.get(&id)));
                 match known {
-                    Some(k) if *k != info => self.conflict(at, "schema", header.id),
+                    Some(k) if *k != info => self.conflict(at, "schema", id),
                     Some(_) => {}
                     None => {
-                        self.schemas.insert(header.id, info);
+                        self.schemas.insert(id, info);
                     }
                 }
             }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
-use mcap::records::{op, Channel, ChunkIndex, Record, Statistics};
+use mcap::records::{op, Channel, ChunkIndex, Record, SchemaHeader, Statistics};
 
 use super::{MAGIC_LEN, RECORD_LIMIT};
 
@@ -18,6 +18,16 @@ pub(super) struct SchemaInfo {
     pub(super) name: String,
     pub(super) encoding: String,
     pub(super) data: Vec<u8>,
+}
+
+impl SchemaInfo {
+    pub(super) fn new(header: SchemaHeader, data: std::borrow::Cow<'_, [u8]>) -> SchemaInfo {
+        SchemaInfo {
+            name: header.name,
+            encoding: header.encoding,
+            data: data.into_owned(),
+        }
+    }
 }
 
 /// What the summary section says the file holds.
@@ -87,12 +97,7 @@ fn parse_summary(bytes: &[u8], base: u64) -> std::result::Result<Option<Summary>
             .map_err(|e| format!("summary record at offset {at}: {e}"))?;
         match record {
             Record::Schema { header, data } => {
-                let info = SchemaInfo {
-                    name: header.name,
-                    encoding: header.encoding,
-                    data: data.into_owned(),
-                };
-                s.schemas.insert(header.id, info);
+                s.schemas.insert(header.id, SchemaInfo::new(header, data));
             }
             Record::Channel(c) => {
                 s.channels.insert(c.id, c);

@@ -5,23 +5,26 @@ mod convert;
 
 use super::diagnostics::Composer;
 use super::error::{NodeError, Result};
-use super::params::{ros_home, NodeParams, ParamValue};
+use super::params::{ros_home, NodeParams};
+use super::rcl::overrides::parameter_overrides;
 use super::rcl::recorder::{NodeIdentity, Recording};
 use super::recorder::ingest::Stats;
 use super::services::{self, Limits};
 use super::signals;
 use super::worker::Workers;
+use super::{close_store, open_store};
 use crate::engine::Store;
-use futures::channel::oneshot;
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::{Future, StreamExt};
 use r2r::diagnostic_msgs::msg::DiagnosticArray;
 use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, ListTopics, QueryRange};
 use r2r::QosProfile;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The client library and its version, for the log and diagnostics.
+pub const CLIENT_LIBRARY: &str = "r2r 0.9.7";
 
 /// How long one spin waits for middleware events; also the latency bound
 /// for answers computed on worker threads and for noticing a signal.
@@ -43,7 +46,11 @@ pub fn run() -> Result<()> {
     publish_params(&node, &params);
     let store = Arc::new(open_store(&params)?);
     let logger = node.logger().to_string();
-    r2r::log_info!(&logger, "recording into {}", params.storage_path.display());
+    r2r::log_info!(
+        &logger,
+        "{CLIENT_LIBRARY}: recording into {}",
+        params.storage_path.display()
+    );
 
     let stats = Arc::new(Stats::default());
     let identity = NodeIdentity {
@@ -87,18 +94,15 @@ fn spawn(pool: &LocalPool, task: impl Future<Output = ()> + 'static) -> Result<(
         })
 }
 
-/// Parameter overrides (`-p`, `--params-file`) merged with the defaults.
+/// Parameter overrides (`-p`, `--params-file`), parsed by rcl exactly as in
+/// the rclrs build, merged with the defaults.
 fn read_params(node: &r2r::Node) -> Result<NodeParams> {
-    let given: BTreeMap<String, ParamValue> = node
-        .params
-        .lock()
-        .map_err(|_| NodeError::Middleware {
-            operation: "read parameters",
-            detail: "parameter lock poisoned".into(),
-        })?
-        .iter()
-        .filter_map(|(k, p)| convert::param_from_r2r(&p.value).map(|v| (k.clone(), v)))
-        .collect();
+    let fqn = node.fully_qualified_name().map_err(mw("node name"))?;
+    let args: Vec<String> = std::env::args().collect();
+    let given = parameter_overrides(&args, &fqn).map_err(|e| NodeError::Middleware {
+        operation: "parameter overrides",
+        detail: e.to_string(),
+    })?;
     NodeParams::from_overrides(&given, &ros_home())
 }
 
@@ -111,33 +115,6 @@ fn publish_params(node: &r2r::Node, params: &NodeParams) {
                 r2r::Parameter::new(convert::param_to_r2r(value)),
             );
         }
-    }
-}
-
-fn open_store(params: &NodeParams) -> Result<Store> {
-    let storage = |source| NodeError::Storage {
-        path: params.storage_path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&params.storage_path).map_err(|source| {
-        storage(crate::engine::Error::Io {
-            path: params.storage_path.clone(),
-            source,
-        })
-    })?;
-    Store::open(&params.storage_path, params.engine_options()).map_err(storage)
-}
-
-fn close_store(store: Arc<Store>, params: &NodeParams) -> Result<()> {
-    let storage = |source| NodeError::Storage {
-        path: params.storage_path.clone(),
-        source,
-    };
-    match Arc::try_unwrap(store) {
-        Ok(store) => store.close().map_err(storage),
-        // Someone still holds it (cannot happen after the joins above);
-        // at least make everything durable.
-        Err(store) => store.sync().map_err(storage),
     }
 }
 
@@ -157,20 +134,6 @@ fn serve_list_topics(node: &mut r2r::Node, pool: &LocalPool, store: &Arc<Store>)
             futures::future::ready(())
         }),
     )
-}
-
-/// Runs `job` on a worker and yields its answer to the executor.
-async fn off_thread<T: Send + 'static>(
-    workers: &Workers,
-    job: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let (tx, rx) = oneshot::channel();
-    if !workers.submit(move || {
-        let _receiver_gone = tx.send(job());
-    }) {
-        return None;
-    }
-    rx.await.ok()
 }
 
 /// Serves `name`: for each request `job` builds (on the executor, from the
@@ -200,7 +163,7 @@ where
             let work = job(&req.message);
             let workers = Arc::clone(&workers);
             let answer = async move {
-                let response = off_thread(&workers, work).await.unwrap_or_else(unavailable);
+                let response = workers.run(work).await.unwrap_or_else(unavailable);
                 let _sent = req.respond(response);
             };
             let _spawned = spawner.spawn_local(answer);
@@ -304,7 +267,7 @@ fn publish_diagnostics(
         .map_err(mw("create diagnostics timer"))?;
     let clock = node.get_ros_clock();
     let (store, stats) = (Arc::clone(store), Arc::clone(stats));
-    let mut composer = Composer::new(&params.hardware_id);
+    let mut composer = Composer::new(&params.hardware_id, CLIENT_LIBRARY);
     spawn(pool, async move {
         while timer.tick().await.is_ok() {
             let statuses = composer.compose(&store.health(), &stats.snapshot());

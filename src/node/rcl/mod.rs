@@ -5,6 +5,7 @@
 //! wait set, graph queries and runtime type support lookup. All unsafe code
 //! of the recorder is in this file.
 
+pub mod overrides;
 pub mod recorder;
 
 // Generated code: which of these lints fire depends on the headers.

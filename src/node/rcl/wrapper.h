@@ -3,3 +3,5 @@
 #include <rcl/graph.h>
 #include <rcutils/error_handling.h>
 #include <rosidl_runtime_c/message_type_support_struct.h>
+#include <rcl/arguments.h>
+#include <rcl_yaml_param_parser/parser.h>
