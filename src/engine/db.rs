@@ -11,7 +11,7 @@ use super::types::{Value, ValueRef};
 use super::version::{Version, VersionEdit};
 use super::vlog::{VlogFile, VlogWriter};
 use super::wal::{self, Wal};
-use super::{Durability, Options, RecoveryReport, TopicInfo, TopicSpec};
+use super::{Durability, Options, RecoveryReport, Retention, TopicInfo, TopicSpec};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -58,6 +58,9 @@ pub struct Inner {
     pub controller: Controller,
     pub state: StateCell,
     pub retention_counters: Mutex<(u64, u64, u64)>,
+    /// The retention limits in force; `opts.retention` at open, then
+    /// whatever `Store::set_retention` set.
+    pub retention: Mutex<Retention>,
     /// Serialises flushes (one memtable at a time, oldest first).
     pub flush_lock: Mutex<()>,
     /// Serialises compaction and retention.
@@ -152,6 +155,7 @@ impl Inner {
             controller,
             state: StateCell::default(),
             retention_counters: Mutex::new(state.retention),
+            retention: Mutex::new(opts.retention.clone()),
             flush_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
             signal: (Mutex::new(()), Condvar::new()),

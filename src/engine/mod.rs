@@ -392,6 +392,16 @@ impl Store {
         self.inner.flush_all()
     }
 
+    /// Replaces the retention limits of an open store (the node's
+    /// `retention.*` parameters at run time). The background thread applies
+    /// them at once: files beyond a lower limit are dropped on its next pass.
+    pub fn set_retention(&self, retention: Retention) -> Result<()> {
+        self.inner.check_writable()?;
+        *self.inner.retention.lock() = retention;
+        self.inner.notify();
+        Ok(())
+    }
+
     /// Compacts until no level needs it, and waits.
     pub fn compact(&self) -> Result<()> {
         self.inner.compact_all()

@@ -56,7 +56,7 @@ impl Inner {
     }
 
     fn plan_retention(&self, v: &Version) -> Plan {
-        let r = &self.opts.retention;
+        let r = self.retention.lock().clone();
         let mut tables: Vec<(usize, Arc<Table>)> =
             v.tables().map(|(l, t)| (l, t.clone())).collect();
         tables.sort_by_key(|(_, t)| (t.meta.min_time(), t.meta.num));
@@ -117,7 +117,7 @@ impl Inner {
 
     /// One retention pass; true when files were dropped.
     pub fn enforce_retention(&self) -> Result<bool> {
-        let r = &self.opts.retention;
+        let r = self.retention.lock().clone();
         if r.max_bytes == 0 && r.max_age.is_none() {
             return Ok(false);
         }
@@ -206,7 +206,7 @@ impl Inner {
                 written as f64 / ingested as f64
             },
             disk_bytes: table_bytes + vlog_disk + wal_bytes,
-            quota_bytes: self.opts.retention.max_bytes,
+            quota_bytes: self.retention.lock().max_bytes,
             wal_bytes,
             // Counts come from table metas: saturate rather than overflow.
             messages_stored: Inner::topic_ranges(&sv)

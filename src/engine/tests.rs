@@ -356,6 +356,35 @@ fn retention_drops_oldest_files_and_counts_them() {
 }
 
 #[test]
+fn retention_set_at_run_time_takes_effect() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/a")).unwrap();
+    for i in 0..20_000u64 {
+        store.append(t, i, 0, &payload(i, i % 10 == 0)).unwrap();
+    }
+    store.flush().unwrap();
+    store.compact().unwrap();
+    assert_eq!(store.health().retention_dropped_files, 0);
+    assert_eq!(store.health().quota_bytes, 0);
+    store
+        .set_retention(Retention {
+            max_bytes: 200 << 10,
+            max_age: None,
+        })
+        .unwrap();
+    store.compact().unwrap();
+    let h = store.health();
+    assert_eq!(h.quota_bytes, 200 << 10);
+    assert!(
+        h.retention_dropped_files > 0,
+        "lowered quota dropped nothing"
+    );
+    let got = all(&store, &[t]);
+    assert_eq!(got.len() as u64 + h.retention_dropped_messages, 20_000);
+}
+
+#[test]
 fn loss_counters_and_catalog_survive_reopen() {
     let fs = FaultFs::new();
     let store = Store::open("/db", fault_opts(&fs)).unwrap();

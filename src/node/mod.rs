@@ -7,6 +7,8 @@
 mod convert;
 pub mod diagnostics;
 pub mod error;
+mod live;
+pub mod param_specs;
 pub mod params;
 pub mod recorder;
 pub mod services;

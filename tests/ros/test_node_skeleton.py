@@ -6,8 +6,6 @@ import os
 import re
 import signal
 
-import pytest
-
 from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
 from motedb_interfaces.srv import ListTopics
@@ -91,22 +89,3 @@ def test_sigterm_exits_zero_and_store_reopens(peer, start_node, tmp_path):
     assert list(response.topics) == []
     assert second.stop() == 0, second.log()
 
-
-def test_setting_a_parameter_is_refused_not_ignored(peer, start_node, tmp_path):
-    """Run-time changes are not applied yet, so the node must say so rather
-    than answer "successful" and change nothing (what r2r does)."""
-    if os.environ.get('MOTEDB_NODE_CLIENT') == 'r2r':
-        pytest.skip('r2r accepts any set without effect (issue 8, declared parameters)')
-    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-    from rcl_interfaces.srv import SetParameters
-    node = start_node()
-    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='/elsewhere')
-    request = SetParameters.Request(parameters=[Parameter(name='storage.path', value=value)])
-    response = call(peer, SetParameters, '/motedb/set_parameters', request, node)
-    assert len(response.results) == 1
-    assert not response.results[0].successful
-    assert 'read only' in response.results[0].reason.lower(), response.results[0].reason
-    got = call(peer, GetParameters, '/motedb/get_parameters',
-               GetParameters.Request(names=['storage.path']), node)
-    assert got.values[0].string_value == str(tmp_path / 'store')
-    assert node.stop() == 0, node.log()

@@ -16,6 +16,21 @@ type ExportResponse = ExportMcap::Response;
 
 crate::node::convert::message_conversions!();
 
+/// None for types the node has no parameter of (byte, bool or number arrays).
+pub fn param_from_r2r(v: &ParameterValue) -> Option<ParamValue> {
+    Some(match v {
+        ParameterValue::Bool(b) => ParamValue::Bool(*b),
+        ParameterValue::Integer(i) => ParamValue::Integer(*i),
+        ParameterValue::Double(d) => ParamValue::Double(*d),
+        ParameterValue::String(s) => ParamValue::String(s.clone()),
+        ParameterValue::StringArray(a) => ParamValue::StringArray(a.clone()),
+        ParameterValue::BoolArray(a) if a.is_empty() => ParamValue::StringArray(Vec::new()),
+        ParameterValue::IntegerArray(a) if a.is_empty() => ParamValue::StringArray(Vec::new()),
+        ParameterValue::DoubleArray(a) if a.is_empty() => ParamValue::StringArray(Vec::new()),
+        _ => return None,
+    })
+}
+
 pub fn param_to_r2r(v: ParamValue) -> ParameterValue {
     match v {
         ParamValue::Bool(b) => ParameterValue::Bool(b),

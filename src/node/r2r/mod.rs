@@ -5,6 +5,8 @@ mod convert;
 
 use super::diagnostics::Composer;
 use super::error::{NodeError, Result};
+use super::live::Live;
+use super::param_specs::unknown_names;
 use super::params::{ros_home, NodeParams};
 use super::rcl::overrides::parameter_overrides;
 use super::rcl::recorder::{NodeIdentity, Recording};
@@ -26,6 +28,9 @@ use std::time::Duration;
 /// The client library and its version, for the log and diagnostics.
 pub const CLIENT_LIBRARY: &str = "r2r 0.9.7";
 
+/// How often the diagnostics timer looks at the (live) period.
+const DIAGNOSTICS_TICK: Duration = Duration::from_millis(50);
+
 /// How long one spin waits for middleware events; also the latency bound
 /// for answers computed on worker threads and for noticing a signal.
 const SPIN_TIMEOUT: Duration = Duration::from_millis(5);
@@ -42,10 +47,16 @@ pub fn run() -> Result<()> {
     signals::install()?;
     let ctx = r2r::Context::create().map_err(mw("rcl_init"))?;
     let mut node = r2r::Node::create(ctx, "motedb", "").map_err(mw("rcl_node_init"))?;
-    let params = read_params(&node)?;
+    let (params, unknown) = read_params(&node)?;
     publish_params(&node, &params);
     let store = Arc::new(open_store(&params)?);
     let logger = node.logger().to_string();
+    for name in unknown {
+        r2r::log_warn!(
+            &logger,
+            "parameter {name} is not a motedb parameter and is ignored (see config/motedb.yaml)"
+        );
+    }
     r2r::log_info!(
         &logger,
         "{CLIENT_LIBRARY}: recording into {}",
@@ -59,18 +70,25 @@ pub fn run() -> Result<()> {
         fqn: node.fully_qualified_name().map_err(mw("node name"))?,
     };
     let recording = Recording::start(&identity, &params, &store, &stats)?;
+    let live = Arc::new(Live::new(
+        params.clone(),
+        Arc::clone(&store),
+        Arc::clone(&recording.selection),
+        &identity.fqn,
+    ));
 
     let mut pool = LocalPool::new();
     let workers = Arc::new(Workers::new(2));
-    let (param_handler, _param_events) = node
+    let (param_handler, param_events) = node
         .make_parameter_handler()
         .map_err(mw("parameter services"))?;
     spawn(&pool, param_handler)?;
+    apply_param_changes(&node, &pool, param_events, &live, &logger)?;
     serve_list_topics(&mut node, &pool, &store)?;
-    serve_query_range(&mut node, &pool, &store, &workers, &params)?;
+    serve_query_range(&mut node, &pool, &store, &workers, &live)?;
     serve_get_latest(&mut node, &pool, &store, &workers)?;
     serve_export(&mut node, &pool, &store, &workers, &params)?;
-    publish_diagnostics(&mut node, &pool, &store, &stats, &params)?;
+    publish_diagnostics(&mut node, &pool, &store, &stats, &live)?;
 
     while !signals::stop_requested() {
         node.spin_once(SPIN_TIMEOUT);
@@ -96,14 +114,51 @@ fn spawn(pool: &LocalPool, task: impl Future<Output = ()> + 'static) -> Result<(
 
 /// Parameter overrides (`-p`, `--params-file`), parsed by rcl exactly as in
 /// the rclrs build, merged with the defaults.
-fn read_params(node: &r2r::Node) -> Result<NodeParams> {
+/// Also returns the names the node does not know.
+fn read_params(node: &r2r::Node) -> Result<(NodeParams, Vec<String>)> {
     let fqn = node.fully_qualified_name().map_err(mw("node name"))?;
     let args: Vec<String> = std::env::args().collect();
     let given = parameter_overrides(&args, &fqn).map_err(|e| NodeError::Middleware {
         operation: "parameter overrides",
         detail: e.to_string(),
     })?;
-    NodeParams::from_overrides(&given, &ros_home())
+    Ok((
+        NodeParams::from_overrides(&given, &ros_home())?,
+        unknown_names(&given),
+    ))
+}
+
+/// r2r answers every SetParameters with "successful" and then reports the
+/// change here; it cannot refuse one. A change the node accepts is applied
+/// (as in the rclrs build); a refused one (read-only, bad type or value) is
+/// logged and the value in force is put back, so a get shows the truth.
+fn apply_param_changes(
+    node: &r2r::Node,
+    pool: &LocalPool,
+    events: impl futures::Stream<Item = (String, r2r::ParameterValue)> + 'static,
+    live: &Arc<Live>,
+    logger: &str,
+) -> Result<()> {
+    let (map, live, logger) = (node.params.clone(), Arc::clone(live), logger.to_string());
+    spawn(
+        pool,
+        events.for_each(move |(name, value)| {
+            let outcome = match convert::param_from_r2r(&value) {
+                Some(v) => live.apply(&name, v),
+                None => Err(format!("{name}: unsupported parameter type")),
+            };
+            if let Err(why) = outcome {
+                r2r::log_warn!(&logger, "parameter {name} not changed: {why}");
+                let current = live.with(|p| p.effective());
+                if let (Ok(mut map), Some((_, v))) =
+                    (map.lock(), current.into_iter().find(|(n, _)| *n == name))
+                {
+                    map.insert(name, r2r::Parameter::new(convert::param_to_r2r(v)));
+                }
+            }
+            futures::future::ready(())
+        }),
+    )
 }
 
 /// Makes the effective values visible through the parameter services.
@@ -176,19 +231,19 @@ fn serve_query_range(
     pool: &LocalPool,
     store: &Arc<Store>,
     workers: &Arc<Workers>,
-    params: &NodeParams,
+    live: &Arc<Live>,
 ) -> Result<()> {
-    let limits = Limits {
-        max_messages: params.query_max_messages,
-        max_bytes: params.query_max_bytes,
-    };
-    let store = Arc::clone(store);
+    let (store, live) = (Arc::clone(store), Arc::clone(live));
     serve_off_thread::<QueryRange::Service, _>(
         node,
         pool,
         workers,
         "~/query_range",
         move |request| {
+            let limits = live.with(|p| Limits {
+                max_messages: p.query_max_messages,
+                max_bytes: p.query_max_bytes,
+            });
             let (store, input) = (Arc::clone(&store), convert::query_input(request));
             move || convert::query_response(services::query_range(&store, &input, limits))
         },
@@ -257,19 +312,27 @@ fn publish_diagnostics(
     pool: &LocalPool,
     store: &Arc<Store>,
     stats: &Arc<Stats>,
-    params: &NodeParams,
+    live: &Arc<Live>,
 ) -> Result<()> {
     let publisher = node
         .create_publisher::<DiagnosticArray>("/diagnostics", QosProfile::default())
         .map_err(mw("create /diagnostics publisher"))?;
+    // The period may change while the node runs: tick often, publish when
+    // a period passed.
     let mut timer = node
-        .create_wall_timer(params.diagnostic_period)
+        .create_wall_timer(DIAGNOSTICS_TICK)
         .map_err(mw("create diagnostics timer"))?;
     let clock = node.get_ros_clock();
-    let (store, stats) = (Arc::clone(store), Arc::clone(stats));
-    let mut composer = Composer::new(&params.hardware_id, CLIENT_LIBRARY);
+    let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
+    let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
+    let mut last: Option<std::time::Instant> = None;
     spawn(pool, async move {
         while timer.tick().await.is_ok() {
+            let period = live.with(|p| p.diagnostic_period);
+            if last.is_some_and(|t| t.elapsed() < period) {
+                continue;
+            }
+            last = Some(std::time::Instant::now());
             let statuses = composer.compose(&store.health(), &stats.snapshot());
             let now = clock
                 .lock()

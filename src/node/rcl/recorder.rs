@@ -27,13 +27,37 @@ pub struct Config {
     /// Name and namespace of the recorder's own rcl node.
     pub node_name: String,
     pub namespace: String,
-    pub filter: TopicFilter,
-    pub discovery_period: Duration,
+    /// What to record; the node may replace it while recording.
+    pub selection: SharedSelection,
     pub prefixes: Vec<PathBuf>,
     pub qos_overrides: BTreeMap<String, Override>,
     /// Stamp log_time from /clock instead of the system clock.
     pub use_sim_time: bool,
 }
+
+/// Which topics to record and how often to look for new ones.
+pub struct Selection {
+    pub filter: TopicFilter,
+    pub discovery_period: Duration,
+}
+
+impl Selection {
+    /// From the parameters; a bad regex is an error.
+    pub fn from_params(params: &NodeParams, own_node: &str) -> Result<Selection> {
+        Ok(Selection {
+            filter: TopicFilter::new(
+                &params.topics,
+                &params.include_regex,
+                &params.exclude_regex,
+                own_node,
+            )?,
+            discovery_period: params.discovery_period,
+        })
+    }
+}
+
+/// Read by the recorder at every discovery pass.
+pub type SharedSelection = Arc<parking_lot::Mutex<Selection>>;
 
 /// The latest time seen on /clock.
 struct SimClock<'n> {
@@ -101,7 +125,7 @@ pub fn run(
     while !stop.load(Ordering::SeqCst) {
         if Instant::now() >= next_discovery {
             discover(&node, &cfg, &store, &stats, &mut subs, &mut failed);
-            next_discovery = Instant::now() + cfg.discovery_period;
+            next_discovery = Instant::now() + cfg.selection.lock().discovery_period;
         }
         let ready = {
             let refs: Vec<&SerializedSub<'_>> = subs.iter().map(|r| &r.sub).collect();
@@ -200,9 +224,12 @@ fn discover<'n>(
             return;
         }
     };
+    let selection = cfg.selection.lock();
+    // A selection changed at run time stops topics it no longer wants.
+    subs.retain(|r| selection.filter.wants(&r.name));
     let have: BTreeSet<String> = subs.iter().map(|r| r.name.clone()).collect();
     for (name, types) in topics {
-        if failed.contains(&name) || !cfg.filter.wants(&name) {
+        if failed.contains(&name) || !selection.filter.wants(&name) {
             continue;
         }
         if have.contains(&name) {
@@ -286,6 +313,8 @@ pub struct NodeIdentity {
 
 /// The recorder thread and the writer thread behind it.
 pub struct Recording {
+    /// Replace its contents to change what is recorded.
+    pub selection: SharedSelection,
     stop: Arc<AtomicBool>,
     recorder: JoinHandle<std::result::Result<(), RclError>>,
     writer: Writer,
@@ -300,16 +329,13 @@ impl Recording {
         store: &Arc<Store>,
         stats: &Arc<Stats>,
     ) -> Result<Recording> {
+        let selection = Arc::new(parking_lot::Mutex::new(Selection::from_params(
+            params, &id.fqn,
+        )?));
         let cfg = Config {
             node_name: format!("{}_recorder", id.name),
             namespace: id.namespace.clone(),
-            filter: TopicFilter::new(
-                &params.topics,
-                &params.include_regex,
-                &params.exclude_regex,
-                &id.fqn,
-            )?,
-            discovery_period: params.discovery_period,
+            selection: Arc::clone(&selection),
             prefixes: crate::cdr::definition::prefixes_from_env_value(
                 &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
             ),
@@ -330,6 +356,7 @@ impl Recording {
             .spawn(move || run(cfg, store, stats, queue, flag))
             .map_err(thread_err)?;
         Ok(Recording {
+            selection,
             stop,
             recorder,
             writer,

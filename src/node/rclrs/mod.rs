@@ -7,6 +7,8 @@ mod convert;
 
 use super::diagnostics::Composer;
 use super::error::{NodeError, Result};
+use super::live::Live;
+use super::param_specs::{spec_of, unknown_names, ParamSpec};
 use super::params::{ros_home, NodeParams, ParamValue};
 use super::rcl::overrides::parameter_overrides;
 use super::rcl::recorder::{NodeIdentity, Recording};
@@ -16,7 +18,9 @@ use super::signals;
 use super::worker::Workers;
 use super::{close_store, open_store};
 use crate::engine::Store;
-use ::rclrs::{Context, CreateBasicExecutor, InitOptions, Node, RclrsError, SpinOptions, Timer};
+use ::rclrs::{
+    Context, CreateBasicExecutor, InitOptions, Node, ParameterRange, RclrsError, SpinOptions, Timer,
+};
 use ros_env::diagnostic_msgs::msg::DiagnosticArray;
 use ros_env::motedb_interfaces::srv::{
     ExportMcap, GetLatest, GetLatest_Request, ListTopics, ListTopics_Request, ListTopics_Response,
@@ -57,7 +61,12 @@ pub fn run() -> Result<()> {
         detail: e.to_string(),
     })?;
     let params = NodeParams::from_overrides(&given, &ros_home())?;
-    let declared = declare_params(&node, &params)?;
+    for name in unknown_names(&given) {
+        ::rclrs::log_warn!(
+            node.logger(),
+            "parameter {name} is not a motedb parameter and is ignored (see config/motedb.yaml)"
+        );
+    }
     let store = Arc::new(open_store(&params)?);
     ::rclrs::log_info!(
         node.logger(),
@@ -67,9 +76,16 @@ pub fn run() -> Result<()> {
 
     let stats = Arc::new(Stats::default());
     let recording = Recording::start(&identity, &params, &store, &stats)?;
+    let live = Arc::new(Live::new(
+        params.clone(),
+        Arc::clone(&store),
+        Arc::clone(&recording.selection),
+        &identity.fqn,
+    ));
+    let declared = declare_params(&node, &live, &params)?;
     let workers = Arc::new(Workers::new(2));
-    let services = serve(&node, &store, &workers, &params)?;
-    let diagnostics = publish_diagnostics(&node, &store, &stats, &params)?;
+    let services = serve(&node, &store, &workers, &live)?;
+    let diagnostics = publish_diagnostics(&node, &store, &stats, &live)?;
 
     let commands = Arc::clone(executor.commands());
     let watcher = std::thread::Builder::new()
@@ -102,49 +118,117 @@ pub fn run() -> Result<()> {
 /// Declared parameters; rclrs undeclares a parameter when its handle drops.
 type Declared = Vec<Box<dyn std::any::Any>>;
 
-/// One read-only parameter holding `value` (overrides were already applied
-/// by `NodeParams`, so rclrs's own are ignored).
-fn declare<T: ::rclrs::ParameterVariant + 'static>(
-    node: &Node,
-    name: &str,
-    value: T,
-) -> std::result::Result<Box<dyn std::any::Any>, ::rclrs::DeclarationError> {
-    let handle = node
-        .declare_parameter::<T>(name)
-        .default(value)
-        .ignore_override()
-        .read_only()?;
-    Ok(Box::new(handle))
+/// A parameter type the node uses, with its conversion to the neutral value.
+trait Variant: ::rclrs::ParameterVariant + Clone + 'static {
+    fn to_value(&self) -> ParamValue;
+    /// The descriptor range for a lower bound, where the type has ranges.
+    fn range(_min: f64) -> Self::Range {
+        Self::Range::default()
+    }
 }
 
-/// Declares every parameter with the value in effect, read-only: list, get
-/// and describe show what the node runs with; a set is refused (run-time
-/// changes are not applied yet).
-fn declare_params(node: &Node, params: &NodeParams) -> Result<Declared> {
-    let mut handles = Declared::new();
-    for (name, value) in params.effective() {
-        let declared = match value {
-            ParamValue::Bool(v) => declare(node, name, v),
-            ParamValue::Integer(v) => declare(node, name, v),
-            ParamValue::Double(v) => declare(node, name, v),
-            ParamValue::String(v) => declare::<Arc<str>>(node, name, v.into()),
-            ParamValue::StringArray(v) => {
-                declare::<Arc<[Arc<str>]>>(node, name, v.into_iter().map(Arc::from).collect())
-            }
-        };
-        match declared {
-            Ok(handle) => handles.push(handle),
-            // rclrs declares use_sim_time itself.
-            Err(::rclrs::DeclarationError::AlreadyDeclared) => {}
-            Err(e) => {
-                return Err(NodeError::ParamValue {
-                    name: name.to_string(),
-                    reason: e.to_string(),
-                })
-            }
+impl Variant for bool {
+    fn to_value(&self) -> ParamValue {
+        ParamValue::Bool(*self)
+    }
+}
+
+impl Variant for i64 {
+    fn to_value(&self) -> ParamValue {
+        ParamValue::Integer(*self)
+    }
+    fn range(min: f64) -> ParameterRange<i64> {
+        ParameterRange {
+            lower: Some(min as i64),
+            upper: None,
+            step: None,
         }
     }
+}
+
+impl Variant for f64 {
+    fn to_value(&self) -> ParamValue {
+        ParamValue::Double(*self)
+    }
+    fn range(min: f64) -> ParameterRange<f64> {
+        ParameterRange {
+            lower: Some(min),
+            upper: None,
+            step: None,
+        }
+    }
+}
+
+impl Variant for Arc<str> {
+    fn to_value(&self) -> ParamValue {
+        ParamValue::String(self.to_string())
+    }
+}
+
+impl Variant for Arc<[Arc<str>]> {
+    fn to_value(&self) -> ParamValue {
+        ParamValue::StringArray(self.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+/// Declares every parameter with its description, range and the value in
+/// effect. Read-only ones refuse a set; live ones are checked exactly as at
+/// start (a refused set changes nothing and says why) and then applied.
+fn declare_params(node: &Node, live: &Arc<Live>, params: &NodeParams) -> Result<Declared> {
+    let mut handles = Declared::new();
+    for (name, value) in params.effective() {
+        let Some(spec) = spec_of(name) else {
+            continue; // use_sim_time: rclrs declares it itself
+        };
+        let declared = match value {
+            ParamValue::Bool(v) => declare(node, live, spec, v),
+            ParamValue::Integer(v) => declare(node, live, spec, v),
+            ParamValue::Double(v) => declare(node, live, spec, v),
+            ParamValue::String(v) => declare::<Arc<str>>(node, live, spec, v.into()),
+            ParamValue::StringArray(v) => {
+                let v: Arc<[Arc<str>]> = v.into_iter().map(Arc::from).collect();
+                declare(node, live, spec, v)
+            }
+        };
+        handles.push(declared.map_err(|e| NodeError::ParamValue {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?);
+    }
     Ok(handles)
+}
+
+/// One parameter (overrides were already applied by `NodeParams`, so
+/// rclrs's own are ignored).
+fn declare<T: Variant>(
+    node: &Node,
+    live: &Arc<Live>,
+    spec: &'static ParamSpec,
+    value: T,
+) -> std::result::Result<Box<dyn std::any::Any>, ::rclrs::DeclarationError> {
+    let mut builder = node
+        .declare_parameter::<T>(spec.name)
+        .default(value)
+        .ignore_override()
+        .description(spec.description);
+    if let Some(min) = spec.min {
+        builder = builder.range(T::range(min));
+    }
+    if !spec.live {
+        return Ok(Box::new(builder.read_only()?));
+    }
+    let checker = Arc::clone(live);
+    let handle = builder
+        .validate(move |v: &T| checker.check(spec.name, v.to_value()).map(drop))
+        .mandatory()?;
+    let applier = Arc::clone(live);
+    handle.on_change(move |v: &T| {
+        // Checked by `validate` just before; a failure here is the store's.
+        if let Err(e) = applier.apply(spec.name, v.to_value()) {
+            eprintln!("motedb: parameter {}: {e}", spec.name);
+        }
+    });
+    Ok(Box::new(handle))
 }
 
 /// Keeps the services alive.
@@ -162,7 +246,7 @@ fn serve(
     node: &Node,
     store: &Arc<Store>,
     workers: &Arc<Workers>,
-    params: &NodeParams,
+    live: &Arc<Live>,
 ) -> Result<Services> {
     let list_store = Arc::clone(store);
     let list = node
@@ -175,15 +259,15 @@ fn serve(
         })
         .map_err(mw("create ~/list_topics"))?;
 
-    let limits = Limits {
-        max_messages: params.query_max_messages,
-        max_bytes: params.query_max_bytes,
-    };
-    let (s, w) = (Arc::clone(store), Arc::clone(workers));
+    let (s, w, l) = (Arc::clone(store), Arc::clone(workers), Arc::clone(live));
     let query = node
         .create_async_service::<QueryRange, _>("~/query_range", move |req| {
             let (store, workers) = (Arc::clone(&s), Arc::clone(&w));
             let input = convert::query_input(&req);
+            let limits = l.with(|p| Limits {
+                max_messages: p.query_max_messages,
+                max_bytes: p.query_max_bytes,
+            });
             async move {
                 let job = move || services::query_range(&store, &input, limits);
                 match workers.run(job).await {
@@ -220,7 +304,7 @@ fn serve(
         .map_err(mw("create ~/get_latest"))?;
 
     let (s, w) = (Arc::clone(store), Arc::clone(workers));
-    let directory = params.export_directory.clone();
+    let directory = live.with(|p| p.export_directory.clone());
     let export = node
         .create_async_service::<ExportMcap, _>("~/export_mcap", move |req| {
             let (store, workers, dir) = (Arc::clone(&s), Arc::clone(&w), directory.clone());
@@ -241,20 +325,30 @@ fn serve(
     Ok((list, query, latest, export))
 }
 
-/// `/diagnostics` every `diagnostic_updater.period`.
+/// How often the diagnostics timer looks at the (live) period.
+const DIAGNOSTICS_TICK: Duration = Duration::from_millis(50);
+
+/// `/diagnostics` every `diagnostic_updater.period`, which may change while
+/// the node runs: the timer ticks often and publishes when a period passed.
 fn publish_diagnostics(
     node: &Node,
     store: &Arc<Store>,
     stats: &Arc<Stats>,
-    params: &NodeParams,
+    live: &Arc<Live>,
 ) -> Result<Timer> {
     let publisher = node
         .create_publisher::<DiagnosticArray>("/diagnostics")
         .map_err(mw("create /diagnostics publisher"))?;
     let clock = node.get_clock();
-    let (store, stats) = (Arc::clone(store), Arc::clone(stats));
-    let mut composer = Composer::new(&params.hardware_id, CLIENT_LIBRARY);
-    node.create_timer_repeating(params.diagnostic_period, move || {
+    let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
+    let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
+    let mut last: Option<std::time::Instant> = None;
+    node.create_timer_repeating(DIAGNOSTICS_TICK, move || {
+        let period = live.with(|p| p.diagnostic_period);
+        if last.is_some_and(|t| t.elapsed() < period) {
+            return;
+        }
+        last = Some(std::time::Instant::now());
         let statuses = composer.compose(&store.health(), &stats.snapshot());
         let mut msg = DiagnosticArray {
             status: statuses

@@ -1,0 +1,78 @@
+//! The node's parameters while it runs: a change is checked exactly as at
+//! start, then applied to what it governs (the store's retention, the
+//! recorder's topic selection, query limits and the diagnostics period,
+//! which are read from here on every use). Client-library neutral.
+
+use super::params::{NodeParams, ParamValue};
+use super::rcl::recorder::{Selection, SharedSelection};
+use crate::engine::Store;
+use parking_lot::RwLock;
+use std::sync::Arc;
+
+pub struct Live {
+    params: RwLock<NodeParams>,
+    store: Arc<Store>,
+    selection: SharedSelection,
+    /// Fully qualified node name (its own topics are never recorded).
+    own_node: String,
+}
+
+impl Live {
+    pub fn new(
+        params: NodeParams,
+        store: Arc<Store>,
+        selection: SharedSelection,
+        own_node: &str,
+    ) -> Live {
+        Live {
+            params: RwLock::new(params),
+            store,
+            selection,
+            own_node: own_node.to_string(),
+        }
+    }
+
+    /// Reads the parameters in force now.
+    pub fn with<R>(&self, f: impl FnOnce(&NodeParams) -> R) -> R {
+        f(&self.params.read())
+    }
+
+    /// The configuration `name = value` would give, or why it is refused.
+    #[cfg_attr(
+        not(feature = "ros"),
+        expect(dead_code, reason = "only rclrs can refuse a set before it happens")
+    )]
+    pub fn check(&self, name: &str, value: ParamValue) -> Result<NodeParams, String> {
+        let current = self.params.read();
+        self.candidate(&current, name, value).map(|(p, _)| p)
+    }
+
+    /// Checks and applies `name = value`; on error nothing changed.
+    pub fn apply(&self, name: &str, value: ParamValue) -> Result<(), String> {
+        let mut params = self.params.write();
+        let (changed, selection) = self.candidate(&params, name, value)?;
+        let retention = changed.engine_options().retention;
+        if retention != params.engine_options().retention {
+            self.store
+                .set_retention(retention)
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+        *self.selection.lock() = selection;
+        *params = changed;
+        Ok(())
+    }
+
+    fn candidate(
+        &self,
+        current: &NodeParams,
+        name: &str,
+        value: ParamValue,
+    ) -> Result<(NodeParams, Selection), String> {
+        let changed = current
+            .with_change(name, value)
+            .map_err(|e| e.to_string())?;
+        let selection =
+            Selection::from_params(&changed, &self.own_node).map_err(|e| e.to_string())?;
+        Ok((changed, selection))
+    }
+}
