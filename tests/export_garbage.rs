@@ -51,6 +51,11 @@ fn valid_mcap() -> &'static [u8] {
 /// count).
 #[cfg(test)]
 fn read_damaged(bytes: &[u8]) -> (u64, Vec<Skipped>) {
+    read_damaged_of(bytes, 400)
+}
+
+#[cfg(test)]
+fn read_damaged_of(bytes: &[u8], total: u64) -> (u64, Vec<Skipped>) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.mcap");
     std::fs::write(&p, bytes).unwrap();
@@ -70,7 +75,7 @@ fn read_damaged(bytes: &[u8]) -> (u64, Vec<Skipped>) {
     } else {
         assert_eq!(
             n + counted,
-            400,
+            total,
             "messages read ({n}) plus those reported ({counted}) must be all: {skipped:#?}"
         );
     }
@@ -102,6 +107,19 @@ proptest! {
             b[at % len] ^= x;
         }
         read_damaged(&b);
+    }
+
+    /// A file with no chunks and no indexes: only the statistics can tell.
+    #[test]
+    fn unchunked_flips_lose_nothing_unreported(
+        flips in proptest::collection::vec((any::<usize>(), 1u8..), 1..3),
+    ) {
+        let mut b = unchunked_mcap();
+        let len = b.len();
+        for (at, x) in flips {
+            b[at % len] ^= x;
+        }
+        read_damaged_of(&b, 10);
     }
 
     /// Damage aimed at what linear reading trusts most: the opcode and
@@ -171,4 +189,61 @@ fn regression_opcode_flips_never_forge_or_lose_a_message() {
         assert_eq!(skipped[0].offset, Some(at as u64));
         assert_eq!(skipped[0].messages, Some(0));
     }
+}
+
+/// An unchunked file (no indexes, statistics only) with ten messages.
+#[cfg(test)]
+fn unchunked_mcap() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = mcap::WriteOptions::new()
+        .use_chunks(false)
+        .profile("ros2")
+        .create(&mut out)
+        .unwrap();
+    let schema = w
+        .add_schema("std_msgs/msg/String", "ros2msg", b"string data\n")
+        .unwrap();
+    let channel = w
+        .add_channel(schema, "/t", "cdr", &Default::default())
+        .unwrap();
+    for i in 0..10u32 {
+        let header = mcap::records::MessageHeader {
+            channel_id: channel,
+            sequence: i,
+            log_time: u64::from(i),
+            publish_time: u64::from(i),
+        };
+        w.write_to_known_channel(&header, &[0, 1, 0, 0, 2, 0, 0, 0, b'a', 0])
+            .unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+    out.into_inner()
+}
+
+/// A message whose channel id is damaged is reported in its own row; it
+/// must not also count as read, or the statistics would hide another loss
+/// (here a message whose opcode is damaged into an unknown record).
+#[test]
+fn unknown_channel_message_does_not_hide_another_loss() {
+    let mut b = unchunked_mcap();
+    let messages: Vec<usize> = record_starts(&b)
+        .into_iter()
+        .filter(|&at| b[at] == 0x05)
+        .collect();
+    assert_eq!(messages.len(), 10);
+    b[messages[3] + 9] ^= 0x40; // channel id, first byte of the body
+    b[messages[5]] = 0x7f; // an opcode no MCAP version defines
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("u.mcap");
+    std::fs::write(&p, &b).unwrap();
+    let mut n = 0u64;
+    let skipped = import_mcap_records(&p, &mut |_, _, _| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    let counted: u64 = skipped.iter().filter_map(|s| s.messages).sum();
+    assert_eq!(n, 8, "{skipped:#?}");
+    assert_eq!(n + counted, 10, "{skipped:#?}");
 }

@@ -209,10 +209,14 @@ impl FileSystem for RealFs {
     fn lock_owner(&self, path: &Path) -> Option<u32> {
         // Reading the file would open and close a second descriptor, which
         // drops a record lock this process holds on it.
-        if file_key(path).is_ok_and(|k| LOCKED.lock().contains(&k)) {
+        // Held across the read: no thread of this process may take the lock
+        // while a second descriptor of the file is open.
+        let locked = LOCKED.lock();
+        if file_key(path).is_ok_and(|k| locked.contains(&k)) {
             return Some(std::process::id());
         }
         let bytes = std::fs::read(path).ok()?;
+        drop(locked);
         std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
     }
 }

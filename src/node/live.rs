@@ -57,7 +57,7 @@ impl Live {
                 .set_retention(retention)
                 .map_err(|e| format!("{name}: {e}"))?;
         }
-        *self.selection.lock() = selection;
+        *self.selection.lock() = Arc::new(selection);
         *params = changed;
         Ok(())
     }
@@ -73,6 +73,13 @@ impl Live {
             .map_err(|e| e.to_string())?;
         let selection =
             Selection::from_params(&changed, &self.own_node).map_err(|e| e.to_string())?;
+        let retention_changes =
+            changed.engine_options().retention != current.engine_options().retention;
+        if retention_changes && self.store.health().poisoned {
+            return Err(format!(
+                "{name}: the store refuses changes after a failed write (restart the node)"
+            ));
+        }
         Ok((changed, selection))
     }
 }

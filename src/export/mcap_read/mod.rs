@@ -352,7 +352,6 @@ impl Scan<'_, '_> {
                 );
             }
             Record::Message { header, data } => {
-                self.parsed += 1;
                 if let Some(c) = chunk.and_then(|c| self.chunks.get_mut(&c)) {
                     c.parsed += 1;
                 }
@@ -400,7 +399,12 @@ impl Scan<'_, '_> {
             self.channels.insert(id, info);
         }
         match self.channels.get(&id) {
-            Some(ch) => (self.on_msg)(ch, header, data),
+            Some(ch) => {
+                // Counted as read only when handed on: messages on an
+                // unknown channel are counted in their own row.
+                self.parsed += 1;
+                (self.on_msg)(ch, header, data)
+            }
             None => Ok(()),
         }
     }

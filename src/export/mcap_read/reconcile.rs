@@ -102,9 +102,22 @@ impl Scan<'_, '_> {
         };
         let reported: u64 = self.skipped.iter().filter_map(|s| s.messages).sum();
         let unknown = self.skipped.iter().filter(|s| s.messages.is_none()).count();
-        let lost = stats
-            .message_count
-            .saturating_sub(self.parsed.saturating_add(reported));
+        let accounted = self.parsed.saturating_add(reported);
+        if accounted > stats.message_count {
+            // More than the file declares: some damaged record read as a
+            // message, and no index could tell which.
+            self.skip(
+                None,
+                None,
+                format!(
+                    "{accounted} messages read or reported but the file's statistics count {}: \
+                     some damaged record may have been imported as a message",
+                    stats.message_count
+                ),
+            );
+            return;
+        }
+        let lost = stats.message_count - accounted;
         if lost == 0 {
             return;
         }

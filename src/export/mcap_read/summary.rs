@@ -108,6 +108,8 @@ fn parse_summary(bytes: &[u8], base: u64) -> std::result::Result<Option<Summary>
         }
     }
     s.chunks.sort_by_key(|c| c.chunk_start_offset);
+    // One entry per chunk, even in a damaged summary without a CRC.
+    s.chunks.dedup_by_key(|c| c.chunk_start_offset);
     Ok(Some(s))
 }
 

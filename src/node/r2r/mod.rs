@@ -147,14 +147,16 @@ fn apply_param_changes(
                 Some(v) => live.apply(&name, v),
                 None => Err(format!("{name}: unsupported parameter type")),
             };
-            if let Err(why) = outcome {
+            if let Err(why) = &outcome {
                 r2r::log_warn!(&logger, "parameter {name} not changed: {why}");
-                let current = live.with(|p| p.effective());
-                if let (Ok(mut map), Some((_, v))) =
-                    (map.lock(), current.into_iter().find(|(n, _)| *n == name))
-                {
-                    map.insert(name, r2r::Parameter::new(convert::param_to_r2r(v)));
-                }
+            }
+            // Always the value in force: a refused set is undone, and an
+            // earlier refused set never overwrites a later accepted one.
+            let current = live.with(|p| p.effective());
+            if let (Ok(mut map), Some((_, v))) =
+                (map.lock(), current.into_iter().find(|(n, _)| *n == name))
+            {
+                map.insert(name, r2r::Parameter::new(convert::param_to_r2r(v)));
             }
             futures::future::ready(())
         }),

@@ -92,8 +92,15 @@ fn node_matches(pattern: &str, fqn: &str) -> (bool, bool) {
     if p == f {
         return (true, true);
     }
-    let wildcard =
-        p == "**" || p == "*" || (p.ends_with("/**") && f.starts_with(&p[..p.len() - 2]));
+    // `*` is one name level, `**` any number of them.
+    let one_level = |prefix: &str| {
+        f.strip_prefix(prefix)
+            .is_some_and(|rest| !rest.contains('/'))
+    };
+    let wildcard = p == "**"
+        || (p == "*" && !f.contains('/'))
+        || (p.ends_with("/**") && f.starts_with(&p[..p.len() - 2]))
+        || (p.ends_with("/*") && one_level(&p[..p.len() - 1]));
     let any_ns = p
         .strip_prefix("**/")
         .is_some_and(|name| f.rsplit('/').next() == Some(name));
@@ -159,5 +166,8 @@ mod tests {
         assert_eq!(node_matches("**/motedb", "/robot1/motedb"), (true, false));
         assert_eq!(node_matches("other", "/motedb"), (false, false));
         assert_eq!(node_matches("robot2/**", "/robot1/motedb"), (false, false));
+        assert_eq!(node_matches("/*", "/motedb"), (true, false));
+        assert_eq!(node_matches("/*", "/robot1/motedb"), (false, false));
+        assert_eq!(node_matches("robot1/*", "/robot1/motedb"), (true, false));
     }
 }

@@ -56,8 +56,9 @@ impl Selection {
     }
 }
 
-/// Read by the recorder at every discovery pass.
-pub type SharedSelection = Arc<parking_lot::Mutex<Selection>>;
+/// Read by the recorder at every discovery pass (it takes its own `Arc`, so
+/// a change never waits on a pass in progress).
+pub type SharedSelection = Arc<parking_lot::Mutex<Arc<Selection>>>;
 
 /// The latest time seen on /clock.
 struct SimClock<'n> {
@@ -116,16 +117,26 @@ pub fn run(
     let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut gaps = GapTracker::default();
     let mut wait = WaitSet::new(&node);
-    let mut next_discovery = Instant::now();
+    let mut last_discovery: Option<Instant> = None;
     let mut clock = if cfg.use_sim_time {
         Some(SimClock::new(&node, &cfg.prefixes)?)
     } else {
         None
     };
     while !stop.load(Ordering::SeqCst) {
-        if Instant::now() >= next_discovery {
-            discover(&node, &cfg, &store, &stats, &mut subs, &mut failed);
-            next_discovery = Instant::now() + cfg.selection.lock().discovery_period;
+        // The period may change while recording: a shorter one applies at once.
+        let period = cfg.selection.lock().discovery_period;
+        if last_discovery.is_none_or(|t| t.elapsed() >= period) {
+            discover(
+                &node,
+                &cfg,
+                &store,
+                &stats,
+                &mut subs,
+                &mut failed,
+                &mut gaps,
+            );
+            last_discovery = Some(Instant::now());
         }
         let ready = {
             let refs: Vec<&SerializedSub<'_>> = subs.iter().map(|r| &r.sub).collect();
@@ -216,6 +227,7 @@ fn discover<'n>(
     stats: &Stats,
     subs: &mut Vec<Recorded<'n>>,
     failed: &mut BTreeSet<String>,
+    gaps: &mut GapTracker,
 ) {
     let topics = match node.topic_names_and_types() {
         Ok(t) => t,
@@ -224,9 +236,16 @@ fn discover<'n>(
             return;
         }
     };
-    let selection = cfg.selection.lock();
-    // A selection changed at run time stops topics it no longer wants.
-    subs.retain(|r| selection.filter.wants(&r.name));
+    let selection = Arc::clone(&cfg.selection.lock());
+    // A selection changed at run time stops topics it no longer wants; their
+    // publication sequence numbers start afresh if selected again.
+    subs.retain(|r| {
+        let keep = selection.filter.wants(&r.name);
+        if !keep {
+            gaps.forget_topic(r.topic);
+        }
+        keep
+    });
     let have: BTreeSet<String> = subs.iter().map(|r| r.name.clone()).collect();
     for (name, types) in topics {
         if failed.contains(&name) || !selection.filter.wants(&name) {
@@ -329,9 +348,9 @@ impl Recording {
         store: &Arc<Store>,
         stats: &Arc<Stats>,
     ) -> Result<Recording> {
-        let selection = Arc::new(parking_lot::Mutex::new(Selection::from_params(
+        let selection = Arc::new(parking_lot::Mutex::new(Arc::new(Selection::from_params(
             params, &id.fqn,
-        )?));
+        )?)));
         let cfg = Config {
             node_name: format!("{}_recorder", id.name),
             namespace: id.namespace.clone(),
