@@ -37,6 +37,27 @@ pub struct RecorderSnapshot {
     pub unresolved_types: Vec<String>,
 }
 
+/// Paces `/diagnostics` by `diagnostic_updater.period`, which may change
+/// while the node runs: a timer ticks every `TICK` and publishes when `due`.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    last: Option<std::time::Instant>,
+}
+
+impl Pacer {
+    pub const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
+    /// True (and restarts the period) when `period` has passed since the
+    /// last publication, or nothing was published yet.
+    pub fn due(&mut self, period: std::time::Duration) -> bool {
+        if self.last.is_some_and(|t| t.elapsed() < period) {
+            return false;
+        }
+        self.last = Some(std::time::Instant::now());
+        true
+    }
+}
+
 /// Remembers the previous period's counters so "drops in the last period"
 /// and "compactions failed since last period" can be told apart from old
 /// history.

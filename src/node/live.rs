@@ -3,8 +3,10 @@
 //! recorder's topic selection, query limits and the diagnostics period,
 //! which are read from here on every use). Client-library neutral.
 
+use super::error::Result;
 use super::params::{NodeParams, ParamValue};
-use super::rcl::recorder::{Selection, SharedSelection};
+use super::rcl::recorder::{NodeIdentity, Recording, Selection, SharedSelection};
+use super::recorder::ingest::Stats;
 use crate::engine::Store;
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -18,7 +20,25 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(
+    /// Starts recording and returns it with the live parameters that govern
+    /// it (the same in every client library build).
+    pub fn start(
+        identity: &NodeIdentity,
+        params: &NodeParams,
+        store: &Arc<Store>,
+        stats: &Arc<Stats>,
+    ) -> Result<(Recording, Arc<Live>)> {
+        let recording = Recording::start(identity, params, store, stats)?;
+        let live = Live::new(
+            params.clone(),
+            Arc::clone(store),
+            Arc::clone(&recording.selection),
+            &identity.fqn,
+        );
+        Ok((recording, Arc::new(live)))
+    }
+
+    fn new(
         params: NodeParams,
         store: Arc<Store>,
         selection: SharedSelection,

@@ -3,13 +3,13 @@
 
 mod convert;
 
-use super::diagnostics::Composer;
+use super::diagnostics::{Composer, Pacer};
 use super::error::{NodeError, Result};
 use super::live::Live;
 use super::param_specs::unknown_names;
 use super::params::{ros_home, NodeParams};
 use super::rcl::overrides::parameter_overrides;
-use super::rcl::recorder::{NodeIdentity, Recording};
+use super::rcl::recorder::NodeIdentity;
 use super::recorder::ingest::Stats;
 use super::services::{self, Limits};
 use super::signals;
@@ -27,9 +27,6 @@ use std::time::Duration;
 
 /// The client library and its version, for the log and diagnostics.
 pub const CLIENT_LIBRARY: &str = "r2r 0.9.7";
-
-/// How often the diagnostics timer looks at the (live) period.
-const DIAGNOSTICS_TICK: Duration = Duration::from_millis(50);
 
 /// How long one spin waits for middleware events; also the latency bound
 /// for answers computed on worker threads and for noticing a signal.
@@ -69,13 +66,7 @@ pub fn run() -> Result<()> {
         namespace: node.namespace().map_err(mw("node namespace"))?,
         fqn: node.fully_qualified_name().map_err(mw("node name"))?,
     };
-    let recording = Recording::start(&identity, &params, &store, &stats)?;
-    let live = Arc::new(Live::new(
-        params.clone(),
-        Arc::clone(&store),
-        Arc::clone(&recording.selection),
-        &identity.fqn,
-    ));
+    let (recording, live) = Live::start(&identity, &params, &store, &stats)?;
 
     let mut pool = LocalPool::new();
     let workers = Arc::new(Workers::new(2));
@@ -322,19 +313,17 @@ fn publish_diagnostics(
     // The period may change while the node runs: tick often, publish when
     // a period passed.
     let mut timer = node
-        .create_wall_timer(DIAGNOSTICS_TICK)
+        .create_wall_timer(Pacer::TICK)
         .map_err(mw("create diagnostics timer"))?;
     let clock = node.get_ros_clock();
     let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
     let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
-    let mut last: Option<std::time::Instant> = None;
+    let mut pacer = Pacer::default();
     spawn(pool, async move {
         while timer.tick().await.is_ok() {
-            let period = live.with(|p| p.diagnostic_period);
-            if last.is_some_and(|t| t.elapsed() < period) {
+            if !pacer.due(live.with(|p| p.diagnostic_period)) {
                 continue;
             }
-            last = Some(std::time::Instant::now());
             let statuses = composer.compose(&store.health(), &stats.snapshot());
             let now = clock
                 .lock()

@@ -5,13 +5,13 @@
 
 mod convert;
 
-use super::diagnostics::Composer;
+use super::diagnostics::{Composer, Pacer};
 use super::error::{NodeError, Result};
 use super::live::Live;
 use super::param_specs::{spec_of, unknown_names, ParamSpec};
 use super::params::{ros_home, NodeParams, ParamValue};
 use super::rcl::overrides::parameter_overrides;
-use super::rcl::recorder::{NodeIdentity, Recording};
+use super::rcl::recorder::NodeIdentity;
 use super::recorder::ingest::Stats;
 use super::services::{self, Limits};
 use super::signals;
@@ -75,13 +75,7 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
-    let recording = Recording::start(&identity, &params, &store, &stats)?;
-    let live = Arc::new(Live::new(
-        params.clone(),
-        Arc::clone(&store),
-        Arc::clone(&recording.selection),
-        &identity.fqn,
-    ));
+    let (recording, live) = Live::start(&identity, &params, &store, &stats)?;
     let declared = declare_params(&node, &live, &params)?;
     let workers = Arc::new(Workers::new(2));
     let services = serve(&node, &store, &workers, &live)?;
@@ -270,14 +264,15 @@ fn serve(
             });
             async move {
                 let job = move || services::query_range(&store, &input, limits);
-                match workers.run(job).await {
-                    Some(out) => convert::query_response(out),
-                    None => convert::QueryResponse {
+                workers
+                    .run(job)
+                    .await
+                    .map(convert::query_response)
+                    .unwrap_or_else(|| convert::QueryResponse {
                         success: false,
                         message: "query worker unavailable (node shutting down)".into(),
                         ..Default::default()
-                    },
-                }
+                    })
             }
         })
         .map_err(mw("create ~/query_range"))?;
@@ -288,17 +283,15 @@ fn serve(
             let (store, workers) = (Arc::clone(&s), Arc::clone(&w));
             let (topic, at) = (req.topic.clone(), convert::stamp(&req.at));
             async move {
-                match workers
+                workers
                     .run(move || services::get_latest(&store, &topic, at))
                     .await
-                {
-                    Some(out) => convert::latest_response(out),
-                    None => convert::LatestResponse {
+                    .map(convert::latest_response)
+                    .unwrap_or_else(|| convert::LatestResponse {
                         success: false,
                         message: "query worker unavailable (node shutting down)".into(),
                         ..Default::default()
-                    },
-                }
+                    })
             }
         })
         .map_err(mw("create ~/get_latest"))?;
@@ -311,22 +304,20 @@ fn serve(
             let input = convert::export_input(&req);
             async move {
                 let job = move || services::export_mcap(&store, &input, &dir);
-                match workers.run(job).await {
-                    Some(out) => convert::export_response(out),
-                    None => convert::ExportResponse {
+                workers
+                    .run(job)
+                    .await
+                    .map(convert::export_response)
+                    .unwrap_or_else(|| convert::ExportResponse {
                         success: false,
                         message: "export worker unavailable (node shutting down)".into(),
                         ..Default::default()
-                    },
-                }
+                    })
             }
         })
         .map_err(mw("create ~/export_mcap"))?;
     Ok((list, query, latest, export))
 }
-
-/// How often the diagnostics timer looks at the (live) period.
-const DIAGNOSTICS_TICK: Duration = Duration::from_millis(50);
 
 /// `/diagnostics` every `diagnostic_updater.period`, which may change while
 /// the node runs: the timer ticks often and publishes when a period passed.
@@ -342,13 +333,11 @@ fn publish_diagnostics(
     let clock = node.get_clock();
     let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
     let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
-    let mut last: Option<std::time::Instant> = None;
-    node.create_timer_repeating(DIAGNOSTICS_TICK, move || {
-        let period = live.with(|p| p.diagnostic_period);
-        if last.is_some_and(|t| t.elapsed() < period) {
+    let mut pacer = Pacer::default();
+    node.create_timer_repeating(Pacer::TICK, move || {
+        if !pacer.due(live.with(|p| p.diagnostic_period)) {
             return;
         }
-        last = Some(std::time::Instant::now());
         let statuses = composer.compose(&store.health(), &stats.snapshot());
         let mut msg = DiagnosticArray {
             status: statuses
