@@ -179,9 +179,20 @@ fn flip_and_check(base: &FaultFs, want: &Data, victim: &Path, offset: usize) -> 
     let data = data.unwrap();
     let report = report.unwrap();
     let missing: Vec<_> = want.keys().filter(|k| !data.contains_key(*k)).collect();
-    // A damaged last WAL record looks like a torn write: it may be cut, if
-    // the cut is reported, and then it is that one record only.
-    let torn_tail = kind(victim) == Kind::Wal && report.wal_dropped_bytes > 0;
+    // The last acknowledged record (Sync durability) has no sync mark after
+    // it yet, so damage to it or its value-log payload looks like a torn
+    // write: it may be cut, if the cut is reported naming the damaged file,
+    // and then it is that one record only.
+    let victim_name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    let torn_tail = report.wal_dropped_bytes > 0
+        && match kind(victim) {
+            Kind::Wal => true,
+            Kind::Vlog => report
+                .wal_truncated
+                .iter()
+                .any(|t| t.reason.contains(&victim_name)),
+            _ => false,
+        };
     assert!(
         missing.is_empty() || (torn_tail && missing.len() == 1),
         "{what}: records lost: {:?} ({} in all); recovery report: {report:?}",

@@ -476,7 +476,7 @@ fn torn_wal_tail_is_truncated_and_reported() {
     let report = verify(&after, &out, "torn WAL tail");
     assert_eq!(report.wal_dropped_bytes, 3, "{report:?}");
     assert_eq!(report.wal_truncated.len(), 1, "{report:?}");
-    assert_eq!(report.wal_truncated[0].1, 3, "{report:?}");
+    assert_eq!(report.wal_truncated[0].bytes, 3, "{report:?}");
     let again = Store::open(DB, options(&after, Durability::Sync)).unwrap();
     let second = again.recovery_report();
     assert_eq!(

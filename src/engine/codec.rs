@@ -1,7 +1,7 @@
 //! Little-endian fixed-width encoding helpers and the length+CRC frame shared
 //! by the WAL and the manifest (see docs/format.md, "Frame").
 
-use super::error::{Error, Result};
+use super::error::Error;
 use std::path::Path;
 
 pub fn put_u8(buf: &mut Vec<u8>, v: u8) {
@@ -87,53 +87,117 @@ pub fn seal_frame(buf: &mut [u8], start: usize) {
 
 /// Frames read from one file.
 pub struct Frames<'a> {
-    /// (offset of the frame header, payload)
+    /// (offset of the frame header, payload) of the valid prefix.
     pub frames: Vec<(u64, &'a [u8])>,
     /// Bytes of the valid prefix.
     pub valid_len: u64,
-    /// Bytes after the valid prefix (a torn tail).
+    /// Bytes after the valid prefix.
     pub dropped: u64,
+    /// Why the bytes after the valid prefix are not frames. Whether that
+    /// is a torn tail or corruption is the caller's rule (wal.rs,
+    /// manifest.rs), decided with `frames_after`.
+    pub damage: Option<Error>,
 }
 
-/// Splits `data` into frames. A torn tail (what a crash leaves: a prefix
-/// of a frame, or an all-zero remainder) is cut and counted. A damaged
-/// length (`len != !len_check`) is `Corrupt`, and a complete frame with a
-/// bad CRC is `ChecksumMismatch`, wherever they are: never skipped.
-pub fn read_frames<'a>(data: &'a [u8], file: &Path) -> Result<Frames<'a>> {
+/// Splits `data` into frames up to the first byte that does not continue
+/// them: a cut-short frame, zeros, a damaged length (`len != !len_check`)
+/// or a checksum mismatch. Never skips anything.
+pub fn read_frames<'a>(data: &'a [u8], file: &Path) -> Frames<'a> {
     let mut frames = Vec::new();
     let mut pos = 0usize;
+    let mut damage = None;
     while pos < data.len() {
         let rest = data.get(pos..).unwrap_or_default();
-        if rest.iter().all(|b| *b == 0) {
-            break;
+        match frame_at(rest) {
+            Ok(payload) => {
+                frames.push((pos as u64, payload));
+                pos += FRAME_HEADER + payload.len();
+            }
+            Err(why) => {
+                damage = Some(why.into_error(file, pos as u64));
+                break;
+            }
         }
-        let mut d = Dec::new(rest);
-        let (Some(len), Some(check), Some(crc)) = (d.u32(), d.u32(), d.u32()) else {
-            break;
-        };
-        if len != !check {
-            return Err(corrupt(file, pos as u64, "damaged frame length"));
-        }
-        let Some(payload) = d.take(len as usize) else {
-            break;
-        };
-        let got = crc32fast::hash(payload);
-        if got != crc {
-            return Err(Error::ChecksumMismatch {
-                file: file.to_path_buf(),
-                offset: pos as u64,
-                expected: crc,
-                got,
-            });
-        }
-        frames.push((pos as u64, payload));
-        pos += FRAME_HEADER + len as usize;
     }
-    Ok(Frames {
+    Frames {
         frames,
         valid_len: pos as u64,
         dropped: (data.len() - pos) as u64,
-    })
+        damage,
+    }
+}
+
+/// What is wrong with the bytes where a frame should start.
+enum Bad {
+    Short,
+    Zeros,
+    Length,
+    Crc { expected: u32, got: u32 },
+}
+
+impl Bad {
+    fn into_error(self, file: &Path, offset: u64) -> Error {
+        let reason = match self {
+            Bad::Crc { expected, got } => {
+                return Error::ChecksumMismatch {
+                    file: file.to_path_buf(),
+                    offset,
+                    expected,
+                    got,
+                }
+            }
+            Bad::Short => "frame cut short by the end of the file",
+            Bad::Zeros => "zero-filled region",
+            Bad::Length => "damaged frame length",
+        };
+        corrupt(file, offset, reason)
+    }
+}
+
+/// The payload of the frame at the start of `rest`.
+fn frame_at(rest: &[u8]) -> std::result::Result<&[u8], Bad> {
+    let mut d = Dec::new(rest);
+    let (Some(len), Some(check), Some(crc)) = (d.u32(), d.u32(), d.u32()) else {
+        return Err(if rest.iter().all(|b| *b == 0) {
+            Bad::Zeros
+        } else {
+            Bad::Short
+        });
+    };
+    if len == 0 && check == 0 {
+        return Err(Bad::Zeros);
+    }
+    if len != !check {
+        return Err(Bad::Length);
+    }
+    let Some(payload) = d.take(len as usize) else {
+        return Err(Bad::Short);
+    };
+    let got = crc32fast::hash(payload);
+    if got != crc {
+        return Err(Bad::Crc { expected: crc, got });
+    }
+    Ok(payload)
+}
+
+/// Every valid, non-empty frame that starts after `from`, found by trying
+/// each offset (a scan past damage, to see what the writer wrote later).
+pub fn frames_after(data: &[u8], from: u64) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::new();
+    let mut pos = usize::try_from(from)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    while pos.saturating_add(FRAME_HEADER) <= data.len() {
+        let rest = data.get(pos..).unwrap_or_default();
+        match frame_at(rest) {
+            Ok(payload) if !payload.is_empty() => {
+                out.push((pos as u64, payload));
+                pos += FRAME_HEADER + payload.len();
+            }
+            _ => pos += 1,
+        }
+    }
+    out
 }
 
 pub fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Error {
@@ -164,56 +228,52 @@ mod tests {
     }
 
     #[test]
-    fn torn_tail_is_dropped_and_counted() {
+    fn cut_short_frame_ends_the_valid_prefix() {
         let mut data = framed(&[b"one", b"two"]);
         let full = data.len();
-        data.extend_from_slice(&framed(&[b"three"])[..6]);
-        let f = read_frames(&data, Path::new("w")).unwrap();
-        assert_eq!(f.frames.len(), 2);
-        data.truncate(full);
         data.extend_from_slice(&framed(&[b"three"])[..FRAME_HEADER + 2]);
-        let f = read_frames(&data, Path::new("w")).unwrap();
+        let f = read_frames(&data, Path::new("w"));
         assert_eq!(f.frames.len(), 2);
         assert_eq!(f.valid_len, full as u64);
         assert_eq!(f.dropped, FRAME_HEADER as u64 + 2);
+        assert!(matches!(f.damage, Some(Error::Corrupt { offset, .. }) if offset == full as u64));
     }
 
     #[test]
-    fn bad_crc_before_tail_is_an_error_with_offset() {
+    fn bad_crc_is_damage_with_its_offset_and_checksums() {
         let mut data = framed(&[b"one", b"two", b"three"]);
         data[FRAME_HEADER + 3 + FRAME_HEADER] ^= 1; // first byte of "two"
-        match read_frames(&data, Path::new("w")) {
-            Err(Error::ChecksumMismatch { offset, .. }) => assert_eq!(offset, 15),
-            other => panic!("expected checksum error, got {:?}", other.err()),
+        let f = read_frames(&data, Path::new("w"));
+        assert_eq!(f.frames.len(), 1);
+        match f.damage {
+            Some(Error::ChecksumMismatch { offset, .. }) => assert_eq!(offset, 15),
+            other => panic!("expected checksum damage, got {other:?}"),
         }
     }
 
     #[test]
-    fn bad_crc_of_complete_last_frame_is_an_error_not_a_tail() {
-        let mut data = framed(&[b"one", b"two"]);
-        let last = data.len() - 1;
-        data[last] ^= 1;
-        assert!(matches!(
-            read_frames(&data, Path::new("w")),
-            Err(Error::ChecksumMismatch { .. })
-        ));
-    }
-
-    #[test]
-    fn damaged_length_is_an_error_even_when_it_points_past_eof() {
+    fn damaged_length_is_damage_even_when_it_points_past_eof() {
         let mut data = framed(&[b"one", b"two"]);
         data[2] ^= 0xff;
-        assert!(matches!(
-            read_frames(&data, Path::new("w")),
-            Err(Error::Corrupt { offset: 0, .. })
-        ));
+        let f = read_frames(&data, Path::new("w"));
+        assert!(f.frames.is_empty());
+        assert!(matches!(f.damage, Some(Error::Corrupt { offset: 0, .. })));
     }
 
     #[test]
-    fn zero_filled_tail_is_torn() {
+    fn frames_after_damage_are_found_past_zeros_and_garbage() {
         let mut data = framed(&[b"one"]);
+        let hole = data.len();
         data.extend_from_slice(&[0u8; 40]);
-        let f = read_frames(&data, Path::new("w")).unwrap();
-        assert_eq!((f.frames.len(), f.dropped), (1, 40));
+        data.extend_from_slice(&[0x5a; 7]);
+        let later = data.len();
+        data.extend_from_slice(&framed(&[b"later", b"last"]));
+        let f = read_frames(&data, Path::new("w"));
+        assert_eq!(f.valid_len, hole as u64);
+        let after = frames_after(&data, f.valid_len);
+        let got: Vec<(u64, &[u8])> = after;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (later as u64, &b"later"[..]));
+        assert_eq!(got[1].1, b"last");
     }
 }

@@ -7,10 +7,10 @@ use super::health::{Controller, Poison, StateCell, Stats};
 use super::manifest::{self, Edit, ManifestWriter, TopicEntry};
 use super::memtable::Memtable;
 use super::sstable::{Table, TopicRange};
-use super::types::{Value, ValueRef};
+use super::types::{Entry, Key, VPtr, Value, ValueRef};
 use super::version::{Version, VersionEdit};
 use super::vlog::{VlogFile, VlogWriter};
-use super::wal::{self, Wal};
+use super::wal::{self, Keep, Wal};
 use super::{Durability, Options, RecoveryReport, Retention, TopicInfo, TopicSpec};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -47,7 +47,8 @@ pub struct Inner {
     _lock: Option<Box<dyn LockGuard>>,
     pub wal: Option<Wal>,
     pub writer: Mutex<WriterState>,
-    pub vlog: Mutex<Option<VlogWriter>>,
+    /// Shared with the WAL, which fsyncs it before every WAL fsync.
+    pub vlog: Arc<Mutex<Option<VlogWriter>>>,
     pub manifest: Mutex<Option<ManifestWriter>>,
     pub catalog: RwLock<Catalog>,
     pub next_file: AtomicU64,
@@ -86,20 +87,12 @@ impl Inner {
             ..RecoveryReport::default()
         };
         let version = load_version(&fs, dir, &state, read_only)?;
-        let replay = wal::replay(&*fs, dir, state.wal_floor, state.topics.len(), !read_only)?;
-        recovery.wal_dropped_bytes = replay.dropped_bytes;
-        recovery.wal_truncated = replay.truncated.clone();
-        let next_seg = replay.segments.last().map_or(state.wal_floor, |s| s + 1);
-        let active = Arc::new(Memtable::new(next_seg));
+        let active = Arc::new(Memtable::new(0));
         let mut next_seq: Vec<u64> = state.topics.values().map(|t| t.next_seq).collect();
-        for e in replay.entries {
+        let mut keep = |e: Entry, synced: bool| -> Result<Keep> {
             if let Value::Ptr(p) = &e.value {
-                let ok = version.vlogs.get(&p.file).is_some_and(|f| f.contains(p));
-                if !ok {
-                    // The payload never became durable, so neither did any
-                    // later record: stop here.
-                    recovery.dropped_records += 1;
-                    continue;
+                if let Some(why) = missing_payload(&version, p, &e.key, synced)? {
+                    return Ok(Keep::CutHere(why));
                 }
             }
             let t = e.key.topic as usize;
@@ -109,9 +102,23 @@ impl Inner {
             if let Some(n) = next_seq.get_mut(t) {
                 *n = (*n).max(e.key.seq.saturating_add(1));
             }
-            recovery.replayed_records += 1;
             active.insert(e.key, e.publish, ValueRef::from(&e.value));
-        }
+            Ok(Keep::Yes)
+        };
+        let replay = wal::replay(
+            &*fs,
+            dir,
+            state.wal_floor,
+            state.topics.len(),
+            !read_only,
+            &mut keep,
+        )?;
+        recovery.replayed_records = replay.records;
+        recovery.dropped_records = replay.dropped_records;
+        recovery.wal_dropped_bytes = replay.cut.iter().map(|t| t.bytes).sum();
+        recovery.wal_truncated = replay.cut;
+        let next_seg = replay.segments.last().map_or(state.wal_floor, |s| s + 1);
+        active.set_last_wal_segment(next_seg);
         let mut next_file = state.next_file.max(1);
         let manifest_writer = if read_only {
             None
@@ -124,7 +131,15 @@ impl Inner {
         };
         let catalog = build_catalog(&state.topics);
         next_seq.resize(catalog.topics.len().max(next_seq.len()), 0);
-        let wal = (!read_only).then(|| Wal::new(fs.clone(), dir, next_seg));
+        let vlog: Arc<Mutex<Option<VlogWriter>>> = Arc::default();
+        let wal = (!read_only).then(|| {
+            let v = vlog.clone();
+            let barrier: wal::Barrier = Box::new(move || match v.lock().as_mut() {
+                Some(w) => w.sync(),
+                None => Ok(()),
+            });
+            Wal::new(fs.clone(), dir, next_seg, barrier)
+        });
         let controller = Controller {
             l0_slowdown: opts.tuning.l0_slowdown,
             l0_stop: opts.tuning.l0_stop,
@@ -140,7 +155,7 @@ impl Inner {
                 next_seq,
                 active: active.clone(),
             }),
-            vlog: Mutex::new(None),
+            vlog,
             manifest: Mutex::new(manifest_writer),
             catalog: RwLock::new(catalog),
             next_file: AtomicU64::new(next_file),
@@ -336,13 +351,14 @@ impl Inner {
             .collect()
     }
 
-    /// Best effort on drop: push buffered WAL bytes to disk.
+    /// Best effort on drop: push buffered WAL bytes to disk, also when a
+    /// failure elsewhere (a flush, a compaction) poisoned the store: the
+    /// WAL refuses by itself once its own file failed.
     pub fn best_effort_sync(&self) {
-        if self.read_only || self.poison.is_set() {
+        if self.read_only {
             return;
         }
-        let r = self.sync_all();
-        if let Err(e) = r {
+        if let Err(e) = self.write_out_wal(true) {
             self.poison.note(format!("sync on drop: {e}"));
         }
     }
@@ -353,6 +369,37 @@ impl Inner {
             Durability::None => Some(Duration::from_millis(200)),
             Durability::Sync => None,
         }
+    }
+}
+
+/// Why a replayed record's value-log payload cannot be kept (None: it
+/// can). A synced record's payload was fsynced before its WAL record, so
+/// missing it is corruption; an unsynced record's payload is read and
+/// checked whole, and a bad one ends replay there (a torn tail).
+fn missing_payload(version: &Version, p: &VPtr, key: &Key, synced: bool) -> Result<Option<String>> {
+    let Some(f) = version.vlogs.get(&p.file) else {
+        return Err(Error::Corrupt {
+            file: super::vlog::vlog_path(Path::new(""), p.file),
+            offset: p.offset,
+            reason: "WAL record points into a value-log file the manifest does not list".into(),
+        });
+    };
+    if synced {
+        if f.contains(p)? {
+            return Ok(None);
+        }
+        return Err(Error::Corrupt {
+            file: f.path().to_path_buf(),
+            offset: p.offset,
+            reason: "payload of a synced WAL record is past the end of the value log".into(),
+        });
+    }
+    match f.read(p, key) {
+        Ok(_) => Ok(None),
+        Err(e @ (Error::Corrupt { .. } | Error::ChecksumMismatch { .. })) => Ok(Some(format!(
+            "value-log payload of an unsynced record never became durable: {e}"
+        ))),
+        Err(e) => Err(e),
     }
 }
 
@@ -493,13 +540,14 @@ fn sync_loop(inner: &Arc<Inner>) {
         return;
     };
     let fsync = matches!(inner.opts.durability, Durability::Periodic(_));
-    while !inner.stopping() {
+    // Keeps writing the WAL out after a failure elsewhere poisoned the
+    // store: what the buffer holds is still worth keeping, and the WAL
+    // refuses by itself once its own file failed.
+    let mut failed = false;
+    while !inner.stopping() && !failed {
         std::thread::sleep(interval.min(Duration::from_millis(200)));
-        if inner.poison.is_set() {
-            continue;
-        }
         let r = inner.write_out_wal(fsync);
-        let _ = inner.fail("periodic WAL sync", r);
+        failed = inner.fail("periodic WAL sync", r).is_err();
     }
 }
 

@@ -4,9 +4,9 @@
 //! directory fsync.
 
 use super::codec::{
-    corrupt, io_err, put_bytes, put_frame, put_u32, put_u64, put_u8, read_frames, Dec,
+    corrupt, frames_after, io_err, put_bytes, put_frame, put_u32, put_u64, put_u8, read_frames, Dec,
 };
-use super::error::Result;
+use super::error::{Error, Result};
 use super::fs::{FileSystem, WritableFile};
 use super::TopicSpec;
 use std::collections::{BTreeMap, BTreeSet};
@@ -279,28 +279,48 @@ fn encode_batch(edits: &[Edit]) -> Vec<u8> {
     b
 }
 
-/// Replays the manifest. A missing file is an empty state; a torn last
-/// batch (never acknowledged) is ignored and reported as dropped bytes.
+/// Replays the manifest. A missing file is an empty state.
 pub fn load(fs: &dyn FileSystem, dir: &Path) -> Result<(State, u64, bool)> {
     let path = dir.join(FILE);
     if !fs.exists(&path) {
         return Ok((State::default(), 0, false));
     }
     let data = fs.read_all(&path).map_err(io_err(&path))?;
-    let frames = read_frames(&data, &path)?;
+    let (st, dropped, _) = parse(&data, &path)?;
+    Ok((st, dropped, true))
+}
+
+/// Replays manifest bytes; returns the state, the bytes of a torn last
+/// batch and the number of batches. Every batch is fsynced, then followed
+/// by an empty commit batch, fsynced too, before it is acknowledged, and
+/// nothing is written after a failed one. So an acknowledged batch always
+/// has a valid frame after it: damage that no valid frame follows is the
+/// torn last write (never acknowledged) and is dropped; damage followed by
+/// a valid frame is corruption.
+pub fn parse(data: &[u8], path: &Path) -> Result<(State, u64, u64)> {
+    let frames = read_frames(data, path);
+    if let Some(damage) = frames.damage {
+        if let Some((off, _)) = frames_after(data, frames.valid_len).first() {
+            return Err(corrupt(
+                path,
+                frames.valid_len,
+                format!("{damage}; a valid batch follows at offset {off}, so this is not a torn last batch"),
+            ));
+        }
+    }
     let mut st = State::default();
     for (off, payload) in &frames.frames {
         let mut d = Dec::new(payload);
         let n = d
             .u32()
-            .ok_or_else(|| corrupt(&path, *off, "bad edit batch"))?;
+            .ok_or_else(|| corrupt(path, *off, "bad edit batch"))?;
         for _ in 0..n {
-            let e = decode_edit(&mut d).ok_or_else(|| corrupt(&path, *off, "bad edit"))?;
-            check_topic_id(&st, &e).map_err(|reason| corrupt(&path, *off, reason))?;
+            let e = decode_edit(&mut d).ok_or_else(|| corrupt(path, *off, "bad edit"))?;
+            check_topic_id(&st, &e).map_err(|reason| corrupt(path, *off, reason))?;
             st.apply(&e);
         }
     }
-    Ok((st, frames.dropped, true))
+    Ok((st, frames.dropped, frames.frames.len() as u64))
 }
 
 /// The manifest is rewritten as a snapshot once its log grows past this
@@ -316,6 +336,9 @@ pub struct ManifestWriter {
     buf: Vec<u8>,
     state: State,
     logged: u64,
+    /// Set by the first failed append or fsync: the file's tail is then
+    /// unknown, so no later batch may follow it.
+    broken: Option<String>,
 }
 
 fn write_snapshot(fs: &dyn FileSystem, dir: &Path, state: &State) -> Result<Box<dyn WritableFile>> {
@@ -323,6 +346,7 @@ fn write_snapshot(fs: &dyn FileSystem, dir: &Path, state: &State) -> Result<Box<
     let path = dir.join(FILE);
     let mut buf = Vec::new();
     put_frame(&mut buf, &encode_batch(&state.snapshot()));
+    put_frame(&mut buf, &encode_batch(&[]));
     let mut f = fs.create(&tmp).map_err(io_err(&tmp))?;
     f.append(&buf).map_err(io_err(&tmp))?;
     f.sync().map_err(io_err(&tmp))?;
@@ -345,23 +369,49 @@ impl ManifestWriter {
             buf: Vec::new(),
             state: state.clone(),
             logged: 0,
+            broken: None,
         })
     }
 
-    /// Appends one atomic batch and fsyncs it; compacts the log into a
-    /// snapshot when it has grown large.
+    /// Appends one atomic batch and fsyncs it; Ok means the batch is
+    /// durable. Compacts the log into a snapshot when it has grown large.
     pub fn log(&mut self, edits: &[Edit]) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(Error::WriteStopped(format!(
+                "manifest write failed earlier: {why}"
+            )));
+        }
         self.buf.clear();
         put_frame(&mut self.buf, &encode_batch(edits));
-        self.file.append(&self.buf).map_err(io_err(&self.path))?;
-        self.file.sync().map_err(io_err(&self.path))?;
+        let batch = self.buf.len();
+        put_frame(&mut self.buf, &encode_batch(&[]));
+        let (edit, commit) = self.buf.split_at(batch);
+        // Two fsyncs: the commit may only reach the disk after the batch.
+        let r = self
+            .file
+            .append(edit)
+            .and_then(|()| self.file.sync())
+            .and_then(|()| self.file.append(commit))
+            .and_then(|()| self.file.sync())
+            .map_err(io_err(&self.path));
+        if let Err(e) = r {
+            self.broken = Some(e.to_string());
+            return Err(e);
+        }
         for e in edits {
             self.state.apply(e);
         }
         self.logged += self.buf.len() as u64;
         if self.logged > REWRITE_AFTER {
-            self.file = write_snapshot(&*self.fs, &self.dir, &self.state)?;
-            self.logged = 0;
+            // The batch is durable either way; a failed rewrite only stops
+            // later batches.
+            match write_snapshot(&*self.fs, &self.dir, &self.state) {
+                Ok(f) => {
+                    self.file = f;
+                    self.logged = 0;
+                }
+                Err(e) => self.broken = Some(e.to_string()),
+            }
         }
         Ok(())
     }

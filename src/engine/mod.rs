@@ -26,6 +26,7 @@ mod write;
 
 pub use error::{Error, Result};
 pub use verify::{FileKind, FileReport, VerifyReport};
+pub use wal::TornTail;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -173,14 +174,14 @@ impl Default for Tuning {
 pub struct RecoveryReport {
     /// Bytes cut from torn WAL tails.
     pub wal_dropped_bytes: u64,
-    /// WAL segments with a torn tail and the bytes dropped from each.
-    pub wal_truncated: Vec<(PathBuf, u64)>,
+    /// Every cut: segment, offset, bytes and what was found there.
+    pub wal_truncated: Vec<TornTail>,
     /// Bytes of a torn last manifest batch (never acknowledged).
     pub manifest_dropped_bytes: u64,
     /// WAL records replayed into the memtable.
     pub replayed_records: u64,
-    /// Replayed records dropped because their value-log payload never
-    /// became durable (torn value-log tail).
+    /// WAL records cut with a torn tail because an unsynced record's
+    /// value-log payload never became durable (replay stops there).
     pub dropped_records: u64,
     /// Files no version referenced, removed.
     pub removed_files: Vec<PathBuf>,

@@ -4,7 +4,7 @@
 //! through the same decoders the engine reads with. A bad file is reported
 //! and the pass goes on to the next one.
 
-use super::codec::{io_err, read_frames};
+use super::codec::io_err;
 use super::db::Inner;
 use super::error::{Error, Result};
 use super::fs::FileSystem;
@@ -102,8 +102,14 @@ pub fn verify(inner: &Inner) -> Result<VerifyReport> {
     for v in version.vlogs.values() {
         files.push(check_vlog(v));
     }
-    for seg in wal::segments(&*inner.fs, &inner.dir, floor)? {
-        files.push(check_wal(&*inner.fs, &wal::segment_path(&inner.dir, seg)));
+    let segs = wal::segments(&*inner.fs, &inner.dir, floor)?;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        files.push(check_wal(
+            &*inner.fs,
+            &wal::segment_path(&inner.dir, *seg),
+            last,
+        ));
     }
     Ok(VerifyReport { files })
 }
@@ -116,10 +122,11 @@ fn check_manifest(fs: &dyn FileSystem, dir: &Path) -> (FileReport, u64) {
     match fs.read_all(&path).map_err(io_err(&path)) {
         Ok(data) => {
             r.bytes = data.len() as u64;
-            match read_frames(&data, &path) {
-                Ok(f) => {
-                    r.items = f.frames.len() as u64;
-                    torn_tail(&mut r, f.valid_len, f.dropped);
+            match manifest::parse(&data, &path) {
+                Ok((_, dropped, batches)) => {
+                    r.items = batches;
+                    let valid = r.bytes - dropped;
+                    torn_tail(&mut r, valid, dropped);
                 }
                 Err(e) => r.problem(&e),
             }
@@ -212,7 +219,7 @@ fn check_vlog_entry(v: &VlogFile, off: u64) -> std::result::Result<u64, (Error, 
 
 /// Every record's frame CRC and payload decode; a torn tail is reported as
 /// such, a bad record before it as corruption.
-fn check_wal(fs: &dyn FileSystem, path: &Path) -> FileReport {
+fn check_wal(fs: &dyn FileSystem, path: &Path, last: bool) -> FileReport {
     let mut r = FileReport::new(path, FileKind::Wal);
     let data = match fs.read_all(path).map_err(io_err(path)) {
         Ok(d) => d,
@@ -222,15 +229,14 @@ fn check_wal(fs: &dyn FileSystem, path: &Path) -> FileReport {
         }
     };
     r.bytes = data.len() as u64;
-    match read_frames(&data, path) {
-        Ok(f) => {
-            for (off, payload) in &f.frames {
-                match wal::decode_record(payload, path, *off) {
-                    Ok(_) => r.items += 1,
-                    Err(e) => r.problem(&e),
-                }
+    // The rules recovery applies (wal.rs), so both agree on what is a
+    // torn tail and what is damage.
+    match wal::scan_segment(&data, path, last) {
+        Ok(seg) => {
+            r.items = seg.records.len() as u64;
+            if let Some(t) = seg.tail {
+                torn_tail(&mut r, t.offset, t.bytes);
             }
-            torn_tail(&mut r, f.valid_len, f.dropped);
         }
         Err(e) => r.problem(&e),
     }

@@ -25,6 +25,10 @@ pub struct VlogWriter {
     offset: u64,
     dirty: bool,
     header: Vec<u8>,
+    /// Set by the first failed append or fsync: after a failed fsync the
+    /// unsynced pages may be lost for good, so the file is never written
+    /// or claimed durable again.
+    broken: Option<String>,
 }
 
 impl VlogWriter {
@@ -41,6 +45,7 @@ impl VlogWriter {
             offset: 0,
             dirty: false,
             header: Vec::with_capacity(ENTRY_HEADER as usize),
+            broken: None,
         })
     }
 
@@ -48,7 +53,25 @@ impl VlogWriter {
         self.offset
     }
 
+    fn check(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::WriteStopped(format!(
+                "value-log file {} failed earlier: {why}",
+                self.path.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn note<T>(&mut self, r: std::io::Result<T>) -> Result<T> {
+        r.map_err(|e| {
+            self.broken = Some(e.to_string());
+            io_err(&self.path)(e)
+        })
+    }
+
     pub fn append(&mut self, key: &Key, payload: &[u8]) -> Result<VPtr> {
+        self.check()?;
         let crc = crc32fast::hash(payload);
         self.header.clear();
         put_u32(&mut self.header, crc);
@@ -56,8 +79,10 @@ impl VlogWriter {
         put_u32(&mut self.header, key.topic);
         put_u64(&mut self.header, key.time);
         put_u64(&mut self.header, key.seq);
-        self.file.append(&self.header).map_err(io_err(&self.path))?;
-        self.file.append(payload).map_err(io_err(&self.path))?;
+        let r = self.file.append(&self.header);
+        self.note(r)?;
+        let r = self.file.append(payload);
+        self.note(r)?;
         let ptr = VPtr {
             file: self.num,
             offset: self.offset + ENTRY_HEADER,
@@ -70,8 +95,10 @@ impl VlogWriter {
     }
 
     pub fn sync(&mut self) -> Result<()> {
+        self.check()?;
         if self.dirty {
-            self.file.sync().map_err(io_err(&self.path))?;
+            let r = self.file.sync();
+            self.note(r)?;
             self.dirty = false;
         }
         Ok(())
@@ -235,11 +262,13 @@ impl VlogFile {
         Ok((ptr, key))
     }
 
-    /// True when the pointer lies inside the file (WAL replay check).
-    pub fn contains(&self, p: &VPtr) -> bool {
-        p.offset
+    /// True when the pointer lies inside the file (WAL replay check); an
+    /// I/O error is an error, not a missing payload.
+    pub fn contains(&self, p: &VPtr) -> Result<bool> {
+        let size = self.handle()?.size().map_err(io_err(&self.path))?;
+        Ok(p.offset
             .checked_add(u64::from(p.len))
-            .is_some_and(|end| end <= self.size())
+            .is_some_and(|end| end <= size))
     }
 }
 

@@ -183,31 +183,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Value log first, then WAL, so a durable WAL record never points at
-    /// a payload that is not durable.
+    /// The WAL fsyncs the value log first (its barrier), so a durable WAL
+    /// record never points at a payload that is not durable.
     pub fn sync_lsn(&self, lsn: u64) -> Result<()> {
-        let Some(wal) = self.wal.as_ref() else {
-            return Ok(());
-        };
-        if wal.synced_lsn() >= lsn {
-            return Ok(());
+        match self.wal.as_ref() {
+            Some(wal) => wal.sync_to(lsn),
+            None => Ok(()),
         }
-        if let Some(v) = self.vlog.lock().as_mut() {
-            v.sync()?;
-        }
-        wal.sync_to(lsn)
     }
 
     pub fn write_out_wal(&self, fsync: bool) -> Result<()> {
-        let Some(wal) = self.wal.as_ref() else {
-            return Ok(());
-        };
-        if fsync {
-            if let Some(v) = self.vlog.lock().as_mut() {
-                v.sync()?;
-            }
+        match self.wal.as_ref() {
+            Some(wal) => wal.write_out(fsync).map(|_| ()),
+            None => Ok(()),
         }
-        wal.write_out(fsync).map(|_| ())
     }
 
     pub fn sync_all(&self) -> Result<()> {
