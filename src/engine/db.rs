@@ -238,6 +238,19 @@ impl Inner {
         }
     }
 
+    /// Sleeps `d`, or less when the store shuts down (other signals do
+    /// not cut it short).
+    pub fn pause(&self, d: Duration) {
+        let deadline = std::time::Instant::now() + d;
+        loop {
+            let now = std::time::Instant::now();
+            if now >= deadline || self.stopping() {
+                return;
+            }
+            self.wait(deadline - now);
+        }
+    }
+
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
         self.notify();
@@ -545,7 +558,7 @@ fn sync_loop(inner: &Arc<Inner>) {
     // refuses by itself once its own file failed.
     let mut failed = false;
     while !inner.stopping() && !failed {
-        std::thread::sleep(interval.min(Duration::from_millis(200)));
+        inner.pause(interval.min(Duration::from_millis(200)));
         let r = inner.write_out_wal(fsync);
         failed = inner.fail("periodic WAL sync", r).is_err();
     }

@@ -80,7 +80,10 @@ impl Inner {
             .as_ref()
             .is_none_or(|v| v.size() >= self.opts.tuning.vlog_file_bytes);
         if full {
-            if let Some(mut old) = guard.take() {
+            // A file that fails its last fsync stays in place, broken, so
+            // a flush that syncs "the" value log fails too instead of
+            // writing a table that points at pages the disk lost.
+            if let Some(old) = guard.as_mut() {
                 old.sync()?;
             }
             *guard = Some(self.new_vlog()?);

@@ -147,6 +147,8 @@ struct FaultShared {
     syncs: AtomicU64,
     fail_write_at: AtomicU64,
     fail_sync_at: AtomicU64,
+    /// The write count at which the power goes (0: never).
+    die_at: AtomicU64,
     /// Total bytes the files may hold; u64::MAX: unlimited.
     space: AtomicU64,
     rng: Mutex<Rng>,
@@ -217,6 +219,7 @@ impl FaultFs {
                 syncs: AtomicU64::new(0),
                 fail_write_at: AtomicU64::new(0),
                 fail_sync_at: AtomicU64::new(0),
+                die_at: AtomicU64::new(0),
                 space: AtomicU64::new(u64::MAX),
                 rng: Mutex::new(Rng(seed)),
                 pause: (Mutex::new(Pause::default()), Condvar::new()),
@@ -246,6 +249,19 @@ impl FaultFs {
     pub fn fail_nth_sync(&self, n: u64) {
         let at = if n == 0 { 0 } else { self.syncs() + n };
         self.shared.fail_sync_at.store(at, Ordering::SeqCst);
+    }
+
+    /// The power goes at the `n`th append or create from now (1 = the
+    /// next): it fails and so does every later call. `power_cut` then
+    /// gives what the disk holds. 0 disarms.
+    pub fn die_at_write(&self, n: u64) {
+        let at = if n == 0 { 0 } else { self.writes() + n };
+        self.shared.die_at.store(at, Ordering::SeqCst);
+    }
+
+    /// True once the power went (`die_at_write`, `crash`, `power_cut`).
+    pub fn is_dead(&self) -> bool {
+        self.shared.dead.load(Ordering::SeqCst)
     }
 
     /// Limits the bytes all files together may hold; an append that does
@@ -424,10 +440,14 @@ impl FaultFs {
         Ok(())
     }
 
-    /// Counts one write; Err(prefix) when it is the one to fail.
+    /// Counts one write; true when it is the one to fail.
     fn count_write(&self) -> io::Result<bool> {
         self.check_alive()?;
         let n = self.shared.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.shared.die_at.load(Ordering::SeqCst) {
+            self.shared.dead.store(true, Ordering::SeqCst);
+            return Err(io::Error::other("FaultFs: power cut"));
+        }
         Ok(n == self.shared.fail_write_at.load(Ordering::SeqCst))
     }
 
@@ -474,13 +494,18 @@ impl WritableFile for FaultWritable {
             err = Some(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         let part = buf.get(..n).unwrap_or_default();
-        self.inode.lock().data.extend_from_slice(part);
+        let mut inode = self.inode.lock();
+        // Checked again under the inode lock: a power cut takes its
+        // snapshot under the same lock, so nothing lands after it.
+        self.fs.check_alive()?;
+        inode.data.extend_from_slice(part);
         err.map_or(Ok(()), Err)
     }
     fn sync(&mut self) -> io::Result<()> {
         let fail = self.fs.count_sync()?;
         {
             let mut inode = self.inode.lock();
+            self.fs.check_alive()?;
             if fail {
                 let mut rng = self.fs.shared.rng.lock();
                 inode.fail_sync(&mut rng);
@@ -578,6 +603,7 @@ impl FileSystem for FaultFs {
             return Err(injected("truncate"));
         }
         let mut inode = inode.lock();
+        self.check_alive()?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         inode.data.truncate(len);
         inode.lost.retain(|r| r.0 < len);
@@ -604,6 +630,7 @@ impl FileSystem for FaultFs {
             return Err(injected("directory sync"));
         }
         let mut ns = self.shared.ns.lock();
+        self.check_alive()?;
         let in_dir = |p: &Path| p.parent() == Some(path);
         ns.durable.retain(|p, _| !in_dir(p));
         let live: Vec<(PathBuf, InodeRef)> = ns
