@@ -68,6 +68,10 @@ pub struct Inner {
     pub maintenance: Mutex<()>,
     pub signal: (Mutex<()>, Condvar),
     pub stop: AtomicBool,
+    /// Why writes are stopped until a retry succeeds (recover.rs).
+    pub stalled: Mutex<Option<String>>,
+    /// Tables moved out of the tree after a checksum error, and why.
+    pub quarantined: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl Inner {
@@ -129,6 +133,8 @@ impl Inner {
             st.next_file = next_file;
             Some(ManifestWriter::rewrite(fs.clone(), dir, &st)?)
         };
+        let quarantined =
+            super::recover::find_quarantined(&fs.list(dir).map_err(io_err(dir))?, dir);
         let catalog = build_catalog(&state.topics);
         next_seq.resize(catalog.topics.len().max(next_seq.len()), 0);
         let vlog: Arc<Mutex<Option<VlogWriter>>> = Arc::default();
@@ -175,6 +181,8 @@ impl Inner {
             maintenance: Mutex::new(()),
             signal: (Mutex::new(()), Condvar::new()),
             stop: AtomicBool::new(false),
+            stalled: Mutex::new(None),
+            quarantined: Mutex::new(quarantined),
             opts,
         })
     }
@@ -187,7 +195,11 @@ impl Inner {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
-        self.poison.check()
+        self.poison.check()?;
+        match self.stalled() {
+            Some(why) => Err(Error::WriteStopped(why)),
+            None => Ok(()),
+        }
     }
 
     /// Records a write-path failure: the store is poisoned for writes.
@@ -553,40 +565,62 @@ fn sync_loop(inner: &Arc<Inner>) {
         return;
     };
     let fsync = matches!(inner.opts.durability, Durability::Periodic(_));
-    // Keeps writing the WAL out after a failure elsewhere poisoned the
-    // store: what the buffer holds is still worth keeping, and the WAL
-    // refuses by itself once its own file failed.
-    let mut failed = false;
-    while !inner.stopping() && !failed {
+    // Keeps writing the WAL out after a failure elsewhere: what the buffer
+    // holds is still worth keeping. Stops once the store is poisoned.
+    while !inner.stopping() && !inner.poison.is_set() {
         inner.pause(interval.min(Duration::from_millis(200)));
+        if inner.stalled().is_some() {
+            continue;
+        }
         let r = inner.write_out_wal(fsync);
-        failed = inner.fail("periodic WAL sync", r).is_err();
+        let _ = inner.write_path_failed("periodic WAL sync", r);
     }
 }
 
 fn flush_loop(inner: &Arc<Inner>) {
+    let mut failures = 0u32;
     while !inner.stopping() {
-        if inner.poison.is_set() || inner.snapshot().imm.is_empty() {
+        if inner.poison.is_set() {
             inner.wait(Duration::from_millis(100));
             continue;
         }
-        let r = inner.flush_oldest();
-        let _ = inner.fail("flush", r);
+        let r = if inner.stalled().is_some() {
+            inner.try_resume().map(|_| ())
+        } else if inner.snapshot().imm.is_empty() {
+            inner.wait(Duration::from_millis(100));
+            continue;
+        } else {
+            inner.flush_oldest()
+        };
+        match r {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                inner.background_failed("flush", &e);
+                failures = failures.saturating_add(1);
+                inner.pause(Inner::backoff(failures));
+            }
+        }
         inner.notify();
     }
 }
 
 fn compaction_loop(inner: &Arc<Inner>) {
+    let mut failures = 0u32;
     while !inner.stopping() {
         if !inner.poison.is_set() {
-            let r = inner.maintain_once();
-            match inner.fail("compaction", r) {
+            match inner.maintain_once() {
                 Ok(true) => {
+                    failures = 0;
                     inner.notify();
                     continue;
                 }
-                Ok(false) => {}
-                Err(_) => Stats::add(&inner.stats.compactions_failed, 1),
+                Ok(false) => failures = 0,
+                Err(e) => {
+                    inner.background_failed("compaction", &e);
+                    failures = failures.saturating_add(1);
+                    inner.pause(Inner::backoff(failures));
+                    continue;
+                }
             }
         }
         inner.wait(Duration::from_millis(200));

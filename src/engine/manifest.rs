@@ -337,7 +337,8 @@ pub struct ManifestWriter {
     state: State,
     logged: u64,
     /// Set by the first failed append or fsync: the file's tail is then
-    /// unknown, so no later batch may follow it.
+    /// unknown, so no later batch may follow it; the next `log` rewrites
+    /// the file first.
     broken: Option<String>,
 }
 
@@ -377,9 +378,20 @@ impl ManifestWriter {
     /// durable. Compacts the log into a snapshot when it has grown large.
     pub fn log(&mut self, edits: &[Edit]) -> Result<()> {
         if let Some(why) = &self.broken {
-            return Err(Error::WriteStopped(format!(
-                "manifest write failed earlier: {why}"
-            )));
+            // The old file's tail is unknown: replace the whole file with a
+            // snapshot of the acknowledged state, then go on.
+            match write_snapshot(&*self.fs, &self.dir, &self.state) {
+                Ok(f) => {
+                    self.file = f;
+                    self.logged = 0;
+                    self.broken = None;
+                }
+                Err(e) => {
+                    return Err(Error::WriteStopped(format!(
+                        "manifest write failed earlier ({why}); rewriting it failed too: {e}"
+                    )))
+                }
+            }
         }
         self.buf.clear();
         put_frame(&mut self.buf, &encode_batch(edits));

@@ -15,6 +15,7 @@ mod manifest;
 mod memtable;
 mod merge;
 mod read;
+mod recover;
 mod retention;
 mod sstable;
 mod types;
@@ -232,6 +233,13 @@ pub struct Health {
     pub write_state: WriteState,
     pub poisoned: bool,
     pub last_error: Option<String>,
+    /// Why writes are stopped until a retry succeeds (a failed write, e.g.
+    /// a full disk); they resume by themselves.
+    pub write_stopped: Option<String>,
+    /// Tables moved out of the tree after a checksum error: file and why.
+    pub quarantined: Vec<String>,
+    /// What recovery found when the store was opened (torn tails cut).
+    pub recovery: RecoveryReport,
     pub levels: Vec<LevelHealth>,
     pub l0_files: u64,
     pub l0_slowdown_trigger: u64,

@@ -189,6 +189,14 @@ impl Inner {
             write_state: self.refresh_state(),
             poisoned: self.poison.is_set(),
             last_error: self.poison.last_error(),
+            write_stopped: self.stalled(),
+            quarantined: self
+                .quarantined
+                .lock()
+                .iter()
+                .map(|(p, why)| format!("{}: {why}", p.display()))
+                .collect(),
+            recovery: self.recovery.clone(),
             l0_files: v.table_count(0) as u64,
             l0_slowdown_trigger: self.controller.l0_slowdown as u64,
             levels,

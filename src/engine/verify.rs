@@ -102,6 +102,12 @@ pub fn verify(inner: &Inner) -> Result<VerifyReport> {
     for v in version.vlogs.values() {
         files.push(check_vlog(v));
     }
+    for (path, why) in inner.quarantined.lock().iter() {
+        let mut r = FileReport::new(path, FileKind::Table);
+        r.problems
+            .push(format!("quarantined, no longer part of the store: {why}"));
+        files.push(r);
+    }
     let segs = wal::segments(&*inner.fs, &inner.dir, floor)?;
     for (i, seg) in segs.iter().enumerate() {
         let last = i + 1 == segs.len();

@@ -25,10 +25,11 @@ pub struct VlogWriter {
     offset: u64,
     dirty: bool,
     header: Vec<u8>,
-    /// Set by the first failed append or fsync: after a failed fsync the
-    /// unsynced pages may be lost for good, so the file is never written
-    /// or claimed durable again.
-    broken: Option<String>,
+    /// Set by the first failed append or fsync; the flag says an fsync
+    /// failed. After a failed fsync the unsynced pages may be lost for good,
+    /// so the file is never written or claimed durable again; after a
+    /// failed append it may still be fsynced (and sealed) but not appended.
+    broken: Option<(bool, String)>,
 }
 
 impl VlogWriter {
@@ -53,25 +54,35 @@ impl VlogWriter {
         self.offset
     }
 
-    fn check(&self) -> Result<()> {
+    fn check(&self, appending: bool) -> Result<()> {
         match &self.broken {
-            Some(why) => Err(Error::WriteStopped(format!(
+            Some((fsync, why)) if appending || *fsync => Err(Error::WriteStopped(format!(
                 "value-log file {} failed earlier: {why}",
                 self.path.display()
             ))),
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 
-    fn note<T>(&mut self, r: std::io::Result<T>) -> Result<T> {
+    fn note<T>(&mut self, r: std::io::Result<T>, fsync: bool) -> Result<T> {
         r.map_err(|e| {
-            self.broken = Some(e.to_string());
+            self.broken = Some((fsync, e.to_string()));
             io_err(&self.path)(e)
         })
     }
 
+    /// True after a failed append: the file must be sealed and replaced.
+    pub fn needs_roll(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// True after a failed fsync.
+    pub fn sync_failed(&self) -> bool {
+        self.broken.as_ref().is_some_and(|b| b.0)
+    }
+
     pub fn append(&mut self, key: &Key, payload: &[u8]) -> Result<VPtr> {
-        self.check()?;
+        self.check(true)?;
         let crc = crc32fast::hash(payload);
         self.header.clear();
         put_u32(&mut self.header, crc);
@@ -80,9 +91,9 @@ impl VlogWriter {
         put_u64(&mut self.header, key.time);
         put_u64(&mut self.header, key.seq);
         let r = self.file.append(&self.header);
-        self.note(r)?;
+        self.note(r, false)?;
         let r = self.file.append(payload);
-        self.note(r)?;
+        self.note(r, false)?;
         let ptr = VPtr {
             file: self.num,
             offset: self.offset + ENTRY_HEADER,
@@ -95,10 +106,10 @@ impl VlogWriter {
     }
 
     pub fn sync(&mut self) -> Result<()> {
-        self.check()?;
+        self.check(false)?;
         if self.dirty {
             let r = self.file.sync();
-            self.note(r)?;
+            self.note(r, true)?;
             self.dirty = false;
         }
         Ok(())

@@ -61,8 +61,19 @@ struct Output {
     /// The last sync mark written to the open segment.
     marked: u64,
     /// Set by the first failed write or fsync: after it, what the file
-    /// holds past `synced` is unknown, so nothing more is written to it.
-    broken: Option<String>,
+    /// holds past `synced` is unknown, so nothing more is written to it
+    /// until `reset` starts a new segment.
+    broken: Option<Failure>,
+}
+
+/// Why the WAL stopped.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// An fsync (of the WAL, or of the value log before it) failed: the
+    /// kernel may have dropped dirty pages for good. Otherwise a write
+    /// failed (e.g. ENOSPC) and what was synced is intact.
+    pub fsync: bool,
+    pub message: String,
 }
 
 pub struct Wal {
@@ -176,10 +187,10 @@ impl Wal {
     /// covers every value-log payload they point at, and none appended
     /// later is claimed as synced), then writes and fsyncs.
     fn write_locked(&self, out: &mut Output, sync: bool) -> Result<u64> {
-        if let Some(why) = &out.broken {
+        if let Some(f) = &out.broken {
             return Err(Error::WriteStopped(format!(
-                "WAL segment {} failed earlier: {why}",
-                out.seg
+                "WAL segment {} failed earlier: {}",
+                out.seg, f.message
             )));
         }
         let (chunks, lsn) = {
@@ -187,34 +198,39 @@ impl Wal {
             b.pending = 0;
             (std::mem::take(&mut b.chunks), b.lsn)
         };
-        let r = self.write_chunks(out, chunks, lsn, sync);
-        if let Err(e) = &r {
-            out.broken = Some(e.to_string());
-        }
-        r
+        self.write_chunks(out, chunks, lsn, sync)
+            .map_err(|(fsync, e)| {
+                out.broken = Some(Failure {
+                    fsync,
+                    message: e.to_string(),
+                });
+                e
+            })
     }
 
+    /// Errors carry whether an fsync failed.
     fn write_chunks(
         &self,
         out: &mut Output,
         chunks: Vec<(u64, Vec<u8>)>,
         lsn: u64,
         sync: bool,
-    ) -> Result<u64> {
+    ) -> std::result::Result<u64, (bool, Error)> {
+        let fsync_err = |e| (true, e);
         let mut barrier_done = false;
         if sync && self.synced_lsn() < lsn {
-            (self.barrier)()?;
+            (self.barrier)().map_err(fsync_err)?;
             barrier_done = true;
         }
         let floor = self.floor.load(Ordering::Acquire);
         for (seg, mut bytes) in chunks {
             if seg >= floor {
                 if out.file.is_some() && out.seg != seg && !barrier_done {
-                    (self.barrier)()?;
+                    (self.barrier)().map_err(fsync_err)?;
                     barrier_done = true;
                 }
                 self.switch_segment(out, seg)?;
-                self.append(out, &bytes)?;
+                self.append(out, &bytes).map_err(|e| (false, e))?;
             }
             if bytes.capacity() <= SPARE_MAX {
                 bytes.clear();
@@ -225,7 +241,7 @@ impl Wal {
         if sync && self.synced_lsn() < lsn {
             let path = segment_path(&self.dir, out.seg);
             if let Some(f) = out.file.as_mut() {
-                f.sync().map_err(io_err(&path))?;
+                f.sync().map_err(io_err(&path)).map_err(fsync_err)?;
             }
             out.synced = out.len;
             self.synced_lsn.store(lsn, Ordering::Release);
@@ -260,24 +276,49 @@ impl Wal {
     /// Opens segment `seg` for writing, fsyncing the previous one first so
     /// a segment followed by a newer one is always durable whole (the
     /// caller ran the barrier).
-    fn switch_segment(&self, out: &mut Output, seg: u64) -> Result<()> {
+    fn switch_segment(&self, out: &mut Output, seg: u64) -> std::result::Result<(), (bool, Error)> {
         if out.file.is_some() && out.seg == seg {
             return Ok(());
         }
         if let Some(f) = out.file.as_mut() {
             let old = segment_path(&self.dir, out.seg);
-            f.sync().map_err(io_err(&old))?;
+            f.sync().map_err(|e| (true, io_err(&old)(e)))?;
         }
         out.file = None;
         // Never an existing file: a segment is only ever started once, and
         // one left by a failed start holds nothing.
         let path = segment_path(&self.dir, seg);
-        let file = self.fs.create(&path).map_err(io_err(&path))?;
+        let file = self
+            .fs
+            .create(&path)
+            .map_err(|e| (false, io_err(&path)(e)))?;
         out.seg = seg;
         (out.len, out.synced, out.marked) = (0, 0, 0);
-        self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| (true, io_err(&self.dir)(e)))?;
         out.file = Some(file);
         Ok(())
+    }
+
+    /// Why the WAL stopped, if it did.
+    pub fn failure(&self) -> Option<Failure> {
+        self.out.lock().broken.clone()
+    }
+
+    /// The lsn of the last record added.
+    pub fn lsn(&self) -> u64 {
+        self.buf.lock().lsn
+    }
+
+    /// Resumes after a failed write: every record up to `durable_lsn` is
+    /// durable elsewhere (flushed to a table) and the failed segment is
+    /// below the floor. Later records go to a fresh segment.
+    pub fn reset(&self, durable_lsn: u64) {
+        let mut out = self.out.lock();
+        out.broken = None;
+        out.file = None;
+        self.synced_lsn.fetch_max(durable_lsn, Ordering::AcqRel);
     }
 
     /// Group commit: returns once everything up to `lsn` is fsynced.

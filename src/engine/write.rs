@@ -42,7 +42,7 @@ impl Inner {
             let key = Key::new(topic, time, seq);
             let value = if payload.len() >= self.opts.value_threshold.max(1) {
                 let r = self.vlog_append(&key, payload);
-                ValueRef::Ptr(self.fail("value log write", r)?)
+                ValueRef::Ptr(self.write_path_failed("value log write", r)?)
             } else {
                 ValueRef::Inline(payload)
             };
@@ -59,7 +59,7 @@ impl Inner {
         };
         if self.opts.durability == Durability::Sync {
             let r = self.sync_lsn(lsn);
-            self.fail("WAL sync", r)?;
+            self.write_path_failed("WAL sync", r)?;
         } else if pending >= self.opts.tuning.wal_buffer_bytes {
             // Normally skip the write-out while a periodic fsync holds the
             // file; past 4x the limit, wait, so memory stays bounded.
@@ -68,7 +68,7 @@ impl Inner {
             } else {
                 wal.try_write_out()
             };
-            self.fail("WAL write", r)?;
+            self.write_path_failed("WAL write", r)?;
         }
         Ok(seq)
     }
@@ -78,7 +78,7 @@ impl Inner {
         let mut guard = self.vlog.lock();
         let full = guard
             .as_ref()
-            .is_none_or(|v| v.size() >= self.opts.tuning.vlog_file_bytes);
+            .is_none_or(|v| v.size() >= self.opts.tuning.vlog_file_bytes || v.needs_roll());
         if full {
             // A file that fails its last fsync stays in place, broken, so
             // a flush that syncs "the" value log fails too instead of
@@ -111,7 +111,7 @@ impl Inner {
     }
 
     /// Makes the active memtable immutable and starts a new WAL segment.
-    fn freeze(&self, w: &mut WriterState) {
+    pub fn freeze(&self, w: &mut WriterState) {
         let Some(wal) = self.wal.as_ref() else {
             return;
         };
@@ -202,18 +202,29 @@ impl Inner {
         }
     }
 
+    /// Makes everything appended so far durable; after a failed write,
+    /// first tries to resume (recover.rs).
     pub fn sync_all(&self) -> Result<()> {
         if self.read_only {
             return Ok(());
         }
         self.poison.check()?;
+        self.try_resume()?;
         let r = self.write_out_wal(true);
-        self.fail("WAL sync", r)
+        self.write_path_failed("WAL sync", r)
     }
 
-    /// Freezes the active memtable and flushes every immutable one.
+    /// Freezes the active memtable and flushes every immutable one. A
+    /// failure is returned and noted, not poisoning: the memtables stay
+    /// and the WAL still holds them.
     pub fn flush_all(&self) -> Result<()> {
-        self.check_writable()?;
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.poison.check()?;
+        if self.try_resume()? {
+            return Ok(());
+        }
         {
             let mut w = self.writer.lock();
             if !w.active.is_empty() {
@@ -222,8 +233,10 @@ impl Inner {
         }
         while !self.snapshot().imm.is_empty() {
             self.poison.check()?;
-            let r = self.flush_oldest();
-            self.fail("flush", r)?;
+            if let Err(e) = self.flush_oldest() {
+                self.background_failed("flush", &e);
+                return Err(e);
+            }
         }
         self.notify();
         Ok(())
@@ -240,9 +253,10 @@ impl Inner {
         let mut vedit = VersionEdit::default();
         if !mem.is_empty() {
             // The table will point into the value log: those payloads must
-            // be durable before the table is.
+            // be durable before the table is. A failed fsync poisons.
             if let Some(v) = self.vlog.lock().as_mut() {
-                v.sync()?;
+                let r = v.sync();
+                self.fail("value log sync", r)?;
             }
             let (table, max_seq) = self.write_l0(&mem)?;
             Stats::add(&self.stats.flush_bytes, table.meta.size);

@@ -2,7 +2,7 @@
 //! diagnostic statuses (diagnostic_msgs/DiagnosticStatus without the ROS
 //! types). The rules say what a person reading rqt_robot_monitor should do.
 
-use crate::engine::{Health, WriteState};
+use crate::engine::{Health, RecoveryReport, WriteState};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -156,10 +156,25 @@ impl Composer {
                 "store poisoned by a write failure; recording stopped: check the disk, then restart motedb_node".into(),
             );
         }
-        if h.write_state == WriteState::Stop {
+        if let Some(why) = &h.write_stopped {
+            v.raise(
+                Level::Error,
+                format!("writes stopped: {why}; recording resumes by itself once writing succeeds again (free disk space)"),
+            );
+        } else if h.write_state == WriteState::Stop {
             v.raise(
                 Level::Error,
                 "writes stopped: compaction cannot keep up or quota reached; free space or raise retention.max_bytes".into(),
+            );
+        }
+        if !h.quarantined.is_empty() {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "{} table(s) quarantined after checksum errors, their records are no longer readable: {}",
+                    h.quarantined.len(),
+                    h.quarantined.join("; ")
+                ),
             );
         }
         if h.quota_bytes > 0 && h.disk_bytes >= h.quota_bytes {
@@ -197,6 +212,10 @@ impl Composer {
             kv("messages_dropped", r.messages_dropped),
             kv("retention_dropped_messages", h.retention_dropped_messages),
             kv("last_error", h.last_error.as_deref().unwrap_or("")),
+            kv("write_stopped", h.write_stopped.as_deref().unwrap_or("")),
+            kv("quarantined_tables", h.quarantined.join("; ")),
+            kv("recovery_torn_tails", torn_tails(&h.recovery)),
+            kv("recovery_records_dropped", h.recovery.dropped_records),
         ];
         self.status(STORAGE, v, "OK", values)
     }
@@ -238,7 +257,7 @@ impl Composer {
 
     fn recorder(&self, h: &Health, r: &RecorderSnapshot) -> Status {
         let mut v = Verdict::new();
-        if h.poisoned || h.write_state == WriteState::Stop {
+        if h.poisoned || h.write_stopped.is_some() || h.write_state == WriteState::Stop {
             v.raise(
                 Level::Error,
                 "not recording: the store refuses writes".into(),
@@ -285,6 +304,22 @@ fn level_summary(h: &Health) -> String {
         .join(" ")
 }
 
+/// Torn WAL tails recovery cut at open, as `file@offset: bytes (why)`.
+fn torn_tails(r: &RecoveryReport) -> String {
+    r.wal_truncated
+        .iter()
+        .map(|t| {
+            let name = t
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            format!("{name}@{}: {} bytes ({})", t.offset, t.bytes, t.reason)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +329,9 @@ mod tests {
             write_state: WriteState::Normal,
             poisoned: false,
             last_error: None,
+            write_stopped: None,
+            quarantined: Vec::new(),
+            recovery: RecoveryReport::default(),
             levels: Vec::new(),
             l0_files: 1,
             l0_slowdown_trigger: 8,
@@ -413,5 +451,44 @@ mod tests {
         };
         assert_eq!(levels(&mut c, &h, &r)[2], Level::Warn);
         assert_eq!(levels(&mut c, &h, &r)[2], Level::Ok);
+    }
+
+    #[test]
+    fn stopped_writes_quarantine_and_torn_tails_are_reported() {
+        let mut c = Composer::new("x", "test 1.0");
+        let r = RecorderSnapshot::default();
+        let mut h = healthy();
+        h.write_stopped = Some("WAL write: No space left on device".into());
+        let st = c.compose(&h, &r);
+        assert_eq!(st[0].level, Level::Error);
+        assert!(st[0].message.contains("No space left"), "{}", st[0].message);
+        assert_eq!(st[2].level, Level::Error, "the recorder is not recording");
+        let mut h = healthy();
+        h.quarantined = vec!["/s/000012.sst.bad: checksum mismatch".into()];
+        h.recovery.wal_truncated = vec![crate::engine::TornTail {
+            path: "/s/wal-000003.log".into(),
+            offset: 2109,
+            bytes: 66,
+            reason: "zero-filled region".into(),
+        }];
+        let st = c.compose(&h, &r);
+        assert_eq!(st[0].level, Level::Warn);
+        assert!(
+            st[0].message.contains("000012.sst.bad"),
+            "{}",
+            st[0].message
+        );
+        let value = |k: &str| {
+            st[0]
+                .values
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            value("recovery_torn_tails"),
+            "wal-000003.log@2109: 66 bytes (zero-filled region)"
+        );
     }
 }

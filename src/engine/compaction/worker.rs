@@ -33,12 +33,11 @@ impl Inner {
     pub fn compact_all(&self) -> Result<()> {
         self.check_writable()?;
         loop {
-            let r = self.maintain_once();
-            match self.fail("compaction", r) {
+            match self.maintain_once() {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    Stats::add(&self.stats.compactions_failed, 1);
+                    self.background_failed("compaction", &e);
                     return Err(e);
                 }
             }
