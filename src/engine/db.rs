@@ -116,7 +116,17 @@ impl Inner {
             state.topics.len(),
             !read_only,
             &mut keep,
-        )?;
+        );
+        if read_only {
+            // A writer may have flushed (new table, WAL segments deleted) or
+            // registered a topic between our manifest read and the WAL
+            // listing: then what we read is not one consistent view.
+            let (now, _, _) = manifest::load(&*fs, dir)?;
+            if now != state {
+                return Err(changed_while_opening(dir));
+            }
+        }
+        let replay = replay?;
         recovery.replayed_records = replay.records;
         recovery.dropped_records = replay.dropped_records;
         recovery.wal_dropped_bytes = replay.cut.iter().map(|t| t.bytes).sum();
@@ -425,6 +435,17 @@ fn missing_payload(version: &Version, p: &VPtr, key: &Key, synced: bool) -> Resu
             "value-log payload of an unsynced record never became durable: {e}"
         ))),
         Err(e) => Err(e),
+    }
+}
+
+/// The error a read-only open retries on (Store::open_read_only_with).
+pub fn changed_while_opening(dir: &Path) -> Error {
+    Error::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "the writer kept changing the store while it was being opened read-only; try again",
+        ),
     }
 }
 

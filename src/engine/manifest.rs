@@ -63,7 +63,7 @@ pub struct TopicEntry {
 }
 
 /// The state the edits describe.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
     /// table number -> level
     pub tables: BTreeMap<u64, u8>,

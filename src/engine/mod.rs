@@ -297,12 +297,16 @@ impl Store {
             });
         }
         // The writer may delete a file between our manifest read and its
-        // open (flush, compaction); a fresh manifest read then succeeds.
+        // open, or change the manifest before we listed the WAL (flush,
+        // compaction, a new topic); a fresh start then succeeds.
         let mut attempt = 0;
         let inner = loop {
             match db::Inner::open(path, options.clone(), true) {
                 Err(Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 20 =>
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::Interrupted
+                    ) && attempt < 20 =>
                 {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(5));

@@ -153,7 +153,10 @@ struct FaultShared {
     space: AtomicU64,
     rng: Mutex<Rng>,
     pause: (Mutex<Pause>, Condvar),
+    before_list: Mutex<Option<Hook>>,
 }
+
+type Hook = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 struct Pause {
@@ -223,6 +226,7 @@ impl FaultFs {
                 space: AtomicU64::new(u64::MAX),
                 rng: Mutex::new(Rng(seed)),
                 pause: (Mutex::new(Pause::default()), Condvar::new()),
+                before_list: Mutex::new(None),
             }),
         }
     }
@@ -291,6 +295,12 @@ impl FaultFs {
             armed: Some(suffix.to_string()),
             ..Pause::default()
         };
+    }
+
+    /// Runs `hook` once, at the start of the next directory listing (to
+    /// inject a change between two steps of an open).
+    pub fn before_next_list(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.shared.before_list.lock() = Some(Box::new(hook));
     }
 
     /// Waits until a caller is parked by `park_next_sync`.
@@ -643,6 +653,10 @@ impl FileSystem for FaultFs {
         Ok(())
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let hook = self.shared.before_list.lock().take();
+        if let Some(h) = hook {
+            h();
+        }
         self.check_alive()?;
         let ns = self.shared.ns.lock();
         Ok(ns
