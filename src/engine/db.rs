@@ -239,12 +239,7 @@ impl Inner {
     /// Applies an in-memory edit to the current version.
     pub fn install(&self, edit: &VersionEdit) {
         let mut sv = self.sv.lock();
-        let version = Arc::new(sv.version.apply(edit));
-        *sv = Arc::new(SuperVersion {
-            version,
-            active: sv.active.clone(),
-            imm: sv.imm.clone(),
-        });
+        *sv = sv.next(Some(sv.version.apply(edit)), None, None);
     }
 
     pub fn notify(&self) {

@@ -5,6 +5,7 @@
 //! placeholders until the engine lands; signatures may grow but not change
 //! meaning without updating every caller.
 
+mod change;
 mod codec;
 pub mod compaction;
 mod db;

@@ -30,9 +30,7 @@ fn request_hash(topics: &[u32], start: u64, end: u64, newest_first: bool) -> u64
 pub fn encode_cursor(hash: u64, k: &Key) -> String {
     let mut b = Vec::with_capacity(28);
     b.extend_from_slice(&hash.to_le_bytes());
-    b.extend_from_slice(&k.topic.to_le_bytes());
-    b.extend_from_slice(&k.time.to_le_bytes());
-    b.extend_from_slice(&k.seq.to_le_bytes());
+    super::types::put_key(&mut b, k);
     let mut s = String::from(CURSOR_PREFIX);
     for byte in b {
         s.push_str(&format!("{byte:02x}"));
@@ -57,12 +55,7 @@ pub fn decode_cursor(s: &str, hash: u64) -> Result<Key> {
     if h != hash {
         return Err(bad("cursor belongs to a different query"));
     }
-    let k = Key::new(
-        d.u32().ok_or_else(|| bad("short"))?,
-        d.u64().ok_or_else(|| bad("short"))?,
-        d.u64().ok_or_else(|| bad("short"))?,
-    );
-    Ok(k)
+    super::types::take_key(&mut d).ok_or_else(|| bad("short"))
 }
 
 /// Key bounds `[lo, hi)` for one topic of a time-ordered scan, resuming

@@ -16,12 +16,11 @@
 //!   renamed `NNNNNN.sst.bad`, dropped from the tree in one manifest edit,
 //!   and named by health and verify; the rest keeps working.
 
+use super::change::Change;
 use super::codec::io_err;
 use super::db::Inner;
 use super::error::{Error, Result};
 use super::health::Stats;
-use super::manifest::Edit;
-use super::version::VersionEdit;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,14 +122,9 @@ impl Inner {
             .rename(table.path(), &bad)
             .map_err(io_err(table.path()))?;
         self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        self.log_edits(&[Edit::RemoveTable {
-            level: level as u8,
-            num,
-        }])?;
-        self.install(&VersionEdit {
-            remove: vec![(level, num)],
-            ..VersionEdit::default()
-        });
+        let mut c = Change::default();
+        c.remove_table(level, num);
+        self.commit(c)?;
         self.quarantined.lock().push((bad, reason.to_string()));
         self.refresh_state();
         Ok(())

@@ -3,12 +3,13 @@
 //! `max_age` is measured from the newest stored log time, not the wall
 //! clock, so sim-time recordings behave the same.
 
+use super::change::Change;
 use super::db::Inner;
 use super::error::Result;
 use super::health::Stats;
 use super::manifest::Edit;
 use super::sstable::Table;
-use super::version::{Version, VersionEdit};
+use super::version::Version;
 use super::{Health, LevelHealth};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -128,31 +129,24 @@ impl Inner {
         }
         // The totals start from the manifest: saturate, never overflow.
         let mut counters = *self.retention_counters.lock();
-        let mut edits = Vec::new();
-        let mut vedit = VersionEdit::default();
+        let mut c = Change::default();
         for (level, t) in &plan.tables {
-            edits.push(Edit::RemoveTable {
-                level: *level as u8,
-                num: t.meta.num,
-            });
-            vedit.remove.push((*level, t.meta.num));
+            c.remove_table(*level, t.meta.num);
             counters.0 = counters.0.saturating_add(1);
             counters.1 = counters.1.saturating_add(t.meta.size);
             counters.2 = counters.2.saturating_add(t.meta.entries);
         }
         for (num, size) in &plan.vlogs {
-            edits.push(Edit::RemoveVlog { num: *num });
-            vedit.remove_vlogs.push(*num);
+            c.remove_vlog(*num);
             counters.0 = counters.0.saturating_add(1);
             counters.1 = counters.1.saturating_add(*size);
         }
-        edits.push(Edit::Retention {
+        c.note(Edit::Retention {
             files: counters.0,
             bytes: counters.1,
             messages: counters.2,
         });
-        self.log_edits(&edits)?;
-        self.install(&vedit);
+        self.commit(c)?;
         *self.retention_counters.lock() = counters;
         Ok(true)
     }

@@ -63,13 +63,24 @@ pub struct Entry {
 const VALUE_INLINE: u8 = 0;
 const VALUE_PTR: u8 = 1;
 
+/// The one encoding of a key: `topic u32 | log_time u64 | seq u64` (WAL
+/// and table entries, index entries, value-log headers, cursors).
+pub fn put_key(buf: &mut Vec<u8>, k: &Key) {
+    put_u32(buf, k.topic);
+    put_u64(buf, k.time);
+    put_u64(buf, k.seq);
+}
+
+/// Decodes what `put_key` wrote.
+pub fn take_key(d: &mut Dec<'_>) -> Option<Key> {
+    Some(Key::new(d.u32()?, d.u64()?, d.u64()?))
+}
+
 /// Encodes an entry: topic u32 | log_time u64 | seq u64 | publish u64 |
 /// kind u8 | (inline: len u32, bytes) or (ptr: file u64, offset u64, len
 /// u32, crc u32). Same layout in WAL frames and SSTable blocks.
 pub fn encode_entry(buf: &mut Vec<u8>, key: &Key, publish: u64, value: ValueRef<'_>) {
-    put_u32(buf, key.topic);
-    put_u64(buf, key.time);
-    put_u64(buf, key.seq);
+    put_key(buf, key);
     put_u64(buf, publish);
     match value {
         ValueRef::Inline(b) => {
@@ -105,7 +116,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
 
 /// Decodes one entry; None when the bytes are short or malformed.
 pub fn decode_entry(d: &mut Dec<'_>) -> Option<Entry> {
-    let key = Key::new(d.u32()?, d.u64()?, d.u64()?);
+    let key = take_key(d)?;
     let publish = d.u64()?;
     let value = match d.u8()? {
         VALUE_INLINE => Value::Inline(d.bytes()?.to_vec()),

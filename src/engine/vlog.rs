@@ -2,10 +2,10 @@
 //! Entry: `crc32(payload) u32 | len u32 | topic u32 | log_time u64 |
 //! seq u64 | payload`. The tree stores a pointer to the payload.
 
-use super::codec::{corrupt, io_err, put_u32, put_u64, Dec};
+use super::codec::{corrupt, io_err, put_u32, Dec};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, RandomAccessFile, WritableFile};
-use super::types::{Key, VPtr};
+use super::types::{put_key, take_key, Key, VPtr};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -87,9 +87,7 @@ impl VlogWriter {
         self.header.clear();
         put_u32(&mut self.header, crc);
         put_u32(&mut self.header, payload.len() as u32);
-        put_u32(&mut self.header, key.topic);
-        put_u64(&mut self.header, key.time);
-        put_u64(&mut self.header, key.seq);
+        put_key(&mut self.header, key);
         let r = self.file.append(&self.header);
         self.note(r, false)?;
         let r = self.file.append(payload);
@@ -213,14 +211,8 @@ impl VlogFile {
             }
         })?;
         let mut d = Dec::new(&buf);
-        let header = (d.u32(), d.u32(), d.u32(), d.u64(), d.u64());
-        let want = (
-            Some(p.crc),
-            Some(p.len),
-            Some(key.topic),
-            Some(key.time),
-            Some(key.seq),
-        );
+        let header = (d.u32(), d.u32(), take_key(&mut d));
+        let want = (Some(p.crc), Some(p.len), Some(*key));
         if header != want {
             return Err(corrupt(
                 &self.path,
@@ -259,11 +251,7 @@ impl VlogFile {
         let mut d = Dec::new(&buf);
         let bad = || corrupt(&self.path, start, "bad entry header");
         let (crc, len) = (d.u32().ok_or_else(bad)?, d.u32().ok_or_else(bad)?);
-        let key = Key::new(
-            d.u32().ok_or_else(bad)?,
-            d.u64().ok_or_else(bad)?,
-            d.u64().ok_or_else(bad)?,
-        );
+        let key = take_key(&mut d).ok_or_else(bad)?;
         let ptr = VPtr {
             file: self.num,
             offset: start + ENTRY_HEADER,

@@ -1,7 +1,8 @@
 //! Write path: append (value log, WAL buffer, memtable), group-commit
 //! sync, write controller, memtable freeze and flush to L0.
 
-use super::db::{Inner, SuperVersion, WriterState};
+use super::change::Change;
+use super::db::{Inner, WriterState};
 use super::error::{Error, Result};
 use super::health::Stats;
 use super::manifest::Edit;
@@ -9,7 +10,6 @@ use super::memtable::{MemIter, Memtable};
 use super::merge::{MergeIter, Order, Source};
 use super::sstable::{Table, TableWriter};
 use super::types::{Key, VPtr, ValueRef};
-use super::version::VersionEdit;
 use super::vlog::{VlogFile, VlogWriter};
 use super::wal;
 use super::{Durability, WriteState};
@@ -101,12 +101,11 @@ impl Inner {
     fn new_vlog(&self) -> Result<VlogWriter> {
         let num = self.alloc_file();
         let w = VlogWriter::create(&*self.fs, &self.dir, num)?;
-        self.log_edits(&[Edit::AddVlog { num }, Edit::NextFile(num + 1)])?;
         let f = Arc::new(VlogFile::open(self.fs.clone(), &self.dir, num, false)?);
-        self.install(&VersionEdit {
-            add_vlogs: vec![f],
-            ..VersionEdit::default()
-        });
+        let mut c = Change::default();
+        c.add_vlog(f);
+        c.note(Edit::NextFile(num + 1));
+        self.commit(c)?;
         Ok(w)
     }
 
@@ -123,11 +122,7 @@ impl Inner {
             let mut sv = self.sv.lock();
             let mut imm = sv.imm.clone();
             imm.push(old);
-            *sv = Arc::new(SuperVersion {
-                version: sv.version.clone(),
-                active: fresh,
-                imm,
-            });
+            *sv = sv.next(None, Some(fresh), Some(imm));
         }
         self.refresh_state();
         self.notify();
@@ -249,8 +244,8 @@ impl Inner {
             return Ok(());
         };
         let floor = mem.last_wal_segment() + 1;
-        let mut edits = vec![Edit::WalFloor(floor)];
-        let mut vedit = VersionEdit::default();
+        let mut c = Change::default();
+        c.note(Edit::WalFloor(floor));
         if !mem.is_empty() {
             // The table will point into the value log: those payloads must
             // be durable before the table is. A failed fsync poisons.
@@ -260,34 +255,28 @@ impl Inner {
             }
             let (table, max_seq) = self.write_l0(&mem)?;
             Stats::add(&self.stats.flush_bytes, table.meta.size);
-            edits.push(Edit::AddTable {
-                level: 0,
-                num: table.meta.num,
-            });
-            edits.push(Edit::NextFile(table.meta.num + 1));
+            c.note(Edit::NextFile(table.meta.num + 1));
             for (id, s) in max_seq {
-                edits.push(Edit::NextSeq {
+                c.note(Edit::NextSeq {
                     id,
                     next: s.saturating_add(1),
                 });
             }
-            vedit.add.push((0, Arc::new(table)));
+            c.add_table(0, Arc::new(table));
         }
-        self.log_edits(&edits)?;
+        self.log_edits(&c.edits)?;
         {
+            // Installed with the memtable's removal in one swap, so no
+            // reader sees its records twice or not at all.
             let mut sv = self.sv.lock();
-            let version = Arc::new(sv.version.apply(&vedit));
+            let version = sv.version.apply(&c.version);
             let imm = sv
                 .imm
                 .iter()
                 .filter(|m| !Arc::ptr_eq(m, &mem))
                 .cloned()
                 .collect();
-            *sv = Arc::new(SuperVersion {
-                version,
-                active: sv.active.clone(),
-                imm,
-            });
+            *sv = sv.next(Some(version), None, Some(imm));
         }
         Stats::add(&self.stats.flushes, 1);
         if let Some(wal) = self.wal.as_ref() {

@@ -3,6 +3,7 @@
 //! result is installed only if every input is still live.
 
 use super::{choose, Choice};
+use crate::engine::change::Change;
 use crate::engine::db::Inner;
 use crate::engine::error::Result;
 use crate::engine::health::Stats;
@@ -10,7 +11,7 @@ use crate::engine::manifest::Edit;
 use crate::engine::merge::{MergeIter, Order, Source};
 use crate::engine::sstable::{Table, TableIter, TableWriter};
 use crate::engine::types::Key;
-use crate::engine::version::{Version, VersionEdit};
+use crate::engine::version::Version;
 use std::sync::Arc;
 
 impl Inner {
@@ -56,23 +57,12 @@ impl Inner {
     fn trivial_move(&self, v: &Version, from: usize, nums: &[u64]) -> Result<()> {
         let to = from + 1;
         let tables = pick(v, from, nums);
-        let mut edits = Vec::new();
-        let mut vedit = VersionEdit::default();
+        let mut c = Change::default();
         for t in &tables {
-            let num = t.meta.num;
-            edits.push(Edit::RemoveTable {
-                level: from as u8,
-                num,
-            });
-            edits.push(Edit::AddTable {
-                level: to as u8,
-                num,
-            });
-            vedit.remove.push((from, num));
-            vedit.add.push((to, t.clone()));
+            c.remove_table(from, t.meta.num);
+            c.add_table(to, t.clone());
         }
-        self.log_edits(&edits)?;
-        self.install(&vedit);
+        self.commit(c)?;
         Stats::add(&self.stats.trivial_moves, tables.len() as u64);
         Ok(())
     }
@@ -93,26 +83,16 @@ impl Inner {
             }
             return Ok(());
         }
-        let mut edits = Vec::new();
-        let mut vedit = VersionEdit::default();
+        let mut c = Change::default();
         for (level, t) in &inputs {
-            edits.push(Edit::RemoveTable {
-                level: *level as u8,
-                num: t.meta.num,
-            });
-            vedit.remove.push((*level, t.meta.num));
+            c.remove_table(*level, t.meta.num);
         }
         for t in outputs {
-            edits.push(Edit::AddTable {
-                level: to as u8,
-                num: t.meta.num,
-            });
-            edits.push(Edit::NextFile(t.meta.num + 1));
+            c.note(Edit::NextFile(t.meta.num + 1));
             Stats::add(&self.stats.compaction_bytes, t.meta.size);
-            vedit.add.push((to, Arc::new(t)));
+            c.add_table(to, Arc::new(t));
         }
-        self.log_edits(&edits)?;
-        self.install(&vedit);
+        self.commit(c)?;
         Ok(())
     }
 

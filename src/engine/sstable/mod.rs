@@ -149,7 +149,7 @@ fn zstd_bounded(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
 }
 
 fn get_key(d: &mut Dec<'_>) -> Option<Key> {
-    Some(Key::new(d.u32()?, d.u64()?, d.u64()?))
+    crate::engine::types::take_key(d)
 }
 
 fn decode_index(data: &[u8]) -> Option<Vec<IndexEntry>> {

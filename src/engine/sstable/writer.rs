@@ -10,7 +10,7 @@ use super::{
 use crate::engine::codec::{io_err, put_u32, put_u64, put_u8};
 use crate::engine::error::{Error, Result};
 use crate::engine::fs::{FileSystem, WritableFile};
-use crate::engine::types::{encode_entry, Entry, Key, Value, ValueRef};
+use crate::engine::types::{encode_entry, put_key, Entry, Key, Value, ValueRef};
 use crate::engine::Compression;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -214,12 +214,6 @@ fn compress(c: Compression, raw: &[u8], out: &mut Vec<u8>) -> u8 {
             }
         },
     }
-}
-
-fn put_key(buf: &mut Vec<u8>, k: &Key) {
-    put_u32(buf, k.topic);
-    put_u64(buf, k.time);
-    put_u64(buf, k.seq);
 }
 
 fn encode_index(index: &[IndexEntry]) -> Vec<u8> {
