@@ -94,7 +94,7 @@ fn options(fs: &FaultFs, durability: Durability, quota: u64) -> Options {
         fs: Arc::new(fs.clone()),
         tuning: Tuning {
             vlog_file_bytes: 12 << 10,
-            stop_timeout: Duration::from_secs(2),
+            stop_timeout: Duration::from_millis(200),
             ..Tuning::default()
         },
     }

@@ -64,12 +64,17 @@ fn child(dir: &Path, cycle: u64) {
     if std::env::var("MOTEDB_KILL_PERIODIC").is_ok() {
         opts.durability = Durability::Periodic(Duration::from_millis(100));
     }
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    // The parent times a kill during recovery from this line.
+    writeln!(out, "OPENING").unwrap();
+    out.flush().unwrap();
     let store = Store::open(dir, opts).unwrap();
+    writeln!(out, "OPENED").unwrap();
+    out.flush().unwrap();
     let ids: Vec<_> = (0..TOPICS)
         .map(|i| store.register_topic(spec(i)).unwrap())
         .collect();
-    let out = std::io::stdout();
-    let mut out = out.lock();
     writeln!(out, "READY").unwrap();
     out.flush().unwrap();
     let base = cycle * CYCLE_SPAN;
@@ -104,10 +109,23 @@ type Acked = BTreeMap<(usize, Nanos), u64>;
 /// Acknowledgements in the order the child printed them.
 type AckLog = Vec<((usize, Nanos), u64)>;
 
-/// Runs one child, kills it after `delay` (counted from READY, or from the
-/// start when `during_open`: then the kill may hit recovery itself), returns
-/// the acknowledged records.
-fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodic: bool) -> AckLog {
+/// What one child did before the kill.
+struct ChildRun {
+    acked: AckLog,
+    /// The kill came after "OPENING" and before "OPENED": it hit recovery.
+    killed_in_open: bool,
+}
+
+/// Runs one child, kills it after `delay` (counted from READY, or from
+/// "OPENING" when `during_open`: then the kill may hit recovery itself),
+/// returns what it acknowledged.
+fn run_child(
+    dir: &Path,
+    cycle: u64,
+    delay: Duration,
+    during_open: bool,
+    periodic: bool,
+) -> ChildRun {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     if periodic {
@@ -135,8 +153,10 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
         text
     });
     let (tx, rx) = mpsc::channel();
+    let (open_tx, open_rx) = mpsc::channel();
     let reader = thread::spawn(move || {
         let mut acked = AckLog::new();
+        let mut opened = false;
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         loop {
@@ -147,7 +167,16 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
                 _ => break,
             }
             // The test harness may print "test name ... " before our text.
-            if line.trim_end().ends_with("READY") {
+            let text = line.trim_end();
+            if text.ends_with("OPENING") {
+                let _ = open_tx.send(());
+                continue;
+            }
+            if text.ends_with("OPENED") {
+                opened = true;
+                continue;
+            }
+            if text.ends_with("READY") {
                 let _ = tx.send(());
                 continue;
             }
@@ -156,15 +185,24 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
                 acked.push(((f[0] as usize, f[1]), f[2]));
             }
         }
-        acked
+        (acked, opened)
     });
     // The child must come up; wait for it on a condition, with a timeout.
     if during_open {
+        let opening = open_rx.recv_timeout(Duration::from_secs(60));
         thread::sleep(delay);
         child.kill().unwrap();
         child.wait().unwrap();
-        let _ = err_reader.join();
-        return reader.join().unwrap();
+        let child_stderr = err_reader.join().unwrap_or_default();
+        assert!(
+            opening.is_ok(),
+            "cycle {cycle}: child never started opening; its stderr:\n{child_stderr}"
+        );
+        let (acked, opened) = reader.join().unwrap();
+        return ChildRun {
+            acked,
+            killed_in_open: !opened,
+        };
     }
     let ready = rx.recv_timeout(Duration::from_secs(60));
     if ready.is_ok() {
@@ -172,13 +210,16 @@ fn run_child(dir: &Path, cycle: u64, delay: Duration, during_open: bool, periodi
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let acked = reader.join().unwrap();
+    let (acked, _) = reader.join().unwrap();
     let child_stderr = err_reader.join().unwrap_or_default();
     assert!(
         ready.is_ok(),
         "cycle {cycle}: child never became ready; its stderr:\n{child_stderr}"
     );
-    acked
+    ChildRun {
+        acked,
+        killed_in_open: false,
+    }
 }
 
 /// Every acknowledged record of every cycle so far is present, with its
@@ -224,12 +265,12 @@ fn verify(dir: &Path, acked: &Acked, cycle: u64) -> Acked {
     present
 }
 
-/// Kill cycles: `MOTEDB_KILL_CYCLES`, else 24 (100 in a campaign).
+/// Kill cycles: `MOTEDB_KILL_CYCLES`, else 100 (400 in a campaign).
 fn cycles() -> u64 {
     std::env::var("MOTEDB_KILL_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if seeded::campaign() { 100 } else { 24 })
+        .unwrap_or(if seeded::campaign() { 400 } else { 100 })
 }
 
 #[test]
@@ -242,21 +283,24 @@ fn sigkill_loop_keeps_every_acknowledged_record() {
     let mut rng: u64 = seeded::seed(0x5EED) | 1;
     let started = Instant::now();
     let mut total_acks = 0usize;
+    let (mut open_kills, mut open_hits) = (0u64, 0u64);
     for cycle in 1..=cycles() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        // Every 6th cycle the kill comes early, while the child may still
-        // be opening (recovering) the store.
+        // Every 6th cycle the kill comes early, while the child is opening
+        // (recovering) the store: 0 to 2 ms after it said so.
         let during_open = cycle % 6 == 0;
         let delay = if during_open {
-            Duration::from_millis(rng % 15)
+            Duration::from_micros(rng % 2_000)
         } else {
             Duration::from_millis(20 + rng % 400)
         };
-        let got = run_child(dir.path(), cycle, delay, during_open, false);
-        total_acks += got.len();
-        acked.extend(got);
+        let run = run_child(dir.path(), cycle, delay, during_open, false);
+        open_kills += u64::from(during_open);
+        open_hits += u64::from(run.killed_in_open);
+        total_acks += run.acked.len();
+        acked.extend(run.acked);
         verify(dir.path(), &acked, cycle);
     }
     assert!(
@@ -265,9 +309,14 @@ fn sigkill_loop_keeps_every_acknowledged_record() {
         started.elapsed()
     );
     eprintln!(
-        "kill loop: {} cycles, {total_acks} acknowledged records verified, {:?}",
+        "kill loop: {} cycles, {total_acks} acknowledged records verified, \
+         {open_hits} of {open_kills} early kills landed inside open, {:?}",
         cycles(),
         started.elapsed()
+    );
+    assert!(
+        open_kills == 0 || open_hits > 0,
+        "none of {open_kills} kills meant for recovery landed inside Store::open"
     );
 }
 
@@ -350,7 +399,7 @@ fn sigkill_loop_periodic_keeps_a_prefix() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let delay = Duration::from_millis(20 + rng % 300);
-        let log = run_child(dir.path(), cycle, delay, false, true);
+        let log = run_child(dir.path(), cycle, delay, false, true).acked;
         let present = verify(dir.path(), &Acked::new(), cycle);
         let lost: Vec<_> = before
             .iter()
