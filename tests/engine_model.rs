@@ -16,9 +16,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use motedb::engine::{
-    Compression, Durability, Nanos, Options, Record, Retention, ScanRequest, Store, TopicId,
+    Clock, Compression, Durability, Nanos, Options, Record, Retention, ScanRequest, Store, TopicId,
     TopicSpec, Tuning,
 };
 use proptest::prelude::*;
@@ -187,10 +189,19 @@ const VALUE_THRESHOLD: usize = 512;
 /// A "big" payload: at least 64 KiB, as a real point cloud would be.
 const BIG_LEN: usize = 64 << 10;
 
-fn options(cfg: &Config, retention: Retention) -> Options {
+/// The harness's wall clock: the newest log time appended so far, so
+/// retention by age (wall-clock age of tables) can be checked against log
+/// times, and tables are written in ingest order.
+fn model_clock(wall: &Arc<AtomicU64>) -> Clock {
+    let wall = wall.clone();
+    Clock(Arc::new(move || wall.load(Ordering::SeqCst)))
+}
+
+fn options(cfg: &Config, retention: Retention, wall: &Arc<AtomicU64>) -> Options {
     // Small value-log files, so that they roll and retention can drop them.
     let tuning = Tuning {
         vlog_file_bytes: 128 << 10,
+        clock: model_clock(wall),
         ..Tuning::default()
     };
     Options {
@@ -215,12 +226,15 @@ struct Harness {
     /// In-order appends follow one clock shared by all topics (as receive
     /// times on a robot do) instead of each topic's own last time.
     shared_clock: bool,
+    /// The store's wall clock (`model_clock`).
+    wall: Arc<AtomicU64>,
 }
 
 impl Harness {
     fn new(cfg: Config, retention: Retention) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), options(&cfg, retention.clone())).unwrap();
+        let wall = Arc::new(AtomicU64::new(0));
+        let store = Store::open(dir.path(), options(&cfg, retention.clone(), &wall)).unwrap();
         let ids: Vec<TopicId> = (0..TOPICS)
             .map(|i| store.register_topic(spec(i)).unwrap())
             .collect();
@@ -234,6 +248,7 @@ impl Harness {
             ids,
             model: Model::default(),
             shared_clock: false,
+            wall,
         }
     }
 
@@ -275,6 +290,7 @@ impl Harness {
             let seed = (u64::from(id) << 48) ^ (t << 8) ^ seq_expected;
             let body = payload(seed, len);
             let publish = t / 2;
+            self.wall.fetch_max(t, Ordering::SeqCst);
             let seq = self.store().append(id, t, publish, &body).unwrap();
             assert_eq!(seq, seq_expected, "per-topic sequence of topic {id}");
             self.model.next_seq.insert(id, seq + 1);
@@ -291,8 +307,11 @@ impl Harness {
     fn reopen(&mut self) {
         let store = self.store.take().unwrap();
         store.close().unwrap();
-        let store = Store::open(self.dir.path(), options(&self.cfg, self.retention.clone()))
-            .expect("reopen");
+        let store = Store::open(
+            self.dir.path(),
+            options(&self.cfg, self.retention.clone(), &self.wall),
+        )
+        .expect("reopen");
         for (i, &id) in self.ids.iter().enumerate() {
             let again = store.register_topic(spec(i)).unwrap();
             assert_eq!(again, id, "topic id stable across reopen");
@@ -868,7 +887,8 @@ fn retention_never_leaves_a_hole_inside_a_topic() {
         max_bytes: total - 1,
         max_age: None,
     };
-    h.store = Some(Store::open(h.dir.path(), options(&h.cfg, h.retention.clone())).unwrap());
+    h.store =
+        Some(Store::open(h.dir.path(), options(&h.cfg, h.retention.clone(), &h.wall)).unwrap());
     h.store().compact().unwrap();
     let dropped = check_retention(&h, true);
     assert!(dropped > 0, "over the limit but nothing dropped");
@@ -1066,9 +1086,10 @@ fn read_only_snapshot_survives_writer_compaction() {
     store.close().unwrap();
 }
 
-/// Age retention (measured from the newest stored log time): whole tables
-/// older than the cutoff go, nothing younger than the cutoff ever does, and
-/// what remains per topic is still a suffix.
+/// Age retention (wall-clock age of tables; the harness's clock is the
+/// newest log time appended): whole tables older than the cutoff go,
+/// nothing younger than the cutoff ever does, and what remains per topic is
+/// still a suffix.
 #[test]
 fn retention_by_age_keeps_everything_younger_than_the_cutoff() {
     let cfg = Config {

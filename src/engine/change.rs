@@ -17,10 +17,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// Adds a table (or moves it: after a `remove_table` of the same
+    /// number) with its wall-clock write time.
     pub fn add_table(&mut self, level: usize, t: Arc<Table>) {
         self.edits.push(Edit::AddTable {
             level: level as u8,
             num: t.meta.num,
+        });
+        self.edits.push(Edit::TableWritten {
+            num: t.meta.num,
+            wall: t.written_at,
         });
         self.version.add.push((level, t));
     }

@@ -90,7 +90,7 @@ impl Inner {
             manifest_dropped_bytes: manifest_dropped,
             ..RecoveryReport::default()
         };
-        let version = load_version(&fs, dir, &state, read_only)?;
+        let version = load_version(&fs, dir, &state, read_only, opts.tuning.clock.now())?;
         let active = Arc::new(Memtable::new(0));
         let mut next_seq: Vec<u64> = state.topics.values().map(|t| t.next_seq).collect();
         let mut keep = |e: Entry, synced: bool| -> Result<Keep> {
@@ -460,15 +460,20 @@ fn take_lock(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn LockGuard>> {
 
 /// Opens every table and value-log file the manifest lists. `pin` keeps
 /// their descriptors open (read-only stores).
+/// Tables without a recorded write time (stores from before it was
+/// recorded) count as written `now`: kept at least `max_age` longer.
 fn load_version(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     st: &manifest::State,
     pin: bool,
+    now: u64,
 ) -> Result<Version> {
     let mut v = Version::default();
     for (num, level) in &st.tables {
-        let t = Arc::new(Table::open(fs.clone(), dir, *num, pin)?);
+        let mut t = Table::open(fs.clone(), dir, *num, pin)?;
+        t.written_at = st.table_wall.get(num).copied().unwrap_or(now);
+        let t = Arc::new(t);
         if let Some(l) = v.levels.get_mut(*level as usize) {
             l.push(t);
         } else {

@@ -52,6 +52,12 @@ pub enum Edit {
         bytes: u64,
         messages: u64,
     },
+    /// Wall-clock ns when the table's newest record was written (flush
+    /// time; for a compaction output, the latest of its inputs).
+    TableWritten {
+        num: u64,
+        wall: u64,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -72,6 +78,8 @@ pub struct State {
     pub wal_floor: u64,
     pub topics: BTreeMap<u32, TopicEntry>,
     pub retention: (u64, u64, u64),
+    /// table number -> `TableWritten` wall time
+    pub table_wall: BTreeMap<u64, u64>,
 }
 
 impl State {
@@ -82,6 +90,7 @@ impl State {
             }
             Edit::RemoveTable { num, .. } => {
                 self.tables.remove(num);
+                self.table_wall.remove(num);
             }
             Edit::AddVlog { num } => {
                 self.vlogs.insert(*num);
@@ -106,6 +115,9 @@ impl State {
                 bytes,
                 messages,
             } => self.retention = (*files, *bytes, *messages),
+            Edit::TableWritten { num, wall } => {
+                self.table_wall.insert(*num, *wall);
+            }
         }
     }
 
@@ -136,11 +148,12 @@ impl State {
             });
         }
         out.extend(self.vlogs.iter().map(|n| Edit::AddVlog { num: *n }));
-        out.extend(
-            self.tables
-                .iter()
-                .map(|(n, l)| Edit::AddTable { level: *l, num: *n }),
-        );
+        for (n, l) in &self.tables {
+            out.push(Edit::AddTable { level: *l, num: *n });
+            if let Some(w) = self.table_wall.get(n) {
+                out.push(Edit::TableWritten { num: *n, wall: *w });
+            }
+        }
         out
     }
 }
@@ -207,6 +220,11 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
             put_u64(b, *bytes);
             put_u64(b, *messages);
         }
+        Edit::TableWritten { num, wall } => {
+            put_u8(b, 11);
+            put_u64(b, *num);
+            put_u64(b, *wall);
+        }
     }
 }
 
@@ -247,6 +265,10 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
             files: d.u64()?,
             bytes: d.u64()?,
             messages: d.u64()?,
+        },
+        11 => Edit::TableWritten {
+            num: d.u64()?,
+            wall: d.u64()?,
         },
         _ => return None,
     })

@@ -168,6 +168,9 @@ pub struct Memtable {
     bytes: AtomicUsize,
     /// Highest WAL segment holding records of this memtable.
     last_wal_segment: AtomicU64,
+    /// Wall-clock ns when it was frozen (stopped taking records); 0 while
+    /// active.
+    frozen_at: AtomicU64,
 }
 
 impl Memtable {
@@ -176,7 +179,16 @@ impl Memtable {
             inner: RwLock::new(Inner::default()),
             bytes: AtomicUsize::new(0),
             last_wal_segment: AtomicU64::new(wal_segment),
+            frozen_at: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_frozen_at(&self, wall: u64) {
+        self.frozen_at.store(wall, Ordering::Release);
+    }
+
+    pub fn frozen_at(&self) -> u64 {
+        self.frozen_at.load(Ordering::Acquire)
     }
 
     pub fn insert(&self, key: Key, publish: u64, value: ValueRef<'_>) {

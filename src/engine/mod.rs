@@ -104,7 +104,9 @@ pub enum Compression {
 pub struct Retention {
     /// 0: unlimited.
     pub max_bytes: u64,
-    /// None: unlimited.
+    /// None: unlimited. Age is wall-clock time since a table's newest
+    /// record was written (`Tuning::clock`), not log time: a sim-time
+    /// reset or a far-future stamp cannot drop live data.
     pub max_age: Option<Duration>,
 }
 
@@ -155,6 +157,47 @@ pub struct Tuning {
     pub wal_buffer_bytes: usize,
     /// Run flush and compaction threads (false: only on explicit calls).
     pub background: bool,
+    /// Wall-clock time; `max_age` retention measures table age with it.
+    pub clock: Clock,
+}
+
+/// Wall-clock nanoseconds since the unix epoch. Tests inject their own.
+#[derive(Clone)]
+pub struct Clock(pub Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        }))
+    }
+
+    pub fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl PartialEq for Clock {
+    fn eq(&self, other: &Clock) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Clock {}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
 }
 
 impl Default for Tuning {
@@ -167,6 +210,7 @@ impl Default for Tuning {
             vlog_file_bytes: 256 << 20,
             wal_buffer_bytes: 1 << 20,
             background: true,
+            clock: Clock::system(),
         }
     }
 }

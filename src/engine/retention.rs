@@ -1,7 +1,8 @@
-//! Retention: drops whole tables, oldest (by newest record) first, and the
-//! value-log files no remaining table references. Never rewrites data.
-//! `max_age` is measured from the newest stored log time, not the wall
-//! clock, so sim-time recordings behave the same.
+//! Retention: drops whole tables, oldest written first, and the value-log
+//! files no remaining table references. Never rewrites data. Age and order
+//! come from each table's wall-clock write time (`Table::written_at`), not
+//! from log time: a sim-time reset (log time starting again at 0) or one
+//! far-future stamp cannot make live data look old.
 
 use super::change::Change;
 use super::db::Inner;
@@ -29,47 +30,24 @@ fn vlog_refs(tables: &[(usize, Arc<Table>)]) -> BTreeMap<u64, usize> {
     refs
 }
 
-/// A table may go only if, for every topic it holds, all its records are
-/// older than every other table's records of that topic: dropping it then
-/// shortens each topic from the old end and never leaves a hole.
-fn droppable(tables: &[(usize, Arc<Table>)], i: usize) -> bool {
-    let Some((_, x)) = tables.get(i) else {
-        return false;
-    };
-    x.meta.topics.iter().all(|(topic, r)| {
-        tables
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .filter_map(|(_, (_, y))| y.meta.topics.get(topic))
-            .all(|o| r.max_time <= o.min_time)
-    })
-}
-
 impl Inner {
-    fn newest_time(&self) -> u64 {
-        let sv = self.snapshot();
-        Inner::topic_ranges(&sv)
-            .values()
-            .map(|r| r.max_time)
-            .max()
-            .unwrap_or(0)
-    }
-
     fn plan_retention(&self, v: &Version) -> Plan {
         let r = self.retention.lock().clone();
         let mut tables: Vec<(usize, Arc<Table>)> =
             v.tables().map(|(l, t)| (l, t.clone())).collect();
-        tables.sort_by_key(|(_, t)| (t.meta.min_time(), t.meta.num));
+        // Written order: wall time, then table number (flushes run oldest
+        // memtable first).
+        tables.sort_by_key(|(_, t)| (t.written_at, t.meta.num));
         let mut refs = vlog_refs(&tables);
         // Memtables only point into the newest referenced file or later.
         let pin_from = refs.keys().next_back().copied().unwrap_or(0);
         let sizes: BTreeMap<u64, u64> = v.vlogs.iter().map(|(n, f)| (*n, f.size())).collect();
         let mut total: u64 =
             tables.iter().map(|(_, t)| t.meta.size).sum::<u64>() + sizes.values().sum::<u64>();
+        let now = self.opts.tuning.clock.now();
         let cutoff = r
             .max_age
-            .map(|a| self.newest_time().saturating_sub(a.as_nanos() as u64));
+            .map(|a| now.saturating_sub(u64::try_from(a.as_nanos()).unwrap_or(u64::MAX)));
         let mut plan = Plan {
             tables: Vec::new(),
             vlogs: Vec::new(),
@@ -80,24 +58,12 @@ impl Inner {
                 total = total.saturating_sub(*size);
             }
         }
-        let old = |t: &Table| cutoff.is_some_and(|c| t.meta.max_time() < c);
-        loop {
+        let old = |t: &Table| cutoff.is_some_and(|c| t.written_at < c);
+        // Oldest written first, so what goes is always a prefix of what
+        // was written: never a hole in the middle of a recording.
+        while !tables.is_empty() {
             let over = r.max_bytes > 0 && total > r.max_bytes;
-            if !over && !tables.iter().any(|(_, t)| old(t)) {
-                break;
-            }
-            // Prefer a table whose removal leaves no hole. If overlapping
-            // tables (late data) leave none, a table entirely past the age
-            // limit still goes, and so does the oldest one when over the
-            // byte quota: the quota must hold.
-            let pick = (0..tables.len())
-                .find(|i| droppable(&tables, *i))
-                .or_else(|| (0..tables.len()).find(|i| tables.get(*i).is_some_and(|(_, t)| old(t))))
-                .or_else(|| over.then_some(0));
-            let Some(i) = pick.filter(|i| *i < tables.len()) else {
-                break;
-            };
-            let (level, t) = tables.remove(i);
+            let (level, t) = tables.remove(0);
             if !over && !old(&t) {
                 break;
             }

@@ -116,6 +116,7 @@ impl Inner {
         };
         let last_seg = wal.rotate();
         w.active.set_last_wal_segment(last_seg);
+        w.active.set_frozen_at(self.opts.tuning.clock.now());
         let fresh = Arc::new(Memtable::new(last_seg + 1));
         let old = std::mem::replace(&mut w.active, fresh.clone());
         {
@@ -308,10 +309,9 @@ impl Inner {
             }
         }
         w.finish()?;
-        Ok((
-            Table::open(self.fs.clone(), &self.dir, num, false)?,
-            max_seq,
-        ))
+        let mut t = Table::open(self.fs.clone(), &self.dir, num, false)?;
+        t.written_at = mem.frozen_at();
+        Ok((t, max_seq))
     }
 
     fn remove_wal_below(&self, floor: u64) -> Result<()> {

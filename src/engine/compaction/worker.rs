@@ -76,7 +76,12 @@ impl Inner {
             .iter()
             .map(|(_, t)| Source::Table(TableIter::new(t.clone(), Key::MIN, Key::MAX, false)))
             .collect();
-        let outputs = self.write_outputs(MergeIter::new(sources, Order::KEY))?;
+        let mut outputs = self.write_outputs(MergeIter::new(sources, Order::KEY))?;
+        // The merged data is as new as its newest input (retention by age).
+        let written = inputs.iter().map(|(_, t)| t.written_at).max().unwrap_or(0);
+        for t in &mut outputs {
+            t.written_at = written;
+        }
         if !self.inputs_live(&inputs) {
             for t in outputs {
                 t.mark_obsolete();

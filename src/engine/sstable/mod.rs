@@ -200,6 +200,9 @@ fn decode_meta(data: &[u8], num: u64, size: u64, entries: u64) -> Option<TableMe
 /// long as some version, iterator or compaction holds this handle.
 pub struct Table {
     pub meta: TableMeta,
+    /// Wall-clock ns when its newest record was written (retention by
+    /// age); set by whoever opens it, from the manifest or the clock.
+    pub written_at: u64,
     path: PathBuf,
     fs: Option<Arc<dyn FileSystem>>,
     /// Kept open for the table's life (read-only stores: another process
@@ -352,6 +355,7 @@ impl Table {
         check_counts(&index, &meta).map_err(|reason| corrupt(&path, moff, reason))?;
         Ok(Table {
             meta,
+            written_at: 0,
             path,
             fs: Some(fs),
             pinned: pin.then_some(file),
@@ -366,6 +370,7 @@ impl Table {
         Table {
             path: PathBuf::from(format!("synthetic-{}", meta.num)),
             meta,
+            written_at: 0,
             fs: None,
             pinned: None,
             index: Vec::new(),

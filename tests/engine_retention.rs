@@ -1,0 +1,131 @@
+//! Retention measures age and order by wall-clock write time
+//! (`Tuning::clock`), not log time: a far-future stamp or a sim-time reset
+//! (log time starting again near 0) cannot drop live data.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a test failure"
+)]
+
+mod engine_common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use motedb::engine::{
+    Clock, Compression, Durability, Nanos, Options, Retention, Store, TopicSpec, Tuning,
+};
+
+const SEC: u64 = 1_000_000_000;
+
+fn payload(t: Nanos) -> Vec<u8> {
+    engine_common::xorshift_bytes(t ^ 0x0A6E, 64)
+}
+
+fn spec(i: usize) -> TopicSpec {
+    TopicSpec {
+        name: format!("/age_{i}"),
+        type_name: "std_msgs/msg/ByteMultiArray".into(),
+        serialization_format: "cdr".into(),
+        ..TopicSpec::default()
+    }
+}
+
+fn options(wall: &Arc<AtomicU64>, retention: Retention) -> Options {
+    let w = wall.clone();
+    Options {
+        durability: Durability::None,
+        compression: Compression::None,
+        retention,
+        tuning: Tuning {
+            background: false,
+            clock: Clock(Arc::new(move || w.load(Ordering::SeqCst))),
+            ..Tuning::default()
+        },
+        ..Options::default()
+    }
+}
+
+fn times(store: &Store, topic: u32) -> Vec<Nanos> {
+    store
+        .iter(&[topic], 0, Nanos::MAX, false)
+        .unwrap()
+        .map(|r| r.unwrap().log_time)
+        .collect()
+}
+
+#[test]
+fn a_far_future_stamp_does_not_make_live_data_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let wall = Arc::new(AtomicU64::new(1_000 * SEC));
+    let retention = Retention {
+        max_bytes: 0,
+        max_age: Some(Duration::from_secs(10)),
+    };
+    let store = Store::open(dir.path(), options(&wall, retention)).unwrap();
+    let (a, b) = (
+        store.register_topic(spec(0)).unwrap(),
+        store.register_topic(spec(1)).unwrap(),
+    );
+    for t in 1..=50 {
+        store.append(a, t * SEC, 0, &payload(t)).unwrap();
+    }
+    store.flush().unwrap();
+    // A bad stamp on another topic, far in the future, in a table of its own.
+    store.append(b, u64::MAX / 2, 0, &payload(7)).unwrap();
+    store.flush().unwrap();
+    for t in 51..=100 {
+        store.append(a, t * SEC, 0, &payload(t)).unwrap();
+    }
+    store.flush().unwrap();
+    store.compact().unwrap();
+    assert_eq!(
+        times(&store, a).len(),
+        100,
+        "live data dropped by a future stamp"
+    );
+    assert_eq!(times(&store, b).len(), 1);
+    // Eleven seconds of wall clock later, all of it is past max_age.
+    wall.fetch_add(11 * SEC, Ordering::SeqCst);
+    store.compact().unwrap();
+    assert!(times(&store, a).is_empty(), "max_age dropped nothing");
+    assert!(store.health().retention_dropped_messages >= 101);
+    store.close().unwrap();
+}
+
+#[test]
+fn a_sim_time_reset_makes_retention_drop_the_old_session_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let wall = Arc::new(AtomicU64::new(1_000 * SEC));
+    let store = Store::open(dir.path(), options(&wall, Retention::default())).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    // Session 1: sim time around 5000 s.
+    let old: Vec<Nanos> = (0..200).map(|i| 5_000 * SEC + i * SEC / 10).collect();
+    for &t in &old {
+        store.append(id, t, 0, &payload(t)).unwrap();
+    }
+    store.flush().unwrap();
+    wall.fetch_add(60 * SEC, Ordering::SeqCst);
+    // The simulator restarts: sim time begins again near 0.
+    let new: Vec<Nanos> = (0..200).map(|i| SEC + i * SEC / 10).collect();
+    for &t in &new {
+        store.append(id, t, 0, &payload(t)).unwrap();
+    }
+    store.flush().unwrap();
+    let used = store.health().disk_bytes;
+    // Just under what both sessions take: one table has to go.
+    store
+        .set_retention(Retention {
+            max_bytes: used - 1,
+            max_age: None,
+        })
+        .unwrap();
+    store.compact().unwrap();
+    let left = times(&store, id);
+    assert_eq!(
+        left, new,
+        "retention dropped the live session, not the old one"
+    );
+    store.close().unwrap();
+}
