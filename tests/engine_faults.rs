@@ -292,3 +292,99 @@ fn read_only_open_during_a_writer_flush_sees_every_record() {
         seen.len()
     );
 }
+
+/// Set in the child that runs inside its own mount namespace.
+const TMPFS_CHILD: &str = "MOTEDB_TMPFS_CHILD";
+
+/// The same on a real file system: a 3 MiB tmpfs, mounted in a private
+/// mount namespace (`unshare --mount`, so nothing outside sees it), filled
+/// up by the store; then a 1 MiB file the test wrote first is deleted.
+#[test]
+fn disk_full_on_a_real_tmpfs_stops_writes_then_they_resume() {
+    if std::env::var_os(TMPFS_CHILD).is_some() {
+        tmpfs_child();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(exe)
+        .args([
+            "disk_full_on_a_real_tmpfs_stops_writes_then_they_resume",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(TMPFS_CHILD, "1")
+        .output()
+        .expect("unshare (util-linux) runs the child in a private mount namespace");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("TMPFS-OK"),
+        "child failed ({:?}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", text.lines().find(|l| l.contains("TMPFS-OK")).unwrap_or(""));
+}
+
+fn tmpfs_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "motedb-test"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount -t tmpfs failed (needs root)");
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0x55u8; 1 << 20]).unwrap();
+    let real = Options {
+        fs: Arc::new(motedb::engine::fs::RealFs),
+        durability: Durability::Sync,
+        memtable_bytes: 64 << 10,
+        value_threshold: 512,
+        compression: Compression::None,
+        tuning: Tuning {
+            vlog_file_bytes: 256 << 10,
+            stop_timeout: Duration::from_millis(300),
+            ..Tuning::default()
+        },
+        ..Options::default()
+    };
+    let path = dir.path().join("store");
+    let store = Store::open(&path, real.clone()).unwrap();
+    let id = store.register_topic(spec(0)).unwrap();
+    let (mut acked, err) = append_until(&store, id, 0, 100_000);
+    let err = err.expect("3 MiB never filled up");
+    let full = matches!(&err, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+        || matches!(err, Error::WriteStopped(_));
+    assert!(full, "a full tmpfs gave {err:?}");
+    assert!(!store.health().poisoned, "ENOSPC must not poison");
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut t = 1_000_000;
+    while store.append(id, t, 0, &payload(t)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "writes never resumed: {:?}",
+            store.health()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        t += 1;
+    }
+    acked.push(t);
+    let (more, err) = append_until(&store, id, 2_000_000, 100);
+    assert!(err.is_none(), "{err:?}");
+    acked.extend(more);
+    store.close().unwrap();
+    let store = Store::open(&path, real).unwrap();
+    let have = times(&store);
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|t| !have.contains(&(id, **t)))
+        .take(5)
+        .collect();
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    store.close().unwrap();
+    println!("TMPFS-OK {} acknowledged", acked.len());
+}
