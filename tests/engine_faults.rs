@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use motedb::engine::fs::{FaultFs, FileSystem};
+use motedb::engine::fs::{FaultFs, FileSystem, PowerCut};
 use motedb::engine::{Compression, Durability, Error, Nanos, Options, Store, TopicSpec, Tuning};
 
 const DB: &str = "/db";
@@ -325,7 +325,10 @@ fn disk_full_on_a_real_tmpfs_stops_writes_then_they_resume() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("{}", text.lines().find(|l| l.contains("TMPFS-OK")).unwrap_or(""));
+    eprintln!(
+        "{}",
+        text.lines().find(|l| l.contains("TMPFS-OK")).unwrap_or("")
+    );
 }
 
 fn tmpfs_child() {
@@ -387,4 +390,43 @@ fn tmpfs_child() {
     assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
     store.close().unwrap();
     println!("TMPFS-OK {} acknowledged", acked.len());
+}
+
+/// After the process dies (SIGKILL: the page cache survives), the next
+/// open replays records that were never fsynced. It must make them durable
+/// before it starts a newer WAL segment (which makes the old one count as
+/// "fsynced whole") or writes tables pointing into their value-log
+/// payloads: otherwise a later power cut leaves a damaged segment that is
+/// no longer the last one, and the store does not open.
+#[test]
+fn records_replayed_after_a_process_crash_are_made_durable_before_new_writes() {
+    for seed in 0..24 {
+        let fs = FaultFs::new();
+        let mut o = options(&fs, false);
+        o.durability = Durability::None;
+        o.tuning.wal_buffer_bytes = 1;
+        let store = Store::open(DB, o).unwrap();
+        let id = store.register_topic(spec(0)).unwrap();
+        for t in 0..60 {
+            store.append(id, t, 0, &payload(t)).unwrap();
+        }
+        let next = fs.kill_process();
+        drop(store);
+        let store = Store::open(DB, options(&next, false)).unwrap();
+        assert_eq!(times(&store).len(), 60, "replay after the kill");
+        let mut acked = Vec::new();
+        for t in 100..110 {
+            store.append(id, t, 0, &payload(t)).unwrap();
+            acked.push(t);
+        }
+        let after = next.power_cut(PowerCut::Torn(seed));
+        drop(store);
+        let store = Store::open(DB, options(&after, false))
+            .unwrap_or_else(|e| panic!("seed {seed}: store does not open: {e}"));
+        let have = times(&store);
+        for t in (0..60).chain(acked) {
+            assert!(have.contains(&(id, t)), "seed {seed}: record {t} lost");
+        }
+        store.close().unwrap();
+    }
 }

@@ -72,6 +72,11 @@ pub struct Inner {
     pub stalled: Mutex<Option<String>>,
     /// Tables moved out of the tree after a checksum error, and why.
     pub quarantined: Mutex<Vec<(PathBuf, String)>>,
+    /// Serialises `try_resume`.
+    pub resume_lock: Mutex<()>,
+    /// The latest table write time handed out: write times never go
+    /// backwards, even when the wall clock does (retention order).
+    pub last_written: AtomicU64,
 }
 
 impl Inner {
@@ -90,14 +95,17 @@ impl Inner {
             manifest_dropped_bytes: manifest_dropped,
             ..RecoveryReport::default()
         };
-        let version = load_version(&fs, dir, &state, read_only, opts.tuning.clock.now())?;
+        let opened_at = opts.tuning.clock.now();
+        let version = load_version(&fs, dir, &state, read_only, opened_at)?;
         let active = Arc::new(Memtable::new(0));
         let mut next_seq: Vec<u64> = state.topics.values().map(|t| t.next_seq).collect();
+        let mut vlogs_used = std::collections::BTreeSet::new();
         let mut keep = |e: Entry, synced: bool| -> Result<Keep> {
             if let Value::Ptr(p) = &e.value {
                 if let Some(why) = missing_payload(&version, p, &e.key, synced)? {
                     return Ok(Keep::CutHere(why));
                 }
+                vlogs_used.insert(p.file);
             }
             let t = e.key.topic as usize;
             if t >= next_seq.len() {
@@ -133,6 +141,18 @@ impl Inner {
         recovery.wal_truncated = replay.cut;
         let next_seg = replay.segments.last().map_or(state.wal_floor, |s| s + 1);
         active.set_last_wal_segment(next_seg);
+        if !read_only {
+            // After a crash of the process (not of the machine) what was
+            // replayed may still be only in the page cache: make it
+            // durable before a newer segment makes the last one "fsynced
+            // whole", and before a table points into those payloads.
+            if let Some(last) = replay.segments.last() {
+                fsync_file(&*fs, &wal::segment_path(dir, *last))?;
+            }
+            for num in &vlogs_used {
+                fsync_file(&*fs, &super::vlog::vlog_path(dir, *num))?;
+            }
+        }
         let mut next_file = state.next_file.max(1);
         let manifest_writer = if read_only {
             None
@@ -141,8 +161,18 @@ impl Inner {
             next_file = next_file.max(max_file_number(&state).saturating_add(1));
             let mut st = state.clone();
             st.next_file = next_file;
+            // Tables from before write times were recorded keep the time of
+            // this open from now on (not a new one at every open).
+            for num in st.tables.keys() {
+                st.table_wall.entry(*num).or_insert(opened_at);
+            }
             Some(ManifestWriter::rewrite(fs.clone(), dir, &st)?)
         };
+        let last_written = version
+            .tables()
+            .map(|(_, t)| t.written_at)
+            .max()
+            .unwrap_or(0);
         let quarantined =
             super::recover::find_quarantined(&fs.list(dir).map_err(io_err(dir))?, dir);
         let catalog = build_catalog(&state.topics);
@@ -193,6 +223,8 @@ impl Inner {
             stop: AtomicBool::new(false),
             stalled: Mutex::new(None),
             quarantined: Mutex::new(quarantined),
+            resume_lock: Mutex::new(()),
+            last_written: AtomicU64::new(last_written),
             opts,
         })
     }
@@ -442,6 +474,16 @@ pub fn changed_while_opening(dir: &Path) -> Error {
             "the writer kept changing the store while it was being opened read-only; try again",
         ),
     }
+}
+
+/// fsync of a file written by an earlier process.
+fn fsync_file(fs: &dyn FileSystem, path: &Path) -> Result<()> {
+    if !fs.exists(path) {
+        return Ok(());
+    }
+    fs.open_append(path)
+        .and_then(|mut f| f.sync())
+        .map_err(io_err(path))
 }
 
 fn take_lock(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn LockGuard>> {

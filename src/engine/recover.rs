@@ -34,9 +34,12 @@ impl Inner {
         let Err(e) = r else {
             return r;
         };
+        // The WAL and the value-log writer record which of their calls
+        // failed; a failure to create the next value-log file (or to log
+        // it) is a write failure.
         let fsync = match self.wal.as_ref().and_then(|w| w.failure()) {
             Some(f) => f.fsync,
-            None => self.vlog.lock().as_ref().is_none_or(|v| v.sync_failed()),
+            None => self.vlog.lock().as_ref().is_some_and(|v| v.sync_failed()),
         };
         if fsync {
             self.poison.set(what, &e);
@@ -60,6 +63,9 @@ impl Inner {
     /// After a failed write: seals the value log, flushes every memtable
     /// and starts a fresh WAL segment; true when writes were resumed.
     pub fn try_resume(&self) -> Result<bool> {
+        // One resume at a time: a second one would freeze and reset again
+        // under records written since the first.
+        let _g = self.resume_lock.lock();
         if self.stalled.lock().is_none() {
             return Ok(false);
         }
@@ -107,24 +113,33 @@ impl Inner {
         }
     }
 
-    /// Moves a corrupt table out of the tree (see the module docs).
+    /// Moves a corrupt table out of the tree (see the module docs): the
+    /// manifest edit first (until it is durable the table stays listed and
+    /// its file stays where the manifest says), then the rename. A crash in
+    /// between leaves an unlisted `.sst`, which the next open deletes.
     fn quarantine(&self, file: &Path, reason: &str) -> Result<()> {
         let Some(num) = table_number(file) else {
             return Ok(());
         };
+        // No compaction, move or retention may pick the table meanwhile.
+        let _m = self.maintenance.lock();
         let _g = self.flush_lock.lock();
         let v = self.snapshot().version.clone();
         let Some((level, table)) = v.tables().find(|(_, t)| t.meta.num == num) else {
             return Ok(());
         };
+        let table = table.clone();
+        let mut c = Change::default();
+        c.remove_table(level, num);
+        self.commit(c)?;
+        // `table` still holds the file (its drop would delete an obsolete
+        // one, and then finds it renamed away).
         let bad = quarantine_path(table.path());
         self.fs
             .rename(table.path(), &bad)
             .map_err(io_err(table.path()))?;
         self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let mut c = Change::default();
-        c.remove_table(level, num);
-        self.commit(c)?;
+        drop(table);
         self.quarantined.lock().push((bad, reason.to_string()));
         self.refresh_state();
         Ok(())

@@ -285,9 +285,16 @@ impl Wal {
             f.sync().map_err(|e| (true, io_err(&old)(e)))?;
         }
         out.file = None;
-        // Never an existing file: a segment is only ever started once, and
-        // one left by a failed start holds nothing.
+        // Never over an existing file: a segment is only ever started once,
+        // and creating would truncate records it holds.
         let path = segment_path(&self.dir, seg);
+        if self.fs.exists(&path) {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "WAL segment exists already; refusing to overwrite it",
+            );
+            return Err((false, io_err(&path)(e)));
+        }
         let file = self
             .fs
             .create(&path)
@@ -313,11 +320,14 @@ impl Wal {
 
     /// Resumes after a failed write: every record up to `durable_lsn` is
     /// durable elsewhere (flushed to a table) and the failed segment is
-    /// below the floor. Later records go to a fresh segment.
+    /// below the floor. Later records go to the next segment, which the
+    /// caller's freeze started. A healthy WAL keeps its open file (it may
+    /// hold records not yet flushed).
     pub fn reset(&self, durable_lsn: u64) {
         let mut out = self.out.lock();
-        out.broken = None;
-        out.file = None;
+        if out.broken.take().is_some() {
+            out.file = None;
+        }
         self.synced_lsn.fetch_max(durable_lsn, Ordering::AcqRel);
     }
 
@@ -744,5 +754,35 @@ mod tests {
         put(&wal, 3, b"c");
         assert!(matches!(wal.write_out(true), Err(Error::WriteStopped(_))));
         assert_eq!(fault.contents(&path).unwrap().len(), len);
+    }
+
+    /// Found by the disk-full campaign: a resume after a value-log write
+    /// failure reset a healthy WAL, dropping its open segment, and the next
+    /// write created that segment again, truncating acknowledged records.
+    #[test]
+    fn reset_of_a_healthy_wal_keeps_its_segment_and_nothing_is_overwritten() {
+        let fault = FaultFs::new();
+        let wal = wal_on(&fault, 1);
+        let lsn = put(&wal, 1, b"acknowledged");
+        wal.write_out(true).unwrap();
+        wal.reset(lsn);
+        put(&wal, 2, b"later");
+        wal.write_out(true).unwrap();
+        let (times, _) = replay_all(&fault, false).unwrap();
+        assert_eq!(times, vec![1, 2], "the first record was overwritten");
+        // A broken WAL that is reset never creates over an existing file.
+        let fault = FaultFs::new();
+        let wal = wal_on(&fault, 1);
+        put(&wal, 1, b"a");
+        wal.write_out(true).unwrap();
+        fault.fail_nth_write(1);
+        put(&wal, 2, b"b");
+        assert!(wal.write_out(true).is_err());
+        wal.reset(0);
+        put(&wal, 3, b"c");
+        let e = wal.write_out(true).unwrap_err();
+        assert!(e.to_string().contains("exists already"), "{e}");
+        let (times, _) = replay_all(&fault, false).unwrap();
+        assert_eq!(times.first(), Some(&1), "segment 1 was truncated");
     }
 }

@@ -14,6 +14,7 @@ use super::vlog::{VlogFile, VlogWriter};
 use super::wal;
 use super::{Durability, WriteState};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,7 +117,10 @@ impl Inner {
         };
         let last_seg = wal.rotate();
         w.active.set_last_wal_segment(last_seg);
-        w.active.set_frozen_at(self.opts.tuning.clock.now());
+        // Never before an earlier table's time, even if the clock went back.
+        let now = self.opts.tuning.clock.now();
+        let at = self.last_written.fetch_max(now, Ordering::AcqRel).max(now);
+        w.active.set_frozen_at(at);
         let fresh = Arc::new(Memtable::new(last_seg + 1));
         let old = std::mem::replace(&mut w.active, fresh.clone());
         {

@@ -57,6 +57,12 @@ impl Inner {
     fn trivial_move(&self, v: &Version, from: usize, nums: &[u64]) -> Result<()> {
         let to = from + 1;
         let tables = pick(v, from, nums);
+        let inputs: Vec<(usize, Arc<Table>)> = tables.iter().map(|t| (from, t.clone())).collect();
+        if !self.inputs_live(&inputs) {
+            // Something (retention, a quarantine) changed the level since
+            // the choice was made.
+            return Ok(());
+        }
         let mut c = Change::default();
         for t in &tables {
             c.remove_table(from, t.meta.num);

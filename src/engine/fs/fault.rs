@@ -337,6 +337,42 @@ impl FaultFs {
         }
     }
 
+    /// Simulates the death of the process (SIGKILL), not of the machine:
+    /// the page cache survives, written but unsynced bytes included, and
+    /// stay unsynced. Returns the file system the next process sees; this
+    /// one fails every later call.
+    pub fn kill_process(&self) -> FaultFs {
+        self.shared.dead.store(true, Ordering::SeqCst);
+        let ns = self.shared.ns.lock();
+        let fresh = FaultFs::new();
+        {
+            let mut new_ns = fresh.shared.ns.lock();
+            new_ns.dirs = ns.dirs.clone();
+            let mut made: HashMap<usize, InodeRef> = HashMap::new();
+            let mut copy = |inode: &InodeRef| {
+                made.entry(Arc::as_ptr(inode) as usize)
+                    .or_insert_with(|| {
+                        let old = inode.lock();
+                        Arc::new(Mutex::new(Inode {
+                            data: old.data.clone(),
+                            disk: old.disk.clone(),
+                            lost: old.lost.clone(),
+                        }))
+                    })
+                    .clone()
+            };
+            for (path, inode) in &ns.live {
+                let node = copy(inode);
+                new_ns.live.insert(path.clone(), node);
+            }
+            for (path, inode) in &ns.durable {
+                let node = copy(inode);
+                new_ns.durable.insert(path.clone(), node);
+            }
+        }
+        fresh
+    }
+
     /// Simulates a power cut that keeps exactly the durable state.
     pub fn crash(&self) -> FaultFs {
         self.power_cut(PowerCut::Clean)
