@@ -80,7 +80,12 @@ impl Inner {
         }
         let lsn = {
             let mut w = self.writer.lock();
-            self.freeze(&mut w);
+            // A retry after a failed flush finds the memtable it froze
+            // still waiting: freeze again only if records came in since,
+            // so a long full disk does not pile up empty memtables.
+            if !w.active.is_empty() || self.snapshot().imm.is_empty() {
+                self.freeze(&mut w);
+            }
             self.wal.as_ref().map_or(0, |wal| wal.lsn())
         };
         while !self.snapshot().imm.is_empty() {
