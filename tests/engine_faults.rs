@@ -74,6 +74,17 @@ fn times(store: &Store) -> BTreeSet<(u32, Nanos)> {
         .collect()
 }
 
+/// Every acknowledged time of topic `id` is in the store.
+fn assert_all_present(store: &Store, id: u32, acked: &[Nanos]) {
+    let have = times(store);
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|t| !have.contains(&(id, **t)))
+        .take(5)
+        .collect();
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+}
+
 /// Appends until `until` says stop; returns the times acknowledged.
 fn append_until(store: &Store, id: u32, from: Nanos, n: u64) -> (Vec<Nanos>, Option<Error>) {
     let mut ok = Vec::new();
@@ -137,13 +148,7 @@ fn disk_full_stops_writes_then_they_resume_when_space_comes_back() {
     let after = fs.crash();
     drop(store);
     let store = Store::open(DB, options(&after, true)).unwrap();
-    let have = times(&store);
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|t| !have.contains(&(id, **t)))
-        .take(5)
-        .collect();
-    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    assert_all_present(&store, id, &acked);
     store.close().unwrap();
 }
 
@@ -381,13 +386,7 @@ fn tmpfs_child() {
     acked.extend(more);
     store.close().unwrap();
     let store = Store::open(&path, real).unwrap();
-    let have = times(&store);
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|t| !have.contains(&(id, **t)))
-        .take(5)
-        .collect();
-    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    assert_all_present(&store, id, &acked);
     store.close().unwrap();
     println!("TMPFS-OK {} acknowledged", acked.len());
 }

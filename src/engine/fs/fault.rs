@@ -103,6 +103,36 @@ fn zero_ranges(buf: &mut [u8], ranges: &[(usize, usize)]) {
 
 type InodeRef = Arc<Mutex<Inode>>;
 
+/// A fresh file system with these directory entries; each inode (shared
+/// by several entries or not) is copied once through `content`.
+fn rebuild(
+    dirs: &BTreeSet<PathBuf>,
+    live: Vec<(PathBuf, InodeRef)>,
+    durable: Vec<(PathBuf, InodeRef)>,
+    mut content: impl FnMut(&Inode) -> Inode,
+) -> FaultFs {
+    let fresh = FaultFs::new();
+    {
+        let mut ns = fresh.shared.ns.lock();
+        ns.dirs = dirs.clone();
+        let mut made: HashMap<usize, InodeRef> = HashMap::new();
+        let mut copy = |inode: &InodeRef| {
+            made.entry(Arc::as_ptr(inode) as usize)
+                .or_insert_with(|| Arc::new(Mutex::new(content(&inode.lock()))))
+                .clone()
+        };
+        for (path, inode) in live {
+            let node = copy(&inode);
+            ns.live.insert(path, node);
+        }
+        for (path, inode) in durable {
+            let node = copy(&inode);
+            ns.durable.insert(path, node);
+        }
+    }
+    fresh
+}
+
 #[derive(Default)]
 struct Namespace {
     live: BTreeMap<PathBuf, InodeRef>,
@@ -344,33 +374,21 @@ impl FaultFs {
     pub fn kill_process(&self) -> FaultFs {
         self.shared.dead.store(true, Ordering::SeqCst);
         let ns = self.shared.ns.lock();
-        let fresh = FaultFs::new();
-        {
-            let mut new_ns = fresh.shared.ns.lock();
-            new_ns.dirs = ns.dirs.clone();
-            let mut made: HashMap<usize, InodeRef> = HashMap::new();
-            let mut copy = |inode: &InodeRef| {
-                made.entry(Arc::as_ptr(inode) as usize)
-                    .or_insert_with(|| {
-                        let old = inode.lock();
-                        Arc::new(Mutex::new(Inode {
-                            data: old.data.clone(),
-                            disk: old.disk.clone(),
-                            lost: old.lost.clone(),
-                        }))
-                    })
-                    .clone()
-            };
-            for (path, inode) in &ns.live {
-                let node = copy(inode);
-                new_ns.live.insert(path.clone(), node);
-            }
-            for (path, inode) in &ns.durable {
-                let node = copy(inode);
-                new_ns.durable.insert(path.clone(), node);
-            }
-        }
-        fresh
+        let live: Vec<_> = ns
+            .live
+            .iter()
+            .map(|(p, i)| (p.clone(), i.clone()))
+            .collect();
+        let durable: Vec<_> = ns
+            .durable
+            .iter()
+            .map(|(p, i)| (p.clone(), i.clone()))
+            .collect();
+        rebuild(&ns.dirs, live, durable, |old| Inode {
+            data: old.data.clone(),
+            disk: old.disk.clone(),
+            lost: old.lost.clone(),
+        })
     }
 
     /// Simulates a power cut that keeps exactly the durable state.
@@ -402,33 +420,19 @@ impl FaultFs {
                 kept.insert(path.clone(), i.clone());
             }
         }
-        let fresh = FaultFs::new();
-        {
-            let mut new_ns = fresh.shared.ns.lock();
-            new_ns.dirs = ns.dirs.clone();
-            let mut made: HashMap<usize, InodeRef> = HashMap::new();
-            for (path, inode) in kept {
-                let node = made
-                    .entry(Arc::as_ptr(&inode) as usize)
-                    .or_insert_with(|| {
-                        let old = inode.lock();
-                        let bytes = if torn {
-                            old.torn(&mut rng)
-                        } else {
-                            old.disk.clone()
-                        };
-                        Arc::new(Mutex::new(Inode {
-                            data: bytes.clone(),
-                            disk: bytes,
-                            lost: Vec::new(),
-                        }))
-                    })
-                    .clone();
-                new_ns.live.insert(path.clone(), node.clone());
-                new_ns.durable.insert(path, node);
+        let kept: Vec<_> = kept.into_iter().collect();
+        rebuild(&ns.dirs, kept.clone(), kept, |old| {
+            let bytes = if torn {
+                old.torn(&mut rng)
+            } else {
+                old.disk.clone()
+            };
+            Inode {
+                data: bytes.clone(),
+                disk: bytes,
+                lost: Vec::new(),
             }
-        }
-        fresh
+        })
     }
 
     /// Written (not necessarily durable) bytes of a file.
