@@ -58,10 +58,6 @@ impl Live {
     }
 
     /// The configuration `name = value` would give, or why it is refused.
-    #[cfg_attr(
-        not(feature = "ros"),
-        expect(dead_code, reason = "only rclrs can refuse a set before it happens")
-    )]
     pub fn check(&self, name: &str, value: ParamValue) -> Result<NodeParams, String> {
         let current = self.params.read();
         self.candidate(&current, name, value).map(|(p, _)| p)

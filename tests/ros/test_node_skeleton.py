@@ -5,6 +5,7 @@ SIGINT/SIGTERM."""
 import os
 import re
 import signal
+import time
 
 from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
@@ -72,6 +73,21 @@ def test_bad_parameter_is_a_clear_startup_error(start_node):
     assert 'durability.mode' in node.log()
 
 
+def test_sigterm_soon_after_start_exits_zero(start_node):
+    """A stop asked while the node is still setting up (after its store is
+    open, before or while the executor starts) is honoured: the rclrs
+    executor clears its halt flag when it starts spinning, and a halt sent
+    once was lost there (2 hangs in 20 starts before the fix)."""
+    for _ in range(20):
+        node = start_node()
+        deadline = time.monotonic() + 30.0
+        while 'recording into' not in node.log():
+            node.assert_running()
+            assert time.monotonic() < deadline, node.log()
+            time.sleep(0.001)
+        assert node.stop() == 0, node.log()
+
+
 def test_sigint_exits_zero(peer, start_node):
     node = start_node()
     call(peer, ListTopics, '/motedb/list_topics', ListTopics.Request(), node)
@@ -89,3 +105,33 @@ def test_sigterm_exits_zero_and_store_reopens(peer, start_node, tmp_path):
     assert list(response.topics) == []
     assert second.stop() == 0, second.log()
 
+
+
+def test_a_reply_the_client_cannot_receive_is_logged_and_the_node_keeps_serving(
+        peer, start_node):
+    """A client whose response reader cannot match the service's writer
+    (transient-local reader, volatile writer) gets no reply: the send fails
+    with RCL_RET_TIMEOUT, as it does while discovery is still running. The
+    node logs it and keeps serving; r2r's own parameter handler panicked
+    here and took the node down."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    node = start_node()
+    request = GetParameters.Request(names=['storage.path'])
+    call(peer, GetParameters, '/motedb/get_parameters', request, node)
+    unmatched = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    logged = ('could not send the reply', 'Error while sending service response')
+    for name, srv_type, req in [('/motedb/get_parameters', GetParameters, request),
+                                ('/motedb/list_topics', ListTopics, ListTopics.Request())]:
+        before = node.log().count(logged[0]) + node.log().count(logged[1])
+        client = peer.create_client(srv_type, name, qos_profile=unmatched)
+        try:
+            def failure_logged():
+                # Resent until the request reaches the service (discovery).
+                client.call_async(req)
+                return node.log().count(logged[0]) + node.log().count(logged[1]) > before
+            assert spin_until(peer, failure_logged, 30.0, node), node.log()
+        finally:
+            peer.destroy_client(client)
+        response = call(peer, srv_type, name, req, node)
+        assert response is not None
+    assert node.stop() == 0, node.log()

@@ -1,18 +1,16 @@
 """Declared parameters as ROS users expect them, driven from rclpy: list,
 describe, get; read-only and bad values refused with nothing changed; live
-values take effect while the node runs. Both client library builds; where
-r2r cannot do what rclrs does (refuse a set, descriptors), the test says so."""
+values take effect while the node runs. Both client library builds answer
+alike: each checks a set before it happens and describes every parameter."""
 
-import os
 import time
 
 from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import (DescribeParameters, GetParameters, ListParameters,
-                                SetParameters)
+from rcl_interfaces.srv import (DescribeParameters, GetParameters, GetParameterTypes,
+                                ListParameters, SetParameters, SetParametersAtomically)
 
-R2R = os.environ.get('MOTEDB_NODE_CLIENT') == 'r2r'
 LIVE = ['diagnostic_updater.period', 'topics', 'include_regex', 'exclude_regex',
         'discovery_period_s', 'retention.max_bytes', 'retention.max_age_s',
         'query.max_messages', 'query.max_bytes']
@@ -43,16 +41,6 @@ def get(peer, node, name):
             ParameterType.PARAMETER_DOUBLE: v.double_value}.get(v.type, v)
 
 
-def eventually_equal(peer, node, name, expected, timeout_s=10.0):
-    """r2r changes first and reverts after; rclrs never changes: poll."""
-    deadline = time.monotonic() + timeout_s
-    got = get(peer, node, name)
-    while got != expected and time.monotonic() < deadline:
-        rclpy_spin(peer)
-        got = get(peer, node, name)
-    return got
-
-
 def rclpy_spin(peer):
     import rclpy
     rclpy.spin_once(peer, timeout_sec=0.1)
@@ -63,9 +51,6 @@ def test_every_parameter_is_listed_and_described(peer, start_node):
     names = call(peer, ListParameters, '/motedb/list_parameters',
                  ListParameters.Request(), node).result.names
     assert set(LIVE + READ_ONLY) <= set(names), names
-    if R2R:
-        assert node.stop() == 0, node.log()
-        return  # r2r 0.9 has no descriptors for undeclared parameters
     response = call(peer, DescribeParameters, '/motedb/describe_parameters',
                     DescribeParameters.Request(names=LIVE + READ_ONLY), node)
     by_name = {d.name: d for d in response.descriptors}
@@ -92,11 +77,9 @@ def test_read_only_and_bad_values_are_refused_and_change_nothing(peer, start_nod
     ]
     for name, kind, bad, before in cases:
         result = set_one(peer, node, name, kind, bad)
-        if not R2R:
-            # r2r answers every set "successful"; it cannot refuse one.
-            assert not result.successful, (name, bad)
-            assert result.reason, (name, bad)
-        assert eventually_equal(peer, node, name, before) == before, (name, bad)
+        assert not result.successful, (name, bad)
+        assert result.reason, (name, bad)
+        assert get(peer, node, name) == before, (name, bad)
     assert node.proc.poll() is None, node.log()
     assert node.stop() == 0, node.log()
 
@@ -123,6 +106,40 @@ def test_live_values_take_effect(peer, start_node):
     result = set_one(peer, node, 'query.max_messages', ParameterType.PARAMETER_INTEGER, 5)
     assert result.successful, result.reason
     assert get(peer, node, 'query.max_messages') == 5
+    assert node.stop() == 0, node.log()
+
+
+def test_atomic_set_changes_all_or_nothing(peer, start_node):
+    node = start_node()
+    good = Parameter(name='query.max_messages',
+                     value=value(ParameterType.PARAMETER_INTEGER, 7))
+    bad = Parameter(name='query.max_bytes', value=value(ParameterType.PARAMETER_INTEGER, 0))
+    response = call(peer, SetParametersAtomically, '/motedb/set_parameters_atomically',
+                    SetParametersAtomically.Request(parameters=[good, bad]), node)
+    assert not response.result.successful
+    assert response.result.reason
+    assert get(peer, node, 'query.max_messages') == 1000
+    response = call(peer, SetParametersAtomically, '/motedb/set_parameters_atomically',
+                    SetParametersAtomically.Request(parameters=[good]), node)
+    assert response.result.successful, response.result.reason
+    assert get(peer, node, 'query.max_messages') == 7
+    assert node.stop() == 0, node.log()
+
+
+def test_listing_by_prefix_and_depth_follows_rclcpp(peer, start_node):
+    node = start_node()
+    result = call(peer, ListParameters, '/motedb/list_parameters',
+                  ListParameters.Request(prefixes=['retention'], depth=1), node).result
+    assert set(result.names) == {'retention.max_bytes', 'retention.max_age_s'}, result.names
+    assert list(result.prefixes) == ['retention']
+    result = call(peer, ListParameters, '/motedb/list_parameters',
+                  ListParameters.Request(depth=1), node).result
+    assert 'topics' in result.names and 'retention.max_bytes' not in result.names
+    types = call(peer, GetParameterTypes, '/motedb/get_parameter_types',
+                 GetParameterTypes.Request(names=['topics', 'query.max_bytes', 'nope']),
+                 node).types
+    assert list(types) == [ParameterType.PARAMETER_STRING_ARRAY,
+                           ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_NOT_SET]
     assert node.stop() == 0, node.log()
 
 

@@ -2,6 +2,7 @@
 //! (parameters, validation, diagnostics) is in the parent module.
 
 mod convert;
+mod params;
 
 use super::diagnostics::{Composer, Pacer};
 use super::error::{NodeError, Result};
@@ -45,7 +46,6 @@ pub fn run() -> Result<()> {
     let ctx = r2r::Context::create().map_err(mw("rcl_init"))?;
     let mut node = r2r::Node::create(ctx, "motedb", "").map_err(mw("rcl_node_init"))?;
     let (params, unknown) = read_params(&node)?;
-    publish_params(&node, &params);
     let store = Arc::new(open_store(&params)?);
     let logger = node.logger().to_string();
     for name in unknown {
@@ -70,15 +70,11 @@ pub fn run() -> Result<()> {
 
     let mut pool = LocalPool::new();
     let workers = Arc::new(Workers::new(2));
-    let (param_handler, param_events) = node
-        .make_parameter_handler()
-        .map_err(mw("parameter services"))?;
-    spawn(&pool, param_handler)?;
-    apply_param_changes(&node, &pool, param_events, &live, &logger)?;
-    serve_list_topics(&mut node, &pool, &store)?;
-    serve_query_range(&mut node, &pool, &store, &workers, &live)?;
-    serve_get_latest(&mut node, &pool, &store, &workers)?;
-    serve_export(&mut node, &pool, &store, &workers, &params)?;
+    params::serve(&mut node, &pool, &live, &logger)?;
+    serve_list_topics(&mut node, &pool, &store, &logger)?;
+    serve_query_range(&mut node, &pool, &store, &workers, &live, &logger)?;
+    serve_get_latest(&mut node, &pool, &store, &workers, &logger)?;
+    serve_export(&mut node, &pool, &store, &workers, &params, &logger)?;
     publish_diagnostics(&mut node, &pool, &store, &stats, &live)?;
 
     while !signals::stop_requested() {
@@ -103,6 +99,19 @@ fn spawn(pool: &LocalPool, task: impl Future<Output = ()> + 'static) -> Result<(
         })
 }
 
+/// Sends `response`; one that cannot be sent is logged, never fatal. With
+/// Fast DDS a reply fails with a timeout when the client's response reader
+/// is not matched to the service yet (discovery is still running); the
+/// client sees no answer and may call again, as rclcpp and rclrs leave it.
+fn respond<S>(req: r2r::ServiceRequest<S>, response: S::Response, service: &str, logger: &str)
+where
+    S: r2r::WrappedServiceTypeSupport + 'static,
+{
+    if let Err(e) = req.respond(response) {
+        r2r::log_warn!(logger, "{service}: could not send the reply: {e}");
+    }
+}
+
 /// Parameter overrides (`-p`, `--params-file`), parsed by rcl exactly as in
 /// the rclrs build, merged with the defaults.
 /// Also returns the names the node does not know.
@@ -119,58 +128,16 @@ fn read_params(node: &r2r::Node) -> Result<(NodeParams, Vec<String>)> {
     ))
 }
 
-/// r2r answers every SetParameters with "successful" and then reports the
-/// change here; it cannot refuse one. A change the node accepts is applied
-/// (as in the rclrs build); a refused one (read-only, bad type or value) is
-/// logged and the value in force is put back, so a get shows the truth.
-fn apply_param_changes(
-    node: &r2r::Node,
+fn serve_list_topics(
+    node: &mut r2r::Node,
     pool: &LocalPool,
-    events: impl futures::Stream<Item = (String, r2r::ParameterValue)> + 'static,
-    live: &Arc<Live>,
+    store: &Arc<Store>,
     logger: &str,
 ) -> Result<()> {
-    let (map, live, logger) = (node.params.clone(), Arc::clone(live), logger.to_string());
-    spawn(
-        pool,
-        events.for_each(move |(name, value)| {
-            let outcome = match convert::param_from_r2r(&value) {
-                Some(v) => live.apply(&name, v),
-                None => Err(format!("{name}: unsupported parameter type")),
-            };
-            if let Err(why) = &outcome {
-                r2r::log_warn!(&logger, "parameter {name} not changed: {why}");
-            }
-            // Always the value in force: a refused set is undone, and an
-            // earlier refused set never overwrites a later accepted one.
-            let current = live.with(|p| p.effective());
-            if let (Ok(mut map), Some((_, v))) =
-                (map.lock(), current.into_iter().find(|(n, _)| *n == name))
-            {
-                map.insert(name, r2r::Parameter::new(convert::param_to_r2r(v)));
-            }
-            futures::future::ready(())
-        }),
-    )
-}
-
-/// Makes the effective values visible through the parameter services.
-fn publish_params(node: &r2r::Node, params: &NodeParams) {
-    if let Ok(mut map) = node.params.lock() {
-        for (name, value) in params.effective() {
-            map.insert(
-                name.to_string(),
-                r2r::Parameter::new(convert::param_to_r2r(value)),
-            );
-        }
-    }
-}
-
-fn serve_list_topics(node: &mut r2r::Node, pool: &LocalPool, store: &Arc<Store>) -> Result<()> {
     let requests = node
         .create_service::<ListTopics::Service>("~/list_topics", QosProfile::services_default())
         .map_err(mw("create ~/list_topics"))?;
-    let store = Arc::clone(store);
+    let (store, logger) = (Arc::clone(store), logger.to_string());
     spawn(
         pool,
         requests.for_each(move |req| {
@@ -178,7 +145,12 @@ fn serve_list_topics(node: &mut r2r::Node, pool: &LocalPool, store: &Arc<Store>)
                 .iter()
                 .map(convert::topic_info)
                 .collect();
-            let _sent = req.respond(ListTopics::Response { topics });
+            respond(
+                req,
+                ListTopics::Response { topics },
+                "~/list_topics",
+                &logger,
+            );
             futures::future::ready(())
         }),
     )
@@ -193,6 +165,7 @@ fn serve_off_thread<S, J>(
     pool: &LocalPool,
     workers: &Arc<Workers>,
     name: &'static str,
+    logger: &str,
     job: impl Fn(&S::Request) -> J + 'static,
     unavailable: fn() -> S::Response,
 ) -> Result<()>
@@ -204,15 +177,15 @@ where
     let mut requests = node
         .create_service::<S>(name, QosProfile::services_default())
         .map_err(mw(name))?;
-    let workers = Arc::clone(workers);
+    let (workers, logger) = (Arc::clone(workers), logger.to_string());
     let spawner = pool.spawner();
     spawn(pool, async move {
         while let Some(req) = requests.next().await {
             let work = job(&req.message);
-            let workers = Arc::clone(&workers);
+            let (workers, logger) = (Arc::clone(&workers), logger.clone());
             let answer = async move {
                 let response = workers.run(work).await.unwrap_or_else(unavailable);
-                let _sent = req.respond(response);
+                respond(req, response, name, &logger);
             };
             let _spawned = spawner.spawn_local(answer);
         }
@@ -225,6 +198,7 @@ fn serve_query_range(
     store: &Arc<Store>,
     workers: &Arc<Workers>,
     live: &Arc<Live>,
+    logger: &str,
 ) -> Result<()> {
     let (store, live) = (Arc::clone(store), Arc::clone(live));
     serve_off_thread::<QueryRange::Service, _>(
@@ -232,6 +206,7 @@ fn serve_query_range(
         pool,
         workers,
         "~/query_range",
+        logger,
         move |request| {
             let limits = live.with(|p| Limits {
                 max_messages: p.query_max_messages,
@@ -253,6 +228,7 @@ fn serve_get_latest(
     pool: &LocalPool,
     store: &Arc<Store>,
     workers: &Arc<Workers>,
+    logger: &str,
 ) -> Result<()> {
     let store = Arc::clone(store);
     serve_off_thread::<GetLatest::Service, _>(
@@ -260,6 +236,7 @@ fn serve_get_latest(
         pool,
         workers,
         "~/get_latest",
+        logger,
         move |request| {
             let store = Arc::clone(&store);
             let (topic, at) = (request.topic.clone(), convert::stamp(&request.at));
@@ -279,6 +256,7 @@ fn serve_export(
     store: &Arc<Store>,
     workers: &Arc<Workers>,
     params: &NodeParams,
+    logger: &str,
 ) -> Result<()> {
     let store = Arc::clone(store);
     let directory = params.export_directory.clone();
@@ -287,6 +265,7 @@ fn serve_export(
         pool,
         workers,
         "~/export_mcap",
+        logger,
         move |request| {
             let (store, directory) = (Arc::clone(&store), directory.clone());
             let input = convert::export_input(request);

@@ -26,6 +26,7 @@ use ros_env::motedb_interfaces::srv::{
     ExportMcap, GetLatest, GetLatest_Request, ListTopics, ListTopics_Request, ListTopics_Response,
     QueryRange,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,20 +82,29 @@ pub fn run() -> Result<()> {
     let services = serve(&node, &store, &workers, &live)?;
     let diagnostics = publish_diagnostics(&node, &store, &stats, &live)?;
 
+    // The watcher halts the executor for as long as it spins once a stop
+    // was asked: `spin` clears the halt flag when it starts, so a signal
+    // that came before it (or a wake-up lost while the wait set was being
+    // rebuilt) would otherwise leave the node spinning forever.
     let commands = Arc::clone(executor.commands());
+    let spinning = Arc::new(AtomicBool::new(true));
+    let watching = Arc::clone(&spinning);
     let watcher = std::thread::Builder::new()
         .name("motedb-signals".into())
         .spawn(move || {
-            while !signals::stop_requested() {
+            while watching.load(Ordering::Acquire) {
+                if signals::stop_requested() {
+                    commands.halt_spinning();
+                }
                 std::thread::sleep(STOP_POLL);
             }
-            commands.halt_spinning();
         })
         .map_err(|e| NodeError::Middleware {
             operation: "spawn thread",
             detail: e.to_string(),
         })?;
     let errors = executor.spin(SpinOptions::default());
+    spinning.store(false, Ordering::Release);
     signals::request_stop();
     let _joined = watcher.join();
     ::rclrs::log_info!(node.logger(), "shutting down");
