@@ -423,3 +423,116 @@ fn export_fills_a_missing_definition_from_ament_prefix_path() {
     assert!(schema.data.starts_with(b"MultiArrayLayout layout\n"));
     assert!(String::from_utf8_lossy(&schema.data).contains("MSG: std_msgs/msg/MultiArrayDimension"));
 }
+
+/// Every file under `dir` with its bytes.
+#[cfg(test)]
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The read commands of the CLI, each as arguments after the binary.
+fn read_commands(store: &str, out: &str) -> Vec<Vec<String>> {
+    [
+        vec!["info", store],
+        vec!["topics", store],
+        vec!["du", store],
+        vec!["verify", store],
+        vec!["cat", store, "/chatter", "--limit", "3"],
+        vec!["export", store, out],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(String::from).collect())
+    .collect()
+}
+
+#[test]
+fn read_commands_change_no_byte_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 50);
+    // A torn tail: a last WAL segment holding only half-written garbage.
+    // Read commands report what they read and must not repair (cut) it.
+    std::fs::write(store.join("wal-000900.log"), [0xA5u8; 300]).unwrap();
+    let before = snapshot(&store);
+    let out = dir.path().join("bag");
+    for args in read_commands(s(&store), s(&out)) {
+        let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(
+            snapshot(&store) == before,
+            "{args:?} changed the store: {:?}",
+            snapshot(&store).keys().collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Set in the child that runs inside its own mount namespace.
+const RO_CHILD: &str = "MOTEDB_RO_MOUNT_CHILD";
+
+/// On a read-only bind mount, as when a store is inspected on a robot's
+/// read-only partition or a write-protected copy; `ros2 bag info` works
+/// there and so must every read command. The mount is made in a private
+/// mount namespace (`unshare --mount`), so nothing outside sees it.
+#[test]
+fn read_commands_work_on_a_read_only_bind_mount() {
+    if let Some(dir) = std::env::var_os(RO_CHILD) {
+        let store = std::path::Path::new(&dir).join("store");
+        for args in [
+            vec!["--bind", s(&store), s(&store)],
+            vec!["-o", "remount,bind,ro", s(&store), s(&store)],
+        ] {
+            assert!(Command::new("mount")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let probe = std::fs::write(store.join("probe"), b"x").unwrap_err();
+        assert_eq!(probe.raw_os_error(), Some(30), "not read-only: {probe}");
+        let out = std::path::Path::new(&dir).join("bag");
+        for args in read_commands(s(&store), s(&out)) {
+            let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        }
+        println!("RO-MOUNT-OK");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    make_store(dir.path(), 50);
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "read_commands_work_on_a_read_only_bind_mount",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(RO_CHILD, dir.path())
+        .output()
+        .expect("unshare (util-linux) runs the child in a private mount namespace");
+    assert!(
+        o.status.success() && stdout(&o).contains("RO-MOUNT-OK"),
+        "child failed ({:?}):\n{}\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+}

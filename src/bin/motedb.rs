@@ -213,19 +213,18 @@ fn run(cli: &Cli) -> CliResult {
     }
 }
 
-/// Opens for reading; falls back to a read-only snapshot when a running
-/// node holds the store.
+/// Opens for reading only: no lock taken, nothing written (no MANIFEST
+/// rewrite, no torn WAL tail cut, no compaction), so a read command works on
+/// a read-only mount, on a store a node is recording into (a snapshot of
+/// what is durable now), and inspects exactly what is on disk.
 fn open_read(path: &Path) -> Result<Store, Fail> {
     require_store(path)?;
-    match Store::open(path, Options::default()) {
-        Err(engine::Error::Locked { pid, .. }) => {
-            eprintln!(
-                "motedb: store is held by a running process (pid {pid:?}); reading a read-only snapshot"
-            );
-            Ok(Store::open_read_only(path)?)
-        }
-        other => Ok(other?),
+    if let Some(pid) = Store::writer_pid(path) {
+        eprintln!(
+            "motedb: store is held by a running process (pid {pid}); reading a read-only snapshot"
+        );
     }
+    Ok(Store::open_read_only(path)?)
 }
 
 fn open_write(path: &Path) -> Result<Store, Fail> {

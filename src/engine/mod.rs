@@ -332,6 +332,12 @@ impl Store {
         Self::open_read_only_with(path, Options::default())
     }
 
+    /// The pid of the process holding the store at `path` for writing
+    /// (a node recording into it), asked without writing anything.
+    pub fn writer_pid(path: impl AsRef<Path>) -> Option<u32> {
+        fs::lock_holder(&path.as_ref().join(db::LOCK_FILE))
+    }
+
     /// `open_read_only` with options (only `fs` and read settings matter).
     pub fn open_read_only_with(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let path = path.as_ref();

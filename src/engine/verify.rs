@@ -56,6 +56,10 @@ pub struct FileReport {
     pub bytes: u64,
     /// Each names the offset and what is wrong there.
     pub problems: Vec<String>,
+    /// What is not damage but worth knowing: a torn tail (an incomplete
+    /// record written after the last sync, never acknowledged) that the
+    /// next writable open cuts.
+    pub notes: Vec<String>,
 }
 
 impl FileReport {
@@ -66,6 +70,7 @@ impl FileReport {
             items: 0,
             bytes: 0,
             problems: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -152,9 +157,9 @@ fn check_manifest(fs: &dyn FileSystem, dir: &Path) -> (FileReport, u64) {
 
 fn torn_tail(r: &mut FileReport, valid_len: u64, dropped: u64) {
     if dropped > 0 {
-        r.problems.push(format!(
+        r.notes.push(format!(
             "torn tail at offset {valid_len}: {dropped} bytes of an incomplete \
-             record (never acknowledged; dropped at recovery)"
+             record (never acknowledged; cut at the next writable open)"
         ));
     }
 }

@@ -39,7 +39,8 @@ pub(crate) fn verify(store: &Store, decode: bool, json: bool) -> CliResult {
     } else {
         println!("read {total} messages of {} topics", topics.len());
         println!(
-            "recovery at open: {} WAL records replayed, {} torn WAL bytes and {} records dropped",
+            "WAL read: {} records replayed, {} torn bytes and {} records past them skipped \
+             (read-only: nothing cut)",
             rec.replayed_records, rec.wal_dropped_bytes, rec.dropped_records
         );
         for p in &problems {
@@ -60,7 +61,7 @@ pub(crate) fn verify(store: &Store, decode: bool, json: bool) -> CliResult {
 fn file_json(f: &FileReport) -> serde_json::Value {
     json!({
         "path": f.path.display().to_string(), "kind": f.kind.name(),
-        "items": f.items, "bytes": f.bytes, "problems": f.problems,
+        "items": f.items, "bytes": f.bytes, "problems": f.problems, "notes": f.notes,
     })
 }
 
@@ -84,6 +85,9 @@ fn print_files(files: &[FileReport]) {
         );
         for p in &f.problems {
             println!("    PROBLEM: {p}");
+        }
+        for n in &f.notes {
+            println!("    NOTE: {n}");
         }
     }
 }

@@ -108,6 +108,34 @@ impl Drop for RealLock {
     }
 }
 
+/// The pid of the process that holds the store lock at `path` (`RealFs`'s
+/// record lock), asked without taking it or writing anything (F_GETLK on a
+/// read-only descriptor): works on a read-only mount. None when no one
+/// holds it or the file does not exist.
+pub fn lock_holder(path: &Path) -> Option<u32> {
+    use std::os::unix::io::AsRawFd;
+    // A second descriptor of a file this process holds a record lock on
+    // would drop the lock when closed: answer from the table instead.
+    let locked = LOCKED.lock();
+    if file_key(path).is_ok_and(|k| locked.contains(&k)) {
+        return Some(std::process::id());
+    }
+    let f = std::fs::File::open(path).ok()?;
+    // SAFETY: fcntl on a valid, owned descriptor with a zeroed, filled
+    // flock struct that the call fills in; no memory is shared.
+    let fl = unsafe {
+        let mut fl: libc::flock = std::mem::zeroed();
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        if libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut fl) != 0 {
+            return None;
+        }
+        fl
+    };
+    drop(locked);
+    (fl.l_type != libc::F_UNLCK as libc::c_short).then_some(fl.l_pid as u32)
+}
+
 fn file_key(path: &Path) -> io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
