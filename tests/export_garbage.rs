@@ -36,6 +36,7 @@ fn valid_mcap() -> &'static [u8] {
         });
         let opts = ExportOptions {
             output: dir.path().join("b"),
+            beneath: None,
             compression: McapCompression::Lz4,
             split_bytes: Some(16 << 10), // 4 KiB chunks
             ..ExportOptions::default()

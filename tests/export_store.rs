@@ -36,6 +36,7 @@ fn export_selects_topics_and_end_exclusive_range() {
         start: T0 + S,
         end: T0 + 2 * S,
         output: dir.path().join("bag"),
+        beneath: None,
         ..ExportOptions::default()
     };
     let s = export_bag(&store, &opts).unwrap();
@@ -56,6 +57,7 @@ fn export_selects_topics_and_end_exclusive_range() {
         &ExportOptions {
             topics: vec!["/missing".into()],
             output: dir.path().join("x"),
+            beneath: None,
             ..ExportOptions::default()
         },
     )
@@ -70,6 +72,7 @@ fn import_of_export_keeps_times_payloads_types_definitions_qos() {
     let src = Store::open_read_only(make_store(dir.path(), 300)).unwrap();
     let opts = ExportOptions {
         output: dir.path().join("bag"),
+        beneath: None,
         split_bytes: Some(8 << 10),
         ..ExportOptions::default()
     };
@@ -103,6 +106,7 @@ fn import_of_export_keeps_times_payloads_types_definitions_qos() {
         &dst,
         &ExportOptions {
             output: dir.path().join("bag2"),
+            beneath: None,
             ..ExportOptions::default()
         },
     )
@@ -119,6 +123,7 @@ fn import_topic_filter() {
         &src,
         &ExportOptions {
             output: dir.path().join("bag"),
+            beneath: None,
             ..ExportOptions::default()
         },
     )
@@ -175,6 +180,7 @@ fn import_reports_a_listed_file_that_is_missing() {
         &src,
         &ExportOptions {
             output: dir.path().join("bag"),
+            beneath: None,
             split_duration: Some(std::time::Duration::from_secs(5)),
             ..ExportOptions::default()
         },

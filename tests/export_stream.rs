@@ -419,24 +419,99 @@ fn garbage_file_is_reported() {
     assert_eq!(skipped.len(), 1);
 }
 
+/// Options confining `name` to `base` (the node's `export.directory`).
+#[cfg(test)]
+fn beneath(base: &Path, name: &str) -> ExportOptions {
+    ExportOptions {
+        output: PathBuf::from(name),
+        beneath: Some(base.to_path_buf()),
+        ..ExportOptions::default()
+    }
+}
+
 #[test]
-fn service_output_names_are_checked() {
-    use motedb::export::output_under;
+fn confined_output_names_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert_eq!(output_under(d, "run1").unwrap(), d.join("run1"));
-    assert_eq!(output_under(d, "day/run1").unwrap(), d.join("day/run1"));
+    let s = export(&records(10), &beneath(d, "run1")).unwrap();
+    assert_eq!(s.path, d.join("run1"));
+    let s = export(&records(10), &beneath(d, "day/run1")).unwrap();
+    assert_eq!(s.path, d.join("day/run1"));
+    assert!(d.join("day/run1/metadata.yaml").is_file());
     for bad in ["", "  ", "/abs/bag", "../up", "a/../../b"] {
         assert!(
-            matches!(output_under(d, bad), Err(ExportError::InvalidOutput { .. })),
+            matches!(
+                export(&records(10), &beneath(d, bad)),
+                Err(ExportError::InvalidOutput { .. })
+            ),
             "{bad:?} accepted"
         );
     }
-    std::fs::create_dir(d.join("taken")).unwrap();
     assert!(matches!(
-        output_under(d, "taken"),
+        export(&records(10), &beneath(d, "run1")),
         Err(ExportError::TargetExists(_))
     ));
+}
+
+/// A symbolic link that already sits under the export directory (planted,
+/// or left by someone) must not lead a service-requested bag outside it.
+#[test]
+fn a_symlink_under_the_export_directory_cannot_lead_the_bag_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, outside) = (dir.path().join("exports"), dir.path().join("outside"));
+    std::fs::create_dir_all(base.join("real")).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, base.join("link")).unwrap();
+    std::os::unix::fs::symlink(&outside, base.join("real/deeper")).unwrap();
+    std::fs::write(base.join("file"), b"x").unwrap();
+    for name in [
+        "link/run1",
+        "real/deeper/run1",
+        "link/a/b/run1",
+        "file/run1",
+    ] {
+        match export(&records(10), &beneath(&base, name)) {
+            Err(ExportError::InvalidOutput { reason, .. }) => assert!(
+                reason.contains("symbolic link or not a directory"),
+                "{name}: {reason}"
+            ),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // The final name itself a link: taken, never followed.
+    assert!(matches!(
+        export(&records(10), &beneath(&base, "link")),
+        Err(ExportError::TargetExists(_))
+    ));
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    // A plain subdirectory still works.
+    let s = export(&records(10), &beneath(&base, "real/run1")).unwrap();
+    assert_eq!(s.path, base.join("real/run1"));
+}
+
+/// Two exports of the same output (a client retrying after a timeout) each
+/// build their own temporary directory: one never reuses or deletes
+/// another's, whatever its name.
+#[test]
+fn an_export_never_touches_another_exports_partial_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pid = std::process::id();
+    let mut planted = vec![d.join(format!(".run1.partial-{pid}"))];
+    planted.extend((0..8).map(|n| d.join(format!(".run1.partial-{pid}-{n}"))));
+    for p in &planted {
+        std::fs::create_dir(p).unwrap();
+        std::fs::write(p.join("bag_0.mcap"), b"someone else's").unwrap();
+    }
+    let s = export(&records(10), &opts(d, "run1")).unwrap();
+    assert_eq!(s.message_count, 10);
+    for p in &planted {
+        assert_eq!(
+            std::fs::read(p.join("bag_0.mcap")).unwrap(),
+            b"someone else's",
+            "{p:?}"
+        );
+    }
 }
 
 #[test]

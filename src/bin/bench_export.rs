@@ -264,6 +264,7 @@ fn bench_export(store: &Store, dir: &Path, payload: u64) -> Vec<PathBuf> {
     ] {
         let opts = ExportOptions {
             output: dir.join(format!("bag_{name}")),
+            beneath: None,
             compression: c,
             ..ExportOptions::default()
         };

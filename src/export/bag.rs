@@ -1,8 +1,9 @@
 //! Writing a rosbag2 bag directory of MCAP files from a stream of records.
 //!
-//! The bag is built in a hidden sibling directory (`.<name>.partial-<pid>`)
-//! and renamed onto the target only after every file and metadata.yaml is
-//! written and fsynced, so a bag at the target path is always complete.
+//! The bag is built in a hidden sibling directory of its own
+//! (`.<name>.partial-<pid>-<n>`) and renamed onto the target only after
+//! every file and metadata.yaml is written and fsynced, so a bag at the
+//! target path is always complete.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -93,17 +94,13 @@ pub(crate) fn write_bag<I>(
 where
     I: Iterator<Item = crate::engine::Result<Record>>,
 {
-    let (parent, name) = prepare_target(&opts.output)?;
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
-    }
-    std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let target = parent.join(&name);
-    match fill_bag(&tmp, &name, topics, records, opts, ctl) {
+    let target = Target::prepare(&opts.output, opts.beneath.as_deref())?;
+    let (tmp_name, tmp) = target.make_temp_dir()?;
+    let shown = target.shown();
+    match fill_bag(&tmp, &target.name, topics, records, opts, ctl) {
         Ok(summary) => {
-            publish(&tmp, &target, &parent)?;
-            Ok(summary.relocated(&tmp, &target))
+            target.publish(&tmp, &tmp_name)?;
+            Ok(summary.relocated(&tmp, &shown))
         }
         Err(e) => {
             // Best effort: the error being returned is the one that matters,
@@ -111,7 +108,7 @@ where
             if let Err(cleanup) = std::fs::remove_dir_all(&tmp) {
                 return Err(ExportError::Cleanup {
                     cause: Box::new(e),
-                    path: tmp,
+                    path: target.parent_path.join(&tmp_name),
                     reason: cleanup.to_string(),
                 });
             }
@@ -120,27 +117,177 @@ where
     }
 }
 
-/// Checks the target does not exist; returns its absolute parent and name.
-fn prepare_target(output: &Path) -> Result<(PathBuf, String)> {
-    if output.symlink_metadata().is_ok() {
-        return Err(ExportError::TargetExists(output.to_path_buf()));
+/// Where a bag goes: its parent directory, held open from the start, so
+/// that nothing done to the path later (a symlink planted, a directory
+/// renamed) can move the bag elsewhere, and its final name. Files are
+/// written through `/proc/self/fd/<parent>/...`, which resolves through the
+/// open directory, not through the path.
+struct Target {
+    parent: File,
+    /// The parent as a path, for messages and the summary.
+    parent_path: PathBuf,
+    name: String,
+}
+
+/// Makes temporary directory names unique within this process.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Target {
+    /// Opens the parent of `output`, which must not exist yet. With
+    /// `beneath`, `output` must be a relative path of plain names and is
+    /// resolved under that directory without following any symbolic link
+    /// (each component is opened with O_NOFOLLOW from the one before,
+    /// created when missing), so the bag cannot land outside it.
+    fn prepare(output: &Path, beneath: Option<&Path>) -> Result<Target> {
+        let (parent, parent_path) = match beneath {
+            Some(base) => open_beneath(base, output)?,
+            None => {
+                let parent = match output.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+                let parent = parent.canonicalize().map_err(io_err(&parent))?;
+                (open_dir(&parent)?, parent)
+            }
+        };
+        let name = output
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ExportError::InvalidOutput {
+                path: output.to_path_buf(),
+                reason: "needs a final path component in UTF-8".into(),
+            })?
+            .to_string();
+        let target = Target {
+            parent,
+            parent_path,
+            name,
+        };
+        if target.via(&target.name).symlink_metadata().is_ok() {
+            return Err(ExportError::TargetExists(target.shown()));
+        }
+        Ok(target)
     }
-    let name = output
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.is_empty() && *n != "..")
-        .ok_or_else(|| ExportError::InvalidOutput {
-            path: output.to_path_buf(),
-            reason: "needs a final path component in UTF-8".into(),
-        })?
-        .to_string();
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+
+    /// `name` inside the parent, resolved through its open descriptor.
+    fn via(&self, name: &str) -> PathBuf {
+        use std::os::unix::io::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.parent.as_raw_fd())).join(name)
+    }
+
+    fn shown(&self) -> PathBuf {
+        self.parent_path.join(&self.name)
+    }
+
+    /// A new hidden directory `.<name>.partial-<pid>-<n>` of this export
+    /// alone: one that exists (another export of the same name, running or
+    /// killed) is never reused or removed.
+    fn make_temp_dir(&self) -> Result<(String, PathBuf)> {
+        loop {
+            let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+            let tmp_name = format!(".{}.partial-{}-{n}", self.name, std::process::id());
+            let tmp = self.via(&tmp_name);
+            match std::fs::create_dir(&tmp) {
+                Ok(()) => return Ok((tmp_name, tmp)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(&self.parent_path.join(&tmp_name))(e)),
+            }
+        }
+    }
+
+    /// Renames the finished temp directory onto the target, never
+    /// replacing anything that appeared there meanwhile.
+    fn publish(&self, tmp: &Path, tmp_name: &str) -> Result<()> {
+        sync_dir(tmp)?;
+        rename_noreplace(&self.parent, tmp_name, &self.name, &self.shown())?;
+        self.parent.sync_all().map_err(io_err(&self.parent_path))
+    }
+}
+
+fn open_dir(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+/// The parent of `rel` under `base`, opened component by component with
+/// O_NOFOLLOW (missing ones created), and its path for messages.
+fn open_beneath(base: &Path, rel: &Path) -> Result<(File, PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let rel_parent = check_relative(rel)?;
+    std::fs::create_dir_all(base).map_err(io_err(base))?;
+    let mut dir = open_dir(base)?;
+    let mut path = base.to_path_buf();
+    for part in rel_parent.iter().filter(|p| *p != ".") {
+        path.push(part);
+        let c =
+            std::ffi::CString::new(part.as_bytes()).map_err(|_| ExportError::InvalidOutput {
+                path: rel.to_path_buf(),
+                reason: "contains a NUL byte".into(),
+            })?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name
+        // that outlive the call.
+        if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(io_err(&path)(e));
+            }
+        }
+        // SAFETY: as above; the returned descriptor is owned below.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR) => ExportError::InvalidOutput {
+                    path: rel.to_path_buf(),
+                    reason: format!(
+                        "{} is a symbolic link or not a directory; the bag must stay under {}",
+                        path.display(),
+                        base.display()
+                    ),
+                },
+                _ => io_err(&path)(e),
+            });
+        }
+        // SAFETY: fd is a new descriptor that nothing else owns.
+        dir = unsafe { File::from_raw_fd(fd) };
+    }
+    Ok((dir, path))
+}
+
+/// `rel` is a relative path of plain names (no `..`, no root, not empty);
+/// returns its parent (possibly empty).
+fn check_relative(rel: &Path) -> Result<&Path> {
+    use std::path::Component;
+    let bad = |reason: &str| ExportError::InvalidOutput {
+        path: rel.to_path_buf(),
+        reason: reason.to_string(),
     };
-    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let parent = parent.canonicalize().map_err(io_err(&parent))?;
-    Ok((parent, name))
+    if rel.to_string_lossy().trim().is_empty() {
+        return Err(bad("is empty; give a bag directory name"));
+    }
+    for c in rel.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err(bad("must not contain `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(bad("must be relative to the export directory"))
+            }
+        }
+    }
+    Ok(rel.parent().unwrap_or(Path::new("")))
 }
 
 fn fill_bag<I>(
@@ -416,29 +563,23 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(io_err(dir))
 }
 
-/// Renames the finished temp directory onto the target, never replacing
-/// anything that appeared there meanwhile.
-fn publish(tmp: &Path, target: &Path, parent: &Path) -> Result<()> {
-    sync_dir(tmp)?;
-    rename_noreplace(tmp, target)?;
-    sync_dir(parent)
-}
-
-fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let cstr = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| ExportError::InvalidOutput {
-            path: p.to_path_buf(),
+/// renameat2(RENAME_NOREPLACE) of `from` to `to`, both in `dir`.
+fn rename_noreplace(dir: &File, from: &str, to: &str, shown: &Path) -> Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let cstr = |n: &str| {
+        std::ffi::CString::new(n).map_err(|_| ExportError::InvalidOutput {
+            path: shown.to_path_buf(),
             reason: "contains a NUL byte".into(),
         })
     };
     let (a, b) = (cstr(from)?, cstr(to)?);
-    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    // SAFETY: a valid directory descriptor and NUL-terminated names that
+    // outlive the call.
     let rc = unsafe {
         libc::renameat2(
-            libc::AT_FDCWD,
+            dir.as_raw_fd(),
             a.as_ptr(),
-            libc::AT_FDCWD,
+            dir.as_raw_fd(),
             b.as_ptr(),
             libc::RENAME_NOREPLACE,
         )
@@ -448,14 +589,17 @@ fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
     }
     let err = std::io::Error::last_os_error();
     match err.raw_os_error() {
-        Some(libc::EEXIST) => Err(ExportError::TargetExists(to.to_path_buf())),
+        Some(libc::EEXIST) => Err(ExportError::TargetExists(shown.to_path_buf())),
+        // A file system without RENAME_NOREPLACE: check, then rename.
         Some(libc::EINVAL | libc::ENOSYS) => {
-            if to.symlink_metadata().is_ok() {
-                return Err(ExportError::TargetExists(to.to_path_buf()));
+            let proc =
+                |n: &str| PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(n);
+            if proc(to).symlink_metadata().is_ok() {
+                return Err(ExportError::TargetExists(shown.to_path_buf()));
             }
-            std::fs::rename(from, to).map_err(io_err(to))
+            std::fs::rename(proc(from), proc(to)).map_err(io_err(shown))
         }
-        _ => Err(io_err(to)(err)),
+        _ => Err(io_err(shown)(err)),
     }
 }
 

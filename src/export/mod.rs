@@ -57,6 +57,10 @@ pub struct ExportOptions {
     pub end: u64,
     /// Bag directory to create; must not exist.
     pub output: PathBuf,
+    /// Confine `output` to this directory: `output` is then a relative
+    /// path of plain names, resolved beneath it without following symbolic
+    /// links (the node's `export.directory`). None: any path (the CLI).
+    pub beneath: Option<PathBuf>,
     pub compression: McapCompression,
     /// Start a new file once the current one reaches this many bytes.
     pub split_bytes: Option<u64>,
@@ -126,35 +130,6 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The bag directory for an export request naming `name` under
-/// `directory` (the node's `export.directory`): `name` must be a relative
-/// path without `..`, and the target must not exist yet.
-pub fn output_under(directory: &Path, name: &str) -> Result<PathBuf> {
-    use std::path::Component;
-    let rel = Path::new(name);
-    let bad = |reason: &str| ExportError::InvalidOutput {
-        path: rel.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    if name.trim().is_empty() {
-        return Err(bad("is empty; give a bag directory name"));
-    }
-    for c in rel.components() {
-        match c {
-            Component::Normal(_) | Component::CurDir => {}
-            Component::ParentDir => return Err(bad("must not contain `..`")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(bad("must be relative to the export directory"))
-            }
-        }
-    }
-    let target = directory.join(rel);
-    if target.symlink_metadata().is_ok() {
-        return Err(ExportError::TargetExists(target));
-    }
-    Ok(target)
 }
 
 /// Progress: messages and payload bytes so far.

@@ -287,22 +287,6 @@ pub struct ExportOutput {
     pub size_bytes: u64,
 }
 
-/// `name` as a new directory under `base`: relative, no `..`, not empty.
-pub fn export_target(base: &std::path::Path, name: &str) -> Result<std::path::PathBuf, String> {
-    use std::path::Component;
-    let rel = std::path::Path::new(name);
-    if name.is_empty() {
-        return Err("output is empty: give a bag directory name".into());
-    }
-    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-        return Err(format!(
-            "output {name:?} must be a relative name without '..' (it is created under export.directory {})",
-            base.display()
-        ));
-    }
-    Ok(base.join(rel))
-}
-
 /// Exports to `<export_directory>/<output>` (runs on a worker thread).
 pub fn export_mcap(
     store: &Store,
@@ -313,10 +297,6 @@ pub fn export_mcap(
         message,
         ..ExportOutput::default()
     };
-    let output = match export_target(export_directory, &input.output) {
-        Ok(p) => p,
-        Err(m) => return fail(m),
-    };
     let compression = match input.compression.parse::<crate::export::McapCompression>() {
         Ok(c) => c,
         Err(m) => return fail(m),
@@ -325,17 +305,12 @@ pub fn export_mcap(
         Ok((s, e)) => (s, if e == Nanos::MAX { 0 } else { e }),
         Err(m) => return fail(m),
     };
-    if let Err(source) = std::fs::create_dir_all(export_directory) {
-        return fail(format!(
-            "cannot create {}: {source}",
-            export_directory.display()
-        ));
-    }
     let opts = crate::export::ExportOptions {
         topics: input.topics.clone(),
         start,
         end,
-        output,
+        output: std::path::PathBuf::from(&input.output),
+        beneath: Some(export_directory.to_path_buf()),
         compression,
         split_bytes: None,
         split_duration: None,
@@ -355,15 +330,6 @@ pub fn export_mcap(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn export_target_stays_under_the_directory() {
-        let base = std::path::Path::new("/e");
-        assert_eq!(export_target(base, "run1").unwrap(), base.join("run1"));
-        assert!(export_target(base, "../x").is_err());
-        assert!(export_target(base, "/abs").is_err());
-        assert!(export_target(base, "").is_err());
-    }
 
     #[test]
     fn stamp_round_trip_and_invalid() {

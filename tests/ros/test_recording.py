@@ -276,6 +276,15 @@ def test_export_mcap_writes_a_bag(peer, start_node, tmp_path):
     escape = call(peer, ExportMcap, '/motedb/export_mcap',
                   ExportMcap.Request(output='../out'), node)
     assert not escape.success
+    # A symlink already under export.directory does not lead outside it.
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    (exports / 'link').symlink_to(outside)
+    through = call(peer, ExportMcap, '/motedb/export_mcap',
+                   ExportMcap.Request(output='link/run2'), node)
+    assert not through.success
+    assert 'symbolic link' in through.message, through.message
+    assert list(outside.iterdir()) == []
     assert node.stop() == 0, node.log()
 
 

@@ -84,6 +84,7 @@ pub(crate) fn export_options(
         start,
         end: if end == Nanos::MAX { 0 } else { end },
         output: args.output.clone(),
+        beneath: None,
         compression: args.compression,
         split_bytes: args.split_size.as_deref().map(parse_size).transpose()?,
         split_duration,
