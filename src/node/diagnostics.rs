@@ -35,6 +35,10 @@ pub struct RecorderSnapshot {
     pub queue_capacity: u64,
     /// Topics seen on the graph whose type definition could not be found.
     pub unresolved_types: Vec<String>,
+    /// The recorder's last error (a refused write, a failed take, ...).
+    pub last_error: String,
+    /// Why the recorder thread is not taking messages, while it is down.
+    pub down: Option<String>,
 }
 
 /// Paces `/diagnostics` by `diagnostic_updater.period`, which may change
@@ -257,6 +261,12 @@ impl Composer {
 
     fn recorder(&self, h: &Health, r: &RecorderSnapshot) -> Status {
         let mut v = Verdict::new();
+        if let Some(why) = &r.down {
+            v.raise(
+                Level::Error,
+                format!("not recording: the recorder stopped: {why}"),
+            );
+        }
         if h.poisoned || h.write_stopped.is_some() || h.write_state == WriteState::Stop {
             v.raise(
                 Level::Error,
@@ -289,6 +299,8 @@ impl Composer {
             kv("queue_depth", r.queue_depth),
             kv("queue_capacity", r.queue_capacity),
             kv("unresolved_types", r.unresolved_types.join(",")),
+            kv("last_error", &r.last_error),
+            kv("recorder_down", r.down.as_deref().unwrap_or("")),
             kv("client_library", self.client_library),
         ];
         self.status(RECORDER, v, "recording", values)
@@ -451,6 +463,26 @@ mod tests {
         };
         assert_eq!(levels(&mut c, &h, &r)[2], Level::Warn);
         assert_eq!(levels(&mut c, &h, &r)[2], Level::Ok);
+    }
+
+    #[test]
+    fn a_stopped_recorder_is_an_error_with_its_reason_and_last_error_shown() {
+        let mut c = Composer::new("x", "test 1.0");
+        let r = RecorderSnapshot {
+            down: Some("rcl_init failed".into()),
+            last_error: "recorder stopped: rcl_init failed".into(),
+            ..RecorderSnapshot::default()
+        };
+        let st = c.compose(&healthy(), &r);
+        assert_eq!(st[2].level, Level::Error);
+        assert!(
+            st[2].message.contains("rcl_init failed"),
+            "{}",
+            st[2].message
+        );
+        let values: std::collections::BTreeMap<_, _> = st[2].values.iter().cloned().collect();
+        assert_eq!(values["recorder_down"], "rcl_init failed");
+        assert_eq!(values["last_error"], "recorder stopped: rcl_init failed");
     }
 
     #[test]

@@ -86,11 +86,12 @@ def start_node(tmp_path):
     """Starts motedb_node; stops every started one at teardown."""
     started = []
 
-    def start(*ros_args, storage=None, extra_argv=()):
+    def start(*ros_args, storage=None, extra_argv=(), env=None):
         storage = storage or (tmp_path / 'store')
         argv = [node_binary(), *extra_argv, '--ros-args',
                 '-p', f'storage.path:={storage}', *ros_args]
-        proc = NodeProcess(argv, tmp_path / f'node{len(started)}.log')
+        environment = None if env is None else {**os.environ, **env}
+        proc = NodeProcess(argv, tmp_path / f'node{len(started)}.log', environment)
         started.append(proc)
         return proc
 

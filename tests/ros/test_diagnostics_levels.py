@@ -5,7 +5,7 @@ node still answering queries."""
 import time
 
 import rclpy
-from conftest import NodeProcess, node_binary
+from conftest import NodeProcess, node_binary, spin_until
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from peers import topics, wait_matched
 from rclpy.node import Node
@@ -126,4 +126,61 @@ def test_topic_with_unresolvable_type_is_reported(peer, start_node):
         other.destroy_node()
         rclpy.shutdown(context=other_context)
         peer.destroy_subscription(sub)
+    assert node.stop() == 0, node.log()
+
+
+def recorder_status(seen):
+    for m in reversed(seen):
+        for s in m.status:
+            if s.name.endswith('recorder'):
+                return s
+    return None
+
+
+def test_a_recorder_that_keeps_failing_is_an_error_and_the_node_exits_nonzero(peer, start_node):
+    """The recorder thread fails at every start (an injected panic, as a
+    missing type support or a failed rcl init would): /diagnostics goes
+    ERROR with the reason while it is restarted, the error is logged, and
+    after the last restart the node exits non-zero."""
+    node = start_node('-p', 'diagnostic_updater.period:=0.2',
+                      env={'MOTEDB_TEST_RECORDER_FAULT': 'panic'})
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+    try:
+        def error_with_reason():
+            s = recorder_status(seen)
+            return (s is not None and s.level == DiagnosticStatus.ERROR
+                    and 'injected recorder fault' in s.message)
+        assert spin_until(peer, error_with_reason, 30.0), node.log()
+        values = {kv.key: kv.value for kv in recorder_status(seen).values}
+        assert 'injected recorder fault' in values['recorder_down']
+        assert 'injected recorder fault' in values['last_error']
+    finally:
+        peer.destroy_subscription(sub)
+    rc = node.proc.wait(timeout=40)
+    assert rc != 0, node.log()
+    log = node.log()
+    assert 'recorder stopped' in log and 'gave up after 3 restarts' in log, log
+
+
+def test_a_recorder_that_fails_once_is_restarted_and_records(peer, start_node):
+    from peers import wait_stored
+    node = start_node('-p', 'diagnostic_updater.period:=0.2', '-p', 'discovery_period_s:=0.1',
+                      env={'MOTEDB_TEST_RECORDER_FAULT': 'panic-once'})
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+    try:
+        def error_then_ok():
+            levels = [s.level for m in seen for s in m.status if s.name.endswith('recorder')]
+            return (DiagnosticStatus.ERROR in levels
+                    and levels[-1] == DiagnosticStatus.OK)
+        assert spin_until(peer, error_then_ok, 30.0, node), node.log()
+    finally:
+        peer.destroy_subscription(sub)
+    pub = peer.create_publisher(
+        String, '/after_restart', QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+    wait_matched(peer, [pub], node)
+    for i in range(5):
+        pub.publish(String(data=f'r{i}'))
+    wait_stored(peer, {'/after_restart': 5}, node)
     assert node.stop() == 0, node.log()

@@ -75,11 +75,14 @@ pub fn run() -> Result<()> {
     serve_query_range(&mut node, &pool, &store, &workers, &live, &logger)?;
     serve_get_latest(&mut node, &pool, &store, &workers, &logger)?;
     serve_export(&mut node, &pool, &store, &workers, &params, &logger)?;
-    publish_diagnostics(&mut node, &pool, &store, &stats, &live)?;
+    publish_diagnostics(&mut node, &pool, &store, &stats, &live, &logger)?;
 
-    while !signals::stop_requested() {
+    while !signals::stop_requested() && !stats.has_failed() {
         node.spin_once(SPIN_TIMEOUT);
         pool.run_until_stalled();
+    }
+    for e in stats.take_unlogged() {
+        r2r::log_error!(&logger, "{e}");
     }
     r2r::log_info!(&logger, "shutting down");
     let recorded = recording.stop();
@@ -285,6 +288,7 @@ fn publish_diagnostics(
     store: &Arc<Store>,
     stats: &Arc<Stats>,
     live: &Arc<Live>,
+    logger: &str,
 ) -> Result<()> {
     let publisher = node
         .create_publisher::<DiagnosticArray>("/diagnostics", QosProfile::default())
@@ -298,9 +302,14 @@ fn publish_diagnostics(
     let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
     let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
     let mut pacer = Pacer::default();
+    let logger = logger.to_string();
     spawn(pool, async move {
         while timer.tick().await.is_ok() {
-            if !pacer.due(live.with(|p| p.diagnostic_period)) {
+            for e in stats.take_unlogged() {
+                r2r::log_error!(&logger, "{e}");
+            }
+            let urgent = stats.take_urgent();
+            if !(pacer.due(live.with(|p| p.diagnostic_period)) || urgent) {
                 continue;
             }
             let statuses = composer.compose(&store.health(), &stats.snapshot());

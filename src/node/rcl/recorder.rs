@@ -103,15 +103,97 @@ struct Recorded<'n> {
     sub: SerializedSub<'n>,
 }
 
-/// Runs until `stop` is set; returns an error only when the recorder
-/// cannot start at all.
-pub fn run(
-    cfg: Config,
-    store: Arc<Store>,
-    stats: Arc<Stats>,
-    queue: Queue,
-    stop: Arc<AtomicBool>,
+/// Restarts of a recorder thread that failed (rcl init, type support,
+/// panic) before the node gives up, and the wait before each.
+const RESTART_BACKOFF: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// Runs the recorder until `stop` is set. When it fails it is reported at
+/// once (`Stats::recorder_down`: /diagnostics ERROR with the reason, and
+/// the log) and restarted after a backoff; after the last restart fails,
+/// `Stats::recorder_failed` makes the node stop and exit non-zero.
+fn supervise(
+    cfg: &Config,
+    store: &Store,
+    stats: &Stats,
+    queue: &Queue,
+    stop: &AtomicBool,
 ) -> Result<(), rcl::RclError> {
+    let mut backoff = RESTART_BACKOFF.iter();
+    loop {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(cfg, store, stats, queue, stop)
+        }));
+        if stop.load(Ordering::SeqCst) {
+            return outcome.unwrap_or(Ok(()));
+        }
+        let failure = match outcome {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => rcl::RclError {
+                call: "recorder",
+                code: -1,
+                detail: "returned while still recording".into(),
+            },
+            Err(panic) => rcl::RclError {
+                call: "recorder",
+                code: -1,
+                detail: format!("panicked: {}", panic_message(panic.as_ref())),
+            },
+        };
+        let Some(wait) = backoff.next() else {
+            stats.recorder_down(format!(
+                "{failure}; gave up after {} restarts",
+                RESTART_BACKOFF.len()
+            ));
+            stats.recorder_failed();
+            return Err(failure);
+        };
+        stats.recorder_down(format!("{failure}; restarting in {} s", wait.as_secs()));
+        let until = Instant::now() + *wait;
+        while Instant::now() < until {
+            if stop.load(Ordering::SeqCst) {
+                return Err(failure);
+            }
+            std::thread::sleep(WAIT);
+        }
+    }
+}
+
+/// Fault injection for the node tests: `MOTEDB_TEST_RECORDER_FAULT=panic`
+/// makes every start of the recorder thread panic, `panic-once` only the
+/// first. Unset (always, outside tests) it does nothing.
+fn inject_fault() {
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    match std::env::var("MOTEDB_TEST_RECORDER_FAULT").as_deref() {
+        Ok("panic") => panic!("injected recorder fault"),
+        Ok("panic-once") if !FIRED.swap(true, Ordering::SeqCst) => {
+            panic!("injected recorder fault")
+        }
+        _ => {}
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Runs until `stop` is set; returns an error when the recorder cannot
+/// start.
+fn run(
+    cfg: &Config,
+    store: &Store,
+    stats: &Stats,
+    queue: &Queue,
+    stop: &AtomicBool,
+) -> Result<(), rcl::RclError> {
+    inject_fault();
     let node = RclNode::new(&cfg.node_name, &cfg.namespace)?;
     let mut subs: Vec<Recorded<'_>> = Vec::new();
     let mut failed: BTreeSet<String> = BTreeSet::new();
@@ -123,19 +205,12 @@ pub fn run(
     } else {
         None
     };
+    stats.recorder_up();
     while !stop.load(Ordering::SeqCst) {
         // The period may change while recording: a shorter one applies at once.
         let period = cfg.selection.lock().discovery_period;
         if last_discovery.is_none_or(|t| t.elapsed() >= period) {
-            discover(
-                &node,
-                &cfg,
-                &store,
-                &stats,
-                &mut subs,
-                &mut failed,
-                &mut gaps,
-            );
+            discover(&node, cfg, store, stats, &mut subs, &mut failed, &mut gaps);
             last_discovery = Some(Instant::now());
         }
         let ready = {
@@ -143,7 +218,7 @@ pub fn run(
             match wait.wait(&refs, WAIT) {
                 Ok(r) => r,
                 Err(e) => {
-                    *stats.last_error.lock() = Some(e.to_string());
+                    stats.note_error(e.to_string());
                     std::thread::sleep(WAIT);
                     continue;
                 }
@@ -155,7 +230,7 @@ pub fn run(
         });
         for (rec, is_ready) in subs.iter_mut().zip(ready) {
             if is_ready {
-                drain(rec, &queue, &stats, &mut gaps, sim_now);
+                drain(rec, queue, stats, &mut gaps, sim_now);
             }
         }
     }
@@ -183,7 +258,7 @@ fn drain(
             }
             Ok(None) => return,
             Err(e) => {
-                *stats.last_error.lock() = Some(format!("{}: {e}", rec.name));
+                stats.note_error(format!("{}: {e}", rec.name));
                 return;
             }
         }
@@ -232,7 +307,7 @@ fn discover<'n>(
     let topics = match node.topic_names_and_types() {
         Ok(t) => t,
         Err(e) => {
-            *stats.last_error.lock() = Some(e.to_string());
+            stats.note_error(e.to_string());
             return;
         }
     };
@@ -372,7 +447,7 @@ impl Recording {
         let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
         let recorder = std::thread::Builder::new()
             .name("motedb-recorder".into())
-            .spawn(move || run(cfg, store, stats, queue, flag))
+            .spawn(move || supervise(&cfg, &store, &stats, &queue, &flag))
             .map_err(thread_err)?;
         Ok(Recording {
             selection,

@@ -89,11 +89,12 @@ pub fn run() -> Result<()> {
     let commands = Arc::clone(executor.commands());
     let spinning = Arc::new(AtomicBool::new(true));
     let watching = Arc::clone(&spinning);
+    let failing = Arc::clone(&stats);
     let watcher = std::thread::Builder::new()
         .name("motedb-signals".into())
         .spawn(move || {
             while watching.load(Ordering::Acquire) {
-                if signals::stop_requested() {
+                if signals::stop_requested() || failing.has_failed() {
                     commands.halt_spinning();
                 }
                 std::thread::sleep(STOP_POLL);
@@ -107,6 +108,9 @@ pub fn run() -> Result<()> {
     spinning.store(false, Ordering::Release);
     signals::request_stop();
     let _joined = watcher.join();
+    for e in stats.take_unlogged() {
+        ::rclrs::log_error!(node.logger(), "{e}");
+    }
     ::rclrs::log_info!(node.logger(), "shutting down");
     let recorded = recording.stop();
     drop((services, diagnostics, declared));
@@ -344,8 +348,13 @@ fn publish_diagnostics(
     let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
     let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
     let mut pacer = Pacer::default();
+    let logger = node.logger().clone();
     node.create_timer_repeating(Pacer::TICK, move || {
-        if !pacer.due(live.with(|p| p.diagnostic_period)) {
+        for e in stats.take_unlogged() {
+            ::rclrs::log_error!(&logger, "{e}");
+        }
+        let urgent = stats.take_urgent();
+        if !(pacer.due(live.with(|p| p.diagnostic_period)) || urgent) {
             return;
         }
         let statuses = composer.compose(&store.health(), &stats.snapshot());

@@ -33,7 +33,15 @@ pub struct Stats {
     pub topics: AtomicU64,
     pub queue_capacity: AtomicU64,
     pub unresolved: Mutex<Vec<String>>,
-    pub last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<String>>,
+    /// Errors not yet written to the log (the adapter logs them).
+    unlogged: Mutex<Vec<String>>,
+    /// Why the recorder thread is not taking messages, while it is down.
+    down: Mutex<Option<String>>,
+    /// Set when the recorder gave up restarting: the node exits non-zero.
+    failed: std::sync::atomic::AtomicBool,
+    /// Set when diagnostics should go out now rather than at the period.
+    urgent: std::sync::atomic::AtomicBool,
     /// Losses not yet handed to `Store::record_loss`: topic -> (dropped, gaps).
     pending_loss: Mutex<HashMap<TopicId, (u64, u64)>>,
 }
@@ -48,7 +56,57 @@ impl Stats {
             queue_depth: self.queued.load(Ordering::Relaxed),
             queue_capacity: self.queue_capacity.load(Ordering::Relaxed),
             unresolved_types: self.unresolved.lock().clone(),
+            last_error: self.last_error.lock().clone().unwrap_or_default(),
+            down: self.down.lock().clone(),
         }
+    }
+
+    /// Records an error: shown as `last_error` on /diagnostics and logged
+    /// once by the adapter (at most `UNLOGGED_MAX` wait; more are counted).
+    pub fn note_error(&self, e: String) {
+        const UNLOGGED_MAX: usize = 32;
+        let mut unlogged = self.unlogged.lock();
+        if unlogged.len() < UNLOGGED_MAX {
+            unlogged.push(e.clone());
+        } else if unlogged.len() == UNLOGGED_MAX {
+            unlogged.push("(further errors not logged; see last_error on /diagnostics)".into());
+        }
+        *self.last_error.lock() = Some(e);
+    }
+
+    /// Errors noted since the last call, for the log.
+    pub fn take_unlogged(&self) -> Vec<String> {
+        std::mem::take(&mut *self.unlogged.lock())
+    }
+
+    /// The recorder thread stopped taking messages (`why`); diagnostics go
+    /// out at once.
+    pub fn recorder_down(&self, why: String) {
+        self.note_error(format!("recorder stopped: {why}"));
+        *self.down.lock() = Some(why);
+        self.urgent.store(true, Ordering::Release);
+    }
+
+    /// The recorder thread takes messages again.
+    pub fn recorder_up(&self) {
+        if self.down.lock().take().is_some() {
+            self.urgent.store(true, Ordering::Release);
+        }
+    }
+
+    /// The recorder gave up: the node must stop and exit non-zero.
+    pub fn recorder_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+        self.urgent.store(true, Ordering::Release);
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// True once after something diagnostics should report at once.
+    pub fn take_urgent(&self) -> bool {
+        self.urgent.swap(false, Ordering::AcqRel)
     }
 
     pub fn add_loss(&self, topic: TopicId, dropped: u64, gaps: u64) {
@@ -69,7 +127,7 @@ impl Stats {
         let pending: Vec<_> = self.pending_loss.lock().drain().collect();
         for (topic, (dropped, gaps)) in pending {
             if let Err(e) = store.record_loss(topic, dropped, gaps) {
-                *self.last_error.lock() = Some(format!("record_loss: {e}"));
+                self.note_error(format!("record_loss: {e}"));
                 let mut again = self.pending_loss.lock();
                 let entry = again.entry(topic).or_insert((0, 0));
                 entry.0 += dropped;
@@ -167,7 +225,7 @@ fn write_one(store: &Store, stats: &Stats, m: &Incoming) {
         }
         Err(e) => {
             // Refused (stopped, poisoned, quota): counted, never silent.
-            *stats.last_error.lock() = Some(e.to_string());
+            stats.note_error(e.to_string());
             stats.add_loss(m.topic, 1, 0);
         }
     }
