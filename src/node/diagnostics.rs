@@ -33,6 +33,14 @@ pub struct RecorderSnapshot {
     pub gaps_detected: u64,
     pub queue_depth: u64,
     pub queue_capacity: u64,
+    pub queue_bytes: u64,
+    pub queue_max_bytes: u64,
+    /// Free bytes on the store's disk (None: not measured yet).
+    pub disk_free: Option<u64>,
+    /// `storage.min_free_bytes` (0: off).
+    pub min_free_bytes: u64,
+    /// Why writing stopped for lack of free space, while it is stopped.
+    pub disk_guard: Option<String>,
     /// Topics seen on the graph whose type definition could not be found.
     pub unresolved_types: Vec<String>,
     /// The recorder's last error (a refused write, a failed take, ...).
@@ -171,6 +179,23 @@ impl Composer {
                 "writes stopped: compaction cannot keep up or quota reached; free space or raise retention.max_bytes".into(),
             );
         }
+        if let Some(why) = &r.disk_guard {
+            v.raise(
+                Level::Error,
+                format!("writes stopped: {why}; they resume once the disk has more free space (free space or lower storage.min_free_bytes)"),
+            );
+        } else if let Some(free) = r
+            .disk_free
+            .filter(|f| r.min_free_bytes > 0 && *f < r.min_free_bytes.saturating_mul(2))
+        {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "{free} bytes free on the store's disk, near storage.min_free_bytes {}",
+                    r.min_free_bytes
+                ),
+            );
+        }
         if !h.quarantined.is_empty() {
             v.raise(
                 Level::Warn,
@@ -211,6 +236,11 @@ impl Composer {
             kv("poisoned", h.poisoned),
             kv("disk_bytes", h.disk_bytes),
             kv("quota_bytes", h.quota_bytes),
+            kv(
+                "disk_free_bytes",
+                r.disk_free.map_or_else(String::new, |f| f.to_string()),
+            ),
+            kv("min_free_bytes", r.min_free_bytes),
             kv("wal_bytes", h.wal_bytes),
             kv("messages_stored", h.messages_stored),
             kv("messages_dropped", r.messages_dropped),
@@ -261,6 +291,9 @@ impl Composer {
 
     fn recorder(&self, h: &Health, r: &RecorderSnapshot) -> Status {
         let mut v = Verdict::new();
+        if let Some(why) = &r.disk_guard {
+            v.raise(Level::Error, format!("not recording: {why}"));
+        }
         if let Some(why) = &r.down {
             v.raise(
                 Level::Error,
@@ -298,6 +331,8 @@ impl Composer {
             kv("gaps_detected", r.gaps_detected),
             kv("queue_depth", r.queue_depth),
             kv("queue_capacity", r.queue_capacity),
+            kv("queue_bytes", r.queue_bytes),
+            kv("queue_max_bytes", r.queue_max_bytes),
             kv("unresolved_types", r.unresolved_types.join(",")),
             kv("last_error", &r.last_error),
             kv("recorder_down", r.down.as_deref().unwrap_or("")),
@@ -483,6 +518,27 @@ mod tests {
         let values: std::collections::BTreeMap<_, _> = st[2].values.iter().cloned().collect();
         assert_eq!(values["recorder_down"], "rcl_init failed");
         assert_eq!(values["last_error"], "recorder stopped: rcl_init failed");
+    }
+
+    #[test]
+    fn free_space_warns_near_the_minimum_and_errors_below_it() {
+        let mut c = Composer::new("x", "test 1.0");
+        let mut r = RecorderSnapshot {
+            disk_free: Some(900),
+            min_free_bytes: 500,
+            ..RecorderSnapshot::default()
+        };
+        assert_eq!(levels(&mut c, &healthy(), &r)[0], Level::Warn);
+        r.disk_free = Some(1000);
+        assert_eq!(levels(&mut c, &healthy(), &r)[0], Level::Ok);
+        r.disk_free = Some(400);
+        r.disk_guard = Some("400 bytes free, below storage.min_free_bytes 500".into());
+        let st = c.compose(&healthy(), &r);
+        assert_eq!(st[0].level, Level::Error);
+        assert_eq!(st[2].level, Level::Error, "the recorder is not recording");
+        let values: std::collections::BTreeMap<_, _> = st[0].values.iter().cloned().collect();
+        assert_eq!(values["disk_free_bytes"], "400");
+        assert_eq!(values["min_free_bytes"], "500");
     }
 
     #[test]

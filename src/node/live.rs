@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub struct Live {
     params: RwLock<NodeParams>,
     store: Arc<Store>,
+    stats: Arc<Stats>,
     selection: SharedSelection,
     /// Fully qualified node name (its own topics are never recorded).
     own_node: String,
@@ -32,6 +33,7 @@ impl Live {
         let live = Live::new(
             params.clone(),
             Arc::clone(store),
+            Arc::clone(stats),
             Arc::clone(&recording.selection),
             &identity.fqn,
         );
@@ -41,12 +43,14 @@ impl Live {
     fn new(
         params: NodeParams,
         store: Arc<Store>,
+        stats: Arc<Stats>,
         selection: SharedSelection,
         own_node: &str,
     ) -> Live {
         Live {
             params: RwLock::new(params),
             store,
+            stats,
             selection,
             own_node: own_node.to_string(),
         }
@@ -74,6 +78,9 @@ impl Live {
                 .map_err(|e| format!("{name}: {e}"))?;
         }
         *self.selection.lock() = Arc::new(selection);
+        self.stats
+            .min_free_bytes
+            .store(changed.min_free_bytes, std::sync::atomic::Ordering::Relaxed);
         *params = changed;
         Ok(())
     }

@@ -75,13 +75,37 @@ pub const SPECS: &[ParamSpec] = &[
         "discovery_period_s",
         true,
         Some(0.0),
-        "Seconds between graph checks for new topics (> 0).",
+        "Seconds between graph checks for new topics (> 0; rosbag2 polls at 0.1).",
+    ),
+    spec(
+        "include_hidden_topics",
+        true,
+        None,
+        "Also record hidden topics (a name part starting with '_'), as rosbag2's --include-hidden-topics.",
     ),
     spec(
         "queue.capacity",
         false,
         Some(1.0),
         "Messages buffered before the writer; a full queue counts a drop. Read-only.",
+    ),
+    spec(
+        "queue.max_bytes",
+        false,
+        Some(1.0),
+        "Payload bytes buffered before the writer; beyond it a message counts a drop. Read-only.",
+    ),
+    spec(
+        "subscription_depth",
+        false,
+        Some(1.0),
+        "History depth of each recorder subscription (rosbag2: 10). Read-only.",
+    ),
+    spec(
+        "storage.min_free_bytes",
+        true,
+        Some(0.0),
+        "Stop writing (counted drops, ERROR) while the store's disk has less free; WARN below twice it; 0: off.",
     ),
     spec(
         "durability.mode",

@@ -50,7 +50,11 @@ pub struct NodeParams {
     pub include_regex: String,
     pub exclude_regex: String,
     pub discovery_period: Duration,
+    pub include_hidden_topics: bool,
     pub queue_capacity: usize,
+    pub queue_max_bytes: u64,
+    pub subscription_depth: usize,
+    pub min_free_bytes: u64,
     pub durability_mode: DurabilityMode,
     pub sync_interval: Duration,
     pub retention_max_bytes: u64,
@@ -83,8 +87,12 @@ impl NodeParams {
             topics: Vec::new(),
             include_regex: String::new(),
             exclude_regex: String::new(),
-            discovery_period: Duration::from_secs(1),
+            discovery_period: Duration::from_millis(100),
+            include_hidden_topics: false,
             queue_capacity: 10_000,
+            queue_max_bytes: 256 << 20,
+            subscription_depth: 10,
+            min_free_bytes: 256 << 20,
             durability_mode: DurabilityMode::Periodic,
             sync_interval: Duration::from_millis(100),
             retention_max_bytes: 0,
@@ -127,8 +135,20 @@ impl NodeParams {
         if let Some(v) = r.seconds("discovery_period_s")? {
             p.discovery_period = v;
         }
+        if let Some(v) = r.bool("include_hidden_topics")? {
+            p.include_hidden_topics = v;
+        }
         if let Some(v) = r.positive("queue.capacity")? {
             p.queue_capacity = to_usize("queue.capacity", v)?;
+        }
+        if let Some(v) = r.positive("queue.max_bytes")? {
+            p.queue_max_bytes = v;
+        }
+        if let Some(v) = r.positive("subscription_depth")? {
+            p.subscription_depth = to_usize("subscription_depth", v)?;
+        }
+        if let Some(v) = r.non_negative("storage.min_free_bytes")? {
+            p.min_free_bytes = v;
         }
         if let Some(v) = r.string("durability.mode")? {
             p.durability_mode = parse_durability("durability.mode", &v)?;
@@ -198,9 +218,22 @@ impl NodeParams {
                 "discovery_period_s",
                 V::Double(self.discovery_period.as_secs_f64()),
             ),
+            ("include_hidden_topics", V::Bool(self.include_hidden_topics)),
             (
                 "queue.capacity",
                 V::Integer(saturating_i64(self.queue_capacity as u64)),
+            ),
+            (
+                "queue.max_bytes",
+                V::Integer(saturating_i64(self.queue_max_bytes)),
+            ),
+            (
+                "subscription_depth",
+                V::Integer(saturating_i64(self.subscription_depth as u64)),
+            ),
+            (
+                "storage.min_free_bytes",
+                V::Integer(saturating_i64(self.min_free_bytes)),
             ),
             (
                 "durability.mode",

@@ -66,7 +66,9 @@ def test_full_disk_is_an_error_and_queries_still_answer(peer, tmp_path):
             'mount -t tmpfs -o size=3m motedb-test "$0" && exec "$@"', str(store),
             node_binary(), '--ros-args', '-p', f'storage.path:={store}',
             '-p', 'hardware_id:=disk-test', '-p', 'diagnostic_updater.period:=0.2',
-            '-p', 'discovery_period_s:=0.2', '-p', 'durability.mode:=sync']
+            '-p', 'discovery_period_s:=0.2', '-p', 'durability.mode:=sync',
+            # The engine's own ENOSPC path, not the free-space guard.
+            '-p', 'storage.min_free_bytes:=0']
     node = NodeProcess(argv, tmp_path / 'node.log')
     seen = []
     sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)

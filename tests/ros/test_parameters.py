@@ -13,13 +13,16 @@ from rcl_interfaces.srv import (DescribeParameters, GetParameters, GetParameterT
 
 LIVE = ['diagnostic_updater.period', 'topics', 'include_regex', 'exclude_regex',
         'discovery_period_s', 'retention.max_bytes', 'retention.max_age_s',
-        'query.max_messages', 'query.max_bytes']
+        'query.max_messages', 'query.max_bytes', 'include_hidden_topics',
+        'storage.min_free_bytes']
 READ_ONLY = ['storage.path', 'hardware_id', 'queue.capacity', 'durability.mode',
-             'durability.sync_interval_ms', 'export.directory']
+             'durability.sync_interval_ms', 'export.directory', 'queue.max_bytes',
+             'subscription_depth']
 
 
 def value(kind, v):
-    field = {ParameterType.PARAMETER_STRING: 'string_value',
+    field = {ParameterType.PARAMETER_BOOL: 'bool_value',
+             ParameterType.PARAMETER_STRING: 'string_value',
              ParameterType.PARAMETER_INTEGER: 'integer_value',
              ParameterType.PARAMETER_DOUBLE: 'double_value'}[kind]
     return ParameterValue(type=kind, **{field: v})
@@ -70,7 +73,7 @@ def test_read_only_and_bad_values_are_refused_and_change_nothing(peer, start_nod
     cases = [
         ('storage.path', ParameterType.PARAMETER_STRING, '/elsewhere', str(tmp_path / 'store')),
         ('durability.mode', ParameterType.PARAMETER_STRING, 'fast', 'periodic'),
-        ('discovery_period_s', ParameterType.PARAMETER_DOUBLE, -1.0, 1.0),
+        ('discovery_period_s', ParameterType.PARAMETER_DOUBLE, -1.0, 0.1),
         ('query.max_messages', ParameterType.PARAMETER_INTEGER, 0, 1000),
         ('query.max_messages', ParameterType.PARAMETER_STRING, 'ten', 1000),
         ('include_regex', ParameterType.PARAMETER_STRING, '(unclosed', ''),
@@ -171,4 +174,73 @@ def test_topic_selection_changes_while_recording(peer, start_node):
     assert result.successful, result.reason
     assert spin_until(peer, lambda: pub_b.get_subscription_count() == 0, 30.0, node), node.log()
     assert pub_a.get_subscription_count() == 1
+    assert node.stop() == 0, node.log()
+
+
+def test_hidden_topics_are_recorded_only_when_asked(peer, start_node):
+    """Like rosbag2: a topic with a name part starting with '_' is left out
+    of "record everything" until include_hidden_topics is set."""
+    from peers import wait_matched
+    from std_msgs.msg import String
+    node = start_node()
+    hidden = peer.create_publisher(String, '/_hidden_state', 10)
+    shown = peer.create_publisher(String, '/shown_state', 10)
+    wait_matched(peer, [shown], node)
+    # The hidden one was on the graph for the same discovery passes.
+    assert hidden.get_subscription_count() == 0
+    result = set_one(peer, node, 'include_hidden_topics', ParameterType.PARAMETER_BOOL, True)
+    assert result.successful, result.reason
+    wait_matched(peer, [hidden], node)
+    assert node.stop() == 0, node.log()
+
+
+def storage_status(seen):
+    for m in reversed(seen):
+        for s in m.status:
+            if s.name.endswith('storage'):
+                return s
+    return None
+
+
+def test_min_free_space_stops_writing_with_an_error_and_resumes(peer, start_node):
+    """storage.min_free_bytes above the disk's free space: writing stops
+    (drops counted, ERROR naming the free space, node alive); lowered to 0
+    while running, writing resumes."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from peers import wait_matched, wait_stored
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+    from std_msgs.msg import String
+    node = start_node('-p', 'diagnostic_updater.period:=0.2',
+                      '-p', f'storage.min_free_bytes:={1 << 62}')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+    pub = peer.create_publisher(
+        String, '/guarded', QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+    try:
+        wait_matched(peer, [pub], node)
+        for i in range(5):
+            pub.publish(String(data=f'd{i}'))
+
+        def stopped_and_dropped():
+            s = storage_status(seen)
+            if s is None or s.level != DiagnosticStatus.ERROR:
+                return False
+            values = {kv.key: kv.value for kv in s.values}
+            return ('min_free_bytes' in s.message and values['disk_free_bytes'] != ''
+                    and int(values['messages_dropped']) >= 5)
+        assert spin_until(peer, stopped_and_dropped, 30.0, node), node.log()
+        result = set_one(peer, node, 'storage.min_free_bytes',
+                         ParameterType.PARAMETER_INTEGER, 0)
+        assert result.successful, result.reason
+
+        def resumed():
+            s = storage_status(seen)
+            return s is not None and s.level == DiagnosticStatus.OK
+        assert spin_until(peer, resumed, 30.0, node), node.log()
+        for i in range(5):
+            pub.publish(String(data=f'k{i}'))
+        got = wait_stored(peer, {'/guarded': 5}, node)
+        assert got['/guarded'].message_count == 5
+    finally:
+        peer.destroy_subscription(sub)
     assert node.stop() == 0, node.log()

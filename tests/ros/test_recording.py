@@ -151,7 +151,10 @@ def test_many_types_are_stored_byte_exact(peer, start_node):
 
 
 def test_paging_returns_every_message_once_in_order_while_recording(peer, start_node):
-    node = start_node('-p', 'discovery_period_s:=0.2')
+    # A burst of hundreds: deeper than the default subscription history
+    # (10, as rosbag2), which a burst may overrun while the recorder thread
+    # is descheduled (the loss is then counted as a gap).
+    node = start_node('-p', 'discovery_period_s:=0.2', '-p', 'subscription_depth:=1000')
     pub = peer.create_publisher(String, '/page', reliable(1000))
     noise = peer.create_publisher(String, '/noise', reliable())
     wait_matched(peer, [pub, noise], node)
@@ -241,6 +244,7 @@ def test_restart_serves_what_was_recorded(peer, start_node, tmp_path):
 def test_kill_9_with_sync_durability_loses_nothing_acknowledged(peer, start_node, tmp_path):
     store = tmp_path / 'crash'
     first = start_node('-p', 'discovery_period_s:=0.2', '-p', 'durability.mode:=sync',
+                       '-p', 'subscription_depth:=1000',
                        storage=store)
     pub = peer.create_publisher(String, '/crash', reliable())
     wait_matched(peer, [pub], first)

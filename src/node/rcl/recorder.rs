@@ -33,6 +33,8 @@ pub struct Config {
     pub qos_overrides: BTreeMap<String, Override>,
     /// Stamp log_time from /clock instead of the system clock.
     pub use_sim_time: bool,
+    /// History depth of each recorder subscription.
+    pub depth: usize,
 }
 
 /// Which topics to record and how often to look for new ones.
@@ -50,6 +52,7 @@ impl Selection {
                 &params.include_regex,
                 &params.exclude_regex,
                 own_node,
+                params.include_hidden_topics,
             )?,
             discovery_period: params.discovery_period,
         })
@@ -372,7 +375,7 @@ fn subscribe<'n>(
     }
     let offered: Vec<Offered> = profiles.iter().map(offered).collect();
     let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
-    let chosen = qos::adapt(&offered, &over);
+    let chosen = qos::adapt(&offered, &over, cfg.depth);
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
     let definition = crate::cdr::definition::resolve(type_name, &cfg.prefixes)
         .map_err(|e| format!("message definition of {type_name} not found: {e}"))?;
@@ -423,6 +426,9 @@ impl Recording {
         store: &Arc<Store>,
         stats: &Arc<Stats>,
     ) -> Result<Recording> {
+        stats
+            .min_free_bytes
+            .store(params.min_free_bytes, std::sync::atomic::Ordering::Relaxed);
         let selection = Arc::new(parking_lot::Mutex::new(Arc::new(Selection::from_params(
             params, &id.fqn,
         )?)));
@@ -435,14 +441,20 @@ impl Recording {
             ),
             qos_overrides: params.qos_overrides.clone(),
             use_sim_time: params.use_sim_time,
+            depth: params.subscription_depth,
         };
         let thread_err = |e: std::io::Error| NodeError::Middleware {
             operation: "spawn thread",
             detail: e.to_string(),
         };
-        let (queue, writer) =
-            Writer::start(Arc::clone(store), Arc::clone(stats), params.queue_capacity)
-                .map_err(thread_err)?;
+        let (queue, writer) = Writer::start(
+            Arc::clone(store),
+            Arc::clone(stats),
+            params.queue_capacity,
+            params.queue_max_bytes,
+            params.storage_path.clone(),
+        )
+        .map_err(thread_err)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
         let recorder = std::thread::Builder::new()

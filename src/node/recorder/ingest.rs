@@ -7,6 +7,7 @@ use crate::engine::{Nanos, Store, TopicId};
 use crate::node::diagnostics::RecorderSnapshot;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -32,6 +33,16 @@ pub struct Stats {
     pub queued: AtomicU64,
     pub topics: AtomicU64,
     pub queue_capacity: AtomicU64,
+    /// Payload bytes in the queue, and the most it may hold.
+    queued_bytes: AtomicU64,
+    queue_max_bytes: AtomicU64,
+    /// `storage.min_free_bytes` (0: off), set by the node, read by the writer.
+    pub min_free_bytes: AtomicU64,
+    /// Free bytes of the store's file system at the last check (u64::MAX:
+    /// not known yet).
+    disk_free: AtomicU64,
+    /// Why writing stopped for lack of free space, while it is stopped.
+    disk_guard: Mutex<Option<String>>,
     pub unresolved: Mutex<Vec<String>>,
     last_error: Mutex<Option<String>>,
     /// Errors not yet written to the log (the adapter logs them).
@@ -55,6 +66,11 @@ impl Stats {
             gaps_detected: self.gaps.load(Ordering::Relaxed),
             queue_depth: self.queued.load(Ordering::Relaxed),
             queue_capacity: self.queue_capacity.load(Ordering::Relaxed),
+            queue_bytes: self.queued_bytes.load(Ordering::Relaxed),
+            queue_max_bytes: self.queue_max_bytes.load(Ordering::Relaxed),
+            disk_free: Some(self.disk_free.load(Ordering::Relaxed)).filter(|f| *f != u64::MAX),
+            min_free_bytes: self.min_free_bytes.load(Ordering::Relaxed),
+            disk_guard: self.disk_guard.lock().clone(),
             unresolved_types: self.unresolved.lock().clone(),
             last_error: self.last_error.lock().clone().unwrap_or_default(),
             down: self.down.lock().clone(),
@@ -72,6 +88,13 @@ impl Stats {
             unlogged.push("(further errors not logged; see last_error on /diagnostics)".into());
         }
         *self.last_error.lock() = Some(e);
+    }
+
+    /// The writer took `m` off the queue.
+    fn dequeued(&self, m: &Incoming) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.queued_bytes
+            .fetch_sub(m.payload.len() as u64, Ordering::AcqRel);
     }
 
     /// Errors noted since the last call, for the log.
@@ -145,16 +168,27 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Queues `m`; a full queue counts a drop on its topic.
+    /// Queues `m`; a queue full by count or by bytes counts a drop on its
+    /// topic. A message larger than the byte bound alone is queued when
+    /// the queue holds no bytes, so it is recorded, one at a time.
     pub fn offer(&self, m: Incoming) {
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
-        let topic = m.topic;
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let stats = &self.stats;
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        let (topic, len) = (m.topic, m.payload.len() as u64);
+        let before = stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before.saturating_add(len) > stats.queue_max_bytes.load(Ordering::Relaxed)
+        {
+            stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            stats.add_loss(topic, 1, 0);
+            return;
+        }
+        stats.queued.fetch_add(1, Ordering::Relaxed);
         match self.sender.try_send(m) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                self.stats.add_loss(topic, 1, 0);
+                stats.queued.fetch_sub(1, Ordering::Relaxed);
+                stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                stats.add_loss(topic, 1, 0);
             }
         }
     }
@@ -168,22 +202,28 @@ pub struct Writer {
 const LOSS_FLUSH_PERIOD: Duration = Duration::from_millis(500);
 
 impl Writer {
+    /// `dir`: the store directory, whose file system the disk guard
+    /// watches.
     pub fn start(
         store: Arc<Store>,
         stats: Arc<Stats>,
         capacity: usize,
+        max_bytes: u64,
+        dir: std::path::PathBuf,
     ) -> std::io::Result<(Queue, Writer)> {
         let (sender, receiver) = mpsc::sync_channel::<Incoming>(capacity);
         stats
             .queue_capacity
             .store(capacity as u64, Ordering::Relaxed);
+        stats.queue_max_bytes.store(max_bytes, Ordering::Relaxed);
+        stats.disk_free.store(u64::MAX, Ordering::Relaxed);
         let queue = Queue {
             sender,
             stats: Arc::clone(&stats),
         };
         let thread = std::thread::Builder::new()
             .name("motedb-writer".into())
-            .spawn(move || write_loop(&store, &stats, &receiver))?;
+            .spawn(move || write_loop(&store, &stats, &receiver, &dir))?;
         Ok((
             queue,
             Writer {
@@ -199,13 +239,20 @@ impl Writer {
     }
 }
 
-fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Incoming>) {
+fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Incoming>, dir: &Path) {
     let mut last_flush = Instant::now();
+    let mut guard = DiskGuard::default();
     loop {
-        match receiver.recv_timeout(LOSS_FLUSH_PERIOD) {
+        let received = receiver.recv_timeout(DISK_CHECK_PERIOD);
+        let writable = guard.check(dir, stats);
+        match received {
             Ok(m) => {
-                stats.queued.fetch_sub(1, Ordering::Relaxed);
-                write_one(store, stats, &m);
+                stats.dequeued(&m);
+                if writable {
+                    write_one(store, stats, &m);
+                } else {
+                    stats.add_loss(m.topic, 1, 0);
+                }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -216,6 +263,72 @@ fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Incoming>)
         }
     }
     stats.flush_losses(store);
+}
+
+/// How often the writer looks at the free space of the store's disk.
+const DISK_CHECK_PERIOD: Duration = Duration::from_millis(100);
+
+/// `storage.min_free_bytes`, checked with statvfs at most every
+/// `DISK_CHECK_PERIOD`: below it the writer drops (and counts) what it
+/// takes instead of writing, so the disk is never filled to the last byte
+/// (other processes on the robot need it too); above it, it writes again.
+#[derive(Default)]
+struct DiskGuard {
+    checked: Option<Instant>,
+    stopped: bool,
+}
+
+impl DiskGuard {
+    /// True when writing is allowed.
+    fn check(&mut self, dir: &Path, stats: &Stats) -> bool {
+        if self
+            .checked
+            .is_some_and(|t| t.elapsed() < DISK_CHECK_PERIOD)
+        {
+            return !self.stopped;
+        }
+        self.checked = Some(Instant::now());
+        let min = stats.min_free_bytes.load(Ordering::Relaxed);
+        let free = match free_bytes(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                stats.note_error(format!("statvfs {}: {e}", dir.display()));
+                return !self.stopped;
+            }
+        };
+        stats.disk_free.store(free, Ordering::Relaxed);
+        let stop = min > 0 && free < min;
+        if stop && !self.stopped {
+            let why = format!(
+                "{free} bytes free on the store's disk, below storage.min_free_bytes {min}"
+            );
+            stats.note_error(format!("writing stopped: {why}"));
+            *stats.disk_guard.lock() = Some(why);
+            stats.urgent.store(true, Ordering::Release);
+        } else if !stop && self.stopped {
+            *stats.disk_guard.lock() = None;
+            stats.urgent.store(true, Ordering::Release);
+        }
+        self.stopped = stop;
+        !stop
+    }
+}
+
+/// Bytes an unprivileged process may still write on the file system of
+/// `dir` (statvfs f_bavail * f_frsize).
+fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: a NUL-terminated path and a zeroed statvfs the call fills.
+    let st = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        st
+    };
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 fn write_one(store: &Store, stats: &Stats, m: &Incoming) {
@@ -277,6 +390,64 @@ mod tests {
         assert_eq!(g.observe(0, a, 8), 0); // late duplicate
         assert_eq!(g.observe(0, a, 10), 0);
         assert_eq!(g.observe(0, a, u64::MAX), 0);
+    }
+
+    fn message(topic: TopicId, len: usize) -> Incoming {
+        Incoming {
+            topic,
+            log_time: 1,
+            publish_time: 0,
+            payload: vec![0; len],
+        }
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_bytes_and_drops_are_counted_per_topic() {
+        let stats = Arc::new(Stats::default());
+        stats.queue_max_bytes.store(1000, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::sync_channel(100);
+        let q = Queue {
+            sender,
+            stats: Arc::clone(&stats),
+        };
+        // Alone, a message larger than the bound is queued (recorded one
+        // at a time); behind it, nothing more fits.
+        q.offer(message(1, 1500));
+        q.offer(message(2, 10));
+        assert_eq!(stats.snapshot().queue_bytes, 1500);
+        assert_eq!(stats.snapshot().messages_dropped, 1);
+        assert_eq!(receiver.try_recv().unwrap().payload.len(), 1500);
+        stats.dequeued(&message(1, 1500));
+        for _ in 0..4 {
+            q.offer(message(1, 300));
+        }
+        // 3 x 300 fit in 1000, the fourth does not.
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.queue_bytes, snap.queue_depth, snap.messages_dropped),
+            (900, 3, 2)
+        );
+        assert_eq!(stats.pending_loss.lock().get(&1), Some(&(1, 0)));
+        assert_eq!(stats.pending_loss.lock().get(&2), Some(&(1, 0)));
+    }
+
+    #[test]
+    fn free_space_is_measured_on_the_store_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_bytes(dir.path()).unwrap();
+        assert!(free > 0);
+        let stats = Stats::default();
+        let mut guard = DiskGuard::default();
+        stats
+            .min_free_bytes
+            .store(free.saturating_mul(4), Ordering::Relaxed);
+        assert!(!guard.check(dir.path(), &stats), "below the minimum: stop");
+        assert!(stats.snapshot().disk_guard.is_some());
+        guard.checked = None;
+        stats.min_free_bytes.store(0, Ordering::Relaxed);
+        assert!(guard.check(dir.path(), &stats), "guard off: write");
+        assert!(stats.snapshot().disk_guard.is_none());
+        assert!(free_bytes(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -18,10 +18,6 @@ pub struct Chosen {
     pub depth: usize,
 }
 
-/// History depth of recorder subscriptions: deep enough to ride out a
-/// scheduling hiccup between takes.
-pub const DEPTH: usize = 1000;
-
 /// Per-topic override from the `qos_overrides.<topic>.reliability` and
 /// `.durability` parameters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,14 +26,16 @@ pub struct Override {
     pub transient_local: Option<bool>,
 }
 
-pub fn adapt(offered: &[Offered], over: &Override) -> Chosen {
+/// The subscription for `offered` publishers with history `depth` (the
+/// `subscription_depth` parameter; rosbag2 uses 10).
+pub fn adapt(offered: &[Offered], over: &Override, depth: usize) -> Chosen {
     let all = |f: fn(&Offered) -> bool| !offered.is_empty() && offered.iter().all(f);
     Chosen {
         reliable: over.reliable.unwrap_or_else(|| all(|o| o.reliable)),
         transient_local: over
             .transient_local
             .unwrap_or_else(|| all(|o| o.transient_local)),
-        depth: DEPTH,
+        depth,
     }
 }
 
@@ -72,13 +70,13 @@ mod tests {
 
     #[test]
     fn all_reliable_gives_reliable() {
-        let c = adapt(&[REL_TL, REL_TL], &Override::default());
+        let c = adapt(&[REL_TL, REL_TL], &Override::default(), 10);
         assert!(c.reliable && c.transient_local);
     }
 
     #[test]
     fn one_best_effort_publisher_downgrades() {
-        let c = adapt(&[REL_TL, BE_VOL], &Override::default());
+        let c = adapt(&[REL_TL, BE_VOL], &Override::default(), 10);
         assert!(!c.reliable && !c.transient_local);
     }
 
@@ -88,7 +86,7 @@ mod tests {
             reliable: Some(true),
             transient_local: None,
         };
-        assert!(adapt(&[BE_VOL], &over).reliable);
+        assert!(adapt(&[BE_VOL], &over, 10).reliable);
     }
 
     #[test]

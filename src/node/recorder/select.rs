@@ -5,12 +5,15 @@ use crate::node::error::{NodeError, Result};
 use regex::Regex;
 
 /// Topics left out of "record everything" unless listed or matched by
-/// `include_regex` (rosbag2 leaves out the same).
+/// `include_regex`: log and parameter chatter, and motedb's own health
+/// output (motedb's choice; `ros2 bag record -a` keeps them).
 const NOISY: [&str; 3] = ["/rosout", "/parameter_events", "/diagnostics"];
 
 #[derive(Debug)]
 pub struct TopicFilter {
+    /// Fully qualified names (relative ones expanded at construction).
     topics: Vec<String>,
+    include_hidden: bool,
     include: Option<Regex>,
     exclude: Option<Regex>,
     /// Fully qualified name of motedb's node: its own topics are skipped.
@@ -30,14 +33,23 @@ fn compile(name: &str, pattern: &str) -> Result<Option<Regex>> {
 }
 
 impl TopicFilter {
+    /// `own_node` is motedb's fully qualified node name: relative names in
+    /// `topics` are expanded in its namespace (`scan` -> `/ns/scan`) and
+    /// `~/x` under it, as rcl expands names.
     pub fn new(
         topics: &[String],
         include: &str,
         exclude: &str,
         own_node: &str,
+        include_hidden: bool,
     ) -> Result<TopicFilter> {
         Ok(TopicFilter {
-            topics: topics.to_vec(),
+            topics: topics
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| expand(t, own_node))
+                .collect(),
+            include_hidden,
             include: compile("include_regex", include)?,
             exclude: compile("exclude_regex", exclude)?,
             own_prefix: format!("{}/", own_node.trim_end_matches('/')),
@@ -51,6 +63,9 @@ impl TopicFilter {
         if topic.starts_with(&self.own_prefix) {
             return false;
         }
+        if !self.include_hidden && is_hidden(topic) {
+            return false;
+        }
         if self.exclude.as_ref().is_some_and(|r| r.is_match(topic)) {
             return false;
         }
@@ -62,13 +77,32 @@ impl TopicFilter {
     }
 }
 
+/// A topic name part starting with `_` hides it (ROS 2 naming rules; what
+/// rosbag2 leaves out unless --include-hidden-topics).
+fn is_hidden(topic: &str) -> bool {
+    topic.split('/').any(|part| part.starts_with('_'))
+}
+
+/// The fully qualified form of `name` for a node named `own_node` (fully
+/// qualified).
+fn expand(name: &str, own_node: &str) -> String {
+    if name.starts_with('/') {
+        return name.to_string();
+    }
+    if let Some(rest) = name.strip_prefix("~/") {
+        return format!("{}/{rest}", own_node.trim_end_matches('/'));
+    }
+    let namespace = own_node.rsplit_once('/').map_or("", |(ns, _)| ns);
+    format!("{namespace}/{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn filter(topics: &[&str], inc: &str, exc: &str) -> TopicFilter {
         let topics: Vec<String> = topics.iter().map(|s| s.to_string()).collect();
-        TopicFilter::new(&topics, inc, exc, "/motedb").unwrap()
+        TopicFilter::new(&topics, inc, exc, "/motedb", false).unwrap()
     }
 
     #[test]
@@ -97,6 +131,30 @@ mod tests {
 
     #[test]
     fn bad_regex_is_a_parameter_error() {
-        assert!(TopicFilter::new(&[], "(", "", "/motedb").is_err());
+        assert!(TopicFilter::new(&[], "(", "", "/motedb", false).is_err());
+    }
+
+    #[test]
+    fn hidden_topics_are_left_out_unless_asked_or_named() {
+        let f = filter(&[], "", "");
+        assert!(!f.wants("/_hidden"));
+        assert!(!f.wants("/robot/_internal/state"));
+        assert!(f.wants("/robot/visible_"));
+        let named = filter(&["/_hidden"], "", "");
+        assert!(named.wants("/_hidden"));
+        let all = TopicFilter::new(&[], "", "", "/motedb", true).unwrap();
+        assert!(all.wants("/_hidden"));
+    }
+
+    #[test]
+    fn relative_topic_names_are_expanded_in_the_node_namespace() {
+        let names = ["scan".to_string(), "~/x".to_string(), "/abs".to_string()];
+        let f = TopicFilter::new(&names, "", "", "/robot7/db", false).unwrap();
+        assert!(f.wants("/robot7/scan"));
+        assert!(f.wants("/robot7/db/x"));
+        assert!(f.wants("/abs"));
+        assert!(!f.wants("/scan"));
+        let f = TopicFilter::new(&names[..1], "", "", "/motedb", false).unwrap();
+        assert!(f.wants("/scan"));
     }
 }
