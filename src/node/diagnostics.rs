@@ -14,12 +14,14 @@ pub enum Level {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Status {
     pub level: Level,
-    pub name: &'static str,
+    pub name: String,
     pub message: String,
     pub hardware_id: String,
     pub values: Vec<(String, String)>,
 }
 
+/// The status names of a node named `motedb` in the root namespace; a
+/// node elsewhere uses its own name (`Composer::for_node`).
 pub const STORAGE: &str = "motedb: storage";
 pub const COMPACTION: &str = "motedb: compaction";
 pub const RECORDER: &str = "motedb: recorder";
@@ -80,6 +82,8 @@ pub struct Composer {
     client_library: &'static str,
     last_dropped: u64,
     last_failed: u64,
+    /// Prefix of the status names.
+    node: String,
 }
 
 /// Accumulates a level and the reasons for it.
@@ -127,8 +131,18 @@ impl Composer {
         Composer {
             hardware_id: hardware_id.to_string(),
             client_library,
+            node: "motedb".into(),
             ..Composer::default()
         }
+    }
+
+    /// Names the statuses `<node>: storage` etc. as diagnostic_updater
+    /// does, with the node's fully qualified name minus the leading slash
+    /// (`robot7/db: storage`), so nodes in different namespaces do not
+    /// collide on /diagnostics.
+    pub fn for_node(mut self, fully_qualified: &str) -> Composer {
+        self.node = fully_qualified.trim_start_matches('/').to_string();
+        self
     }
 
     /// The three statuses for one period.
@@ -143,17 +157,11 @@ impl Composer {
         statuses
     }
 
-    fn status(
-        &self,
-        name: &'static str,
-        v: Verdict,
-        ok: &str,
-        values: Vec<(String, String)>,
-    ) -> Status {
+    fn status(&self, task: &str, v: Verdict, ok: &str, values: Vec<(String, String)>) -> Status {
         let (level, message) = v.into_message(ok);
         Status {
             level,
-            name,
+            name: format!("{}: {task}", self.node),
             message,
             hardware_id: self.hardware_id.clone(),
             values,
@@ -251,7 +259,7 @@ impl Composer {
             kv("recovery_torn_tails", torn_tails(&h.recovery)),
             kv("recovery_records_dropped", h.recovery.dropped_records),
         ];
-        self.status(STORAGE, v, "OK", values)
+        self.status("storage", v, "OK", values)
     }
 
     fn compaction(&self, h: &Health) -> Status {
@@ -286,7 +294,7 @@ impl Composer {
             ),
             kv("levels", level_summary(h)),
         ];
-        self.status(COMPACTION, v, "OK", values)
+        self.status("compaction", v, "OK", values)
     }
 
     fn recorder(&self, h: &Health, r: &RecorderSnapshot) -> Status {
@@ -338,7 +346,7 @@ impl Composer {
             kv("recorder_down", r.down.as_deref().unwrap_or("")),
             kv("client_library", self.client_library),
         ];
-        self.status(RECORDER, v, "recording", values)
+        self.status("recorder", v, "recorder", values)
     }
 }
 
@@ -425,7 +433,7 @@ mod tests {
     fn healthy_store_is_ok_with_required_keys() {
         let mut c = Composer::new("robot1", "test 1.0");
         let st = c.compose(&healthy(), &RecorderSnapshot::default());
-        let names: Vec<_> = st.iter().map(|s| s.name).collect();
+        let names: Vec<_> = st.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, [STORAGE, COMPACTION, RECORDER]);
         assert!(st
             .iter()
@@ -518,6 +526,27 @@ mod tests {
         let values: std::collections::BTreeMap<_, _> = st[2].values.iter().cloned().collect();
         assert_eq!(values["recorder_down"], "rcl_init failed");
         assert_eq!(values["last_error"], "recorder stopped: rcl_init failed");
+    }
+
+    #[test]
+    fn status_names_carry_the_node_name_and_namespace() {
+        let r = RecorderSnapshot::default();
+        let mut c = Composer::new("x", "test 1.0").for_node("/robot7/db");
+        let names: Vec<String> = c
+            .compose(&healthy(), &r)
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "robot7/db: storage",
+                "robot7/db: compaction",
+                "robot7/db: recorder"
+            ]
+        );
+        let mut c = Composer::new("x", "test 1.0").for_node("/motedb");
+        assert_eq!(c.compose(&healthy(), &r)[0].name, STORAGE);
     }
 
     #[test]

@@ -23,9 +23,21 @@ def test_list_topics_on_an_empty_store(peer, start_node):
 
 
 def test_node_and_namespace_remapping(peer, start_node):
-    node = start_node('-r', '__node:=db', '-r', '__ns:=/robot7')
+    node = start_node('-r', '__node:=db', '-r', '__ns:=/robot7',
+                      '-p', 'diagnostic_updater.period:=0.2')
     response = call(peer, ListTopics, '/robot7/db/list_topics', ListTopics.Request(), node)
     assert list(response.topics) == []
+    # Status names carry the node's name and namespace, so two nodes in
+    # different namespaces do not collide on /diagnostics.
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+    try:
+        def named():
+            return {s.name for m in seen for s in m.status} >= {
+                'robot7/db: storage', 'robot7/db: compaction', 'robot7/db: recorder'}
+        assert spin_until(peer, named, 30.0, node), [s.name for m in seen for s in m.status]
+    finally:
+        peer.destroy_subscription(sub)
     assert node.stop() == 0, node.log()
 
 

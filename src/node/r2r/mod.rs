@@ -299,8 +299,10 @@ fn publish_diagnostics(
         .create_wall_timer(Pacer::TICK)
         .map_err(mw("create diagnostics timer"))?;
     let clock = node.get_ros_clock();
+    let fqn = node.fully_qualified_name().map_err(mw("node name"))?;
     let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
-    let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
+    let mut composer =
+        Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY).for_node(&fqn);
     let mut pacer = Pacer::default();
     let logger = logger.to_string();
     spawn(pool, async move {

@@ -345,8 +345,10 @@ fn publish_diagnostics(
         .create_publisher::<DiagnosticArray>("/diagnostics")
         .map_err(mw("create /diagnostics publisher"))?;
     let clock = node.get_clock();
+    let fqn = node.fully_qualified_name();
     let (store, stats, live) = (Arc::clone(store), Arc::clone(stats), Arc::clone(live));
-    let mut composer = Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY);
+    let mut composer =
+        Composer::new(&live.with(|p| p.hardware_id.clone()), CLIENT_LIBRARY).for_node(&fqn);
     let mut pacer = Pacer::default();
     let logger = node.logger().clone();
     node.create_timer_repeating(Pacer::TICK, move || {
