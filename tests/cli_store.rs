@@ -536,3 +536,77 @@ fn read_commands_work_on_a_read_only_bind_mount() {
         stderr(&o)
     );
 }
+
+/// metadata.yaml of an exported bag, rewritten by `edit`.
+#[cfg(test)]
+fn bag_with_metadata(dir: &std::path::Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let store = make_store(dir, 5);
+    let bag = dir.join("bag");
+    let o = motedb(&["export", s(&store), s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta = bag.join("metadata.yaml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(&meta, edit(text)).unwrap();
+    bag
+}
+
+#[test]
+fn listed_bag_files_outside_the_bag_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // The MCAP file moved out of the bag, metadata.yaml pointing at it.
+    let bag = bag_with_metadata(dir.path(), |t| t.replace("- bag_0.mcap", "- ../bag_0.mcap"));
+    std::fs::rename(bag.join("bag_0.mcap"), dir.path().join("bag_0.mcap")).unwrap();
+    let copy = dir.path().join("copy");
+    for argv in [vec!["import", s(&copy), s(&bag)], vec!["info", s(&bag)]] {
+        let o = motedb(&argv);
+        assert_eq!(o.status.code(), Some(1), "{argv:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("points outside the bag directory"),
+            "{argv:?}: {}",
+            stderr(&o)
+        );
+    }
+    // A symbolic link inside the bag leading out is refused the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let bag = bag_with_metadata(dir.path(), |t| t.replace("- bag_0.mcap", "- link.mcap"));
+    std::fs::rename(bag.join("bag_0.mcap"), dir.path().join("real.mcap")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real.mcap"), bag.join("link.mcap")).unwrap();
+    let o = motedb(&["info", s(&bag)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("points outside the bag directory"));
+}
+
+#[test]
+fn sqlite3_bags_get_a_clear_error_not_corrupt_mcap() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = bag_with_metadata(dir.path(), |t| {
+        t.replace("storage_identifier: mcap", "storage_identifier: sqlite3")
+    });
+    let copy = dir.path().join("copy");
+    for argv in [vec!["info", s(&bag)], vec!["import", s(&copy), s(&bag)]] {
+        let o = motedb(&argv);
+        assert_eq!(o.status.code(), Some(1), "{argv:?}");
+        assert!(
+            stderr(&o).contains("sqlite3 bags are not supported"),
+            "{argv:?}: {}",
+            stderr(&o)
+        );
+    }
+    // A .db3 file itself, and a bag directory holding only one.
+    let db3 = dir.path().join("rosbag2_x_0.db3");
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend_from_slice(&[0u8; 4080]);
+    std::fs::write(&db3, &bytes).unwrap();
+    let only = dir.path().join("sqlite_bag");
+    std::fs::create_dir(&only).unwrap();
+    std::fs::write(only.join("rosbag2_x_0.db3"), &bytes).unwrap();
+    for input in [&db3, &only] {
+        let o = motedb(&["import", s(&copy), s(input)]);
+        assert_eq!(o.status.code(), Some(1), "{input:?}");
+        assert!(
+            stderr(&o).contains("sqlite3 bags are not supported"),
+            "{input:?}: {}",
+            stderr(&o)
+        );
+    }
+}

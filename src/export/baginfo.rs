@@ -43,6 +43,7 @@ pub fn bag_info(path: &Path) -> Result<BagInfo> {
     let files = if path.is_dir() {
         super::import::bag_files(path)?
     } else {
+        super::import::refuse_sqlite(path)?;
         vec![path.to_path_buf()]
     };
     let mut info = BagInfo {

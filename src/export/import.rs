@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::engine::{Store, TopicId, TopicSpec};
 
 use super::mcap_read::import_mcap_records;
-use super::metadata::{qos_text_from_yaml, MetadataFile};
+use super::metadata::{qos_text_from_yaml, BagInfo, MetadataFile};
 use super::{io_err, ExportError, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -136,6 +136,7 @@ fn input_files(path: &Path) -> Result<InputFiles> {
     let mut report = ImportReport::default();
     if !path.is_dir() {
         std::fs::metadata(path).map_err(io_err(path))?;
+        refuse_sqlite(path)?;
         return Ok((vec![path.to_path_buf()], HashMap::new(), report));
     }
     let meta_path = path.join("metadata.yaml");
@@ -159,11 +160,7 @@ fn input_files(path: &Path) -> Result<InputFiles> {
                     let text = qos_text_from_yaml(&t.topic_metadata.offered_qos_profiles);
                     qos.insert(t.topic_metadata.name.clone(), text);
                 }
-                files = info
-                    .relative_file_paths
-                    .iter()
-                    .map(|p| path.join(p))
-                    .collect();
+                files = listed_files(path, &meta_path, &info)?;
             }
             Err(reason) => report.skipped.push(Skipped {
                 file: meta_path.clone(),
@@ -178,29 +175,70 @@ fn input_files(path: &Path) -> Result<InputFiles> {
     if files.is_empty() {
         files = mcap_files_in(path)?;
     }
-    if files.is_empty() {
-        return Err(ExportError::NothingToImport {
-            path: path.to_path_buf(),
-        });
-    }
     Ok((files, qos, report))
 }
 
 /// The MCAP files of a bag directory: metadata.yaml's list, else every
 /// `*.mcap` in it.
 pub(crate) fn bag_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let listed = read_metadata(&dir.join("metadata.yaml"))
-        .map(|m| m.rosbag2_bagfile_information.relative_file_paths)
-        .unwrap_or_default();
+    let meta_path = dir.join("metadata.yaml");
+    let listed = match read_metadata(&meta_path) {
+        Ok(m) => listed_files(dir, &meta_path, &m.rosbag2_bagfile_information)?,
+        Err(_) => Vec::new(),
+    };
     let files = if listed.is_empty() {
         mcap_files_in(dir)?
     } else {
-        listed.iter().map(|p| dir.join(p)).collect()
+        listed
     };
     if files.is_empty() {
         return Err(ExportError::NothingToImport {
             path: dir.to_path_buf(),
         });
+    }
+    Ok(files)
+}
+
+/// The files metadata.yaml lists, after checking the bag is one motedb can
+/// read (`storage_identifier` mcap) and that every listed path stays in
+/// the bag directory (relative, no `..`, no symbolic link leading out).
+fn listed_files(dir: &Path, meta_path: &Path, info: &BagInfo) -> Result<Vec<PathBuf>> {
+    let bad = |reason: String| ExportError::Metadata {
+        path: meta_path.to_path_buf(),
+        reason,
+    };
+    match info.storage_identifier.as_str() {
+        "mcap" | "" => {}
+        "sqlite3" => {
+            return Err(bad(
+                "sqlite3 bags are not supported; convert it to MCAP first \
+                 (ros2 bag convert with storage_id: mcap)"
+                    .into(),
+            ))
+        }
+        other => {
+            return Err(bad(format!(
+                "storage {other:?} is not supported; motedb reads MCAP bags"
+            )))
+        }
+    }
+    let root = dir.canonicalize().map_err(io_err(dir))?;
+    let mut files = Vec::new();
+    for rel in &info.relative_file_paths {
+        let plain = Path::new(rel)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let path = dir.join(rel);
+        let inside = plain
+            && path
+                .canonicalize()
+                .map_or(true, |real| real.starts_with(&root));
+        if !inside {
+            return Err(bad(format!(
+                "relative_file_paths entry {rel:?} points outside the bag directory"
+            )));
+        }
+        files.push(path);
     }
     Ok(files)
 }
@@ -212,12 +250,38 @@ fn read_metadata(path: &Path) -> std::result::Result<MetadataFile, String> {
 
 fn mcap_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    let mut sqlite = None;
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let p = entry.map_err(io_err(dir))?.path();
         if p.extension().is_some_and(|e| e == "mcap") {
             out.push(p);
+        } else if p.extension().is_some_and(|e| e == "db3") {
+            sqlite = Some(p);
         }
+    }
+    if let (true, Some(p)) = (out.is_empty(), sqlite) {
+        refuse_sqlite(&p)?;
     }
     out.sort();
     Ok(out)
+}
+
+const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
+
+/// A clear error for a rosbag2 sqlite3 file (by its magic bytes), which
+/// would otherwise be reported as a corrupt MCAP file.
+pub(crate) fn refuse_sqlite(path: &Path) -> Result<()> {
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    if head[..n] == *SQLITE_MAGIC {
+        return Err(ExportError::Metadata {
+            path: path.to_path_buf(),
+            reason: "sqlite3 bags are not supported; convert it to MCAP first \
+                     (ros2 bag convert with storage_id: mcap)"
+                .into(),
+        });
+    }
+    Ok(())
 }
