@@ -184,6 +184,15 @@ pub fn query_range(store: &Store, input: &QueryInput, limits: Limits) -> QueryOu
         }
         Err(e) => return failure(format!("query failed: {e}")),
     };
+    if let [only] = page.records.as_slice() {
+        if only.payload.len() as u64 > max_bytes {
+            notes.push(format!(
+                "one message of {} bytes is larger than max_bytes {max_bytes}: returned alone \
+                 (max_bytes is a hard cap on every page holding more than one message)",
+                only.payload.len()
+            ));
+        }
+    }
     let topics = names_by_id(store);
     let messages = page
         .records
@@ -287,11 +296,14 @@ pub struct ExportOutput {
     pub size_bytes: u64,
 }
 
-/// Exports to `<export_directory>/<output>` (runs on a worker thread).
+/// Exports to `<export_directory>/<output>` (runs on a worker thread);
+/// `cancel` set (the node shutting down) stops it and removes the partial
+/// bag.
 pub fn export_mcap(
     store: &Store,
     input: &ExportInput,
     export_directory: &std::path::Path,
+    cancel: &std::sync::atomic::AtomicBool,
 ) -> ExportOutput {
     let fail = |message: String| ExportOutput {
         message,
@@ -315,7 +327,11 @@ pub fn export_mcap(
         split_bytes: None,
         split_duration: None,
     };
-    match crate::export::export_bag(store, &opts) {
+    let ctl = crate::export::ExportControl {
+        cancel: Some(cancel),
+        ..Default::default()
+    };
+    match crate::export::export_bag_with(store, &opts, &ctl) {
         Ok(summary) => ExportOutput {
             success: true,
             message: String::new(),
@@ -361,6 +377,58 @@ mod tests {
         assert!(time_range(t(5), t(5)).is_err());
         assert!(time_range(t(6), t(5)).unwrap_err().contains("not before"));
         assert_eq!(time_range(t(0), t(0)).unwrap(), (0, Nanos::MAX));
+    }
+
+    #[test]
+    fn max_bytes_is_a_hard_cap_and_an_oversized_message_comes_alone_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s"), crate::engine::Options::default()).unwrap();
+        let id = store
+            .register_topic(crate::engine::TopicSpec {
+                name: "/b".into(),
+                type_name: "std_msgs/msg/String".into(),
+                serialization_format: "cdr".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        for (i, len) in [300usize, 300, 300, 5000, 300].into_iter().enumerate() {
+            store.append(id, 1 + i as u64, 0, &vec![7u8; len]).unwrap();
+        }
+        let limits = Limits {
+            max_messages: 100,
+            max_bytes: 700,
+        };
+        let mut input = QueryInput {
+            topics: vec!["/b".into()],
+            ..QueryInput::default()
+        };
+        let mut pages = Vec::new();
+        loop {
+            let out = query_range(&store, &input, limits);
+            assert!(out.success, "{}", out.message);
+            let sizes: Vec<usize> = out
+                .messages
+                .iter()
+                .map(|m| m.record.payload.len())
+                .collect();
+            pages.push((sizes, out.message.clone()));
+            if out.next_cursor.is_empty() {
+                break;
+            }
+            input.cursor = out.next_cursor;
+        }
+        let sizes: Vec<&Vec<usize>> = pages.iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            sizes,
+            [&vec![300, 300], &vec![300], &vec![5000], &vec![300]]
+        );
+        assert!(
+            pages[2].1.contains("larger than max_bytes 700"),
+            "{}",
+            pages[2].1
+        );
+        assert!(pages[0].1.is_empty(), "{}", pages[0].1);
+        store.close().unwrap();
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::rcl::recorder::NodeIdentity;
 use super::recorder::ingest::Stats;
 use super::services::{self, Limits};
 use super::signals;
-use super::worker::Workers;
+use super::worker::{Lanes, Refused, Workers, SHUTDOWN_WAIT};
 use super::{close_store, open_store};
 use crate::engine::Store;
 use futures::executor::LocalPool;
@@ -69,12 +69,12 @@ pub fn run() -> Result<()> {
     let (recording, live) = Live::start(&identity, &params, &store, &stats)?;
 
     let mut pool = LocalPool::new();
-    let workers = Arc::new(Workers::new(2));
+    let lanes = Arc::new(Lanes::default());
     params::serve(&mut node, &pool, &live, &logger)?;
     serve_list_topics(&mut node, &pool, &store, &logger)?;
-    serve_query_range(&mut node, &pool, &store, &workers, &live, &logger)?;
-    serve_get_latest(&mut node, &pool, &store, &workers, &logger)?;
-    serve_export(&mut node, &pool, &store, &workers, &params, &logger)?;
+    serve_query_range(&mut node, &pool, &store, &lanes, &live, &logger)?;
+    serve_get_latest(&mut node, &pool, &store, &lanes, &logger)?;
+    serve_export(&mut node, &pool, &store, &lanes, &params, &logger)?;
     publish_diagnostics(&mut node, &pool, &store, &stats, &live, &logger)?;
 
     while !signals::stop_requested() && !stats.has_failed() {
@@ -85,9 +85,12 @@ pub fn run() -> Result<()> {
         r2r::log_error!(&logger, "{e}");
     }
     r2r::log_info!(&logger, "shutting down");
+    if !lanes.cancel_and_wait(SHUTDOWN_WAIT) {
+        r2r::log_warn!(&logger, "a query or export was still running at shutdown");
+    }
     let recorded = recording.stop();
     drop(pool);
-    drop(workers);
+    drop(lanes);
     drop(node);
     let closed = close_store(store, &params);
     recorded.and(closed)
@@ -166,11 +169,11 @@ fn serve_list_topics(
 fn serve_off_thread<S, J>(
     node: &mut r2r::Node,
     pool: &LocalPool,
-    workers: &Arc<Workers>,
+    (lanes, lane): (&Arc<Lanes>, fn(&Lanes) -> &Workers),
     name: &'static str,
     logger: &str,
     job: impl Fn(&S::Request) -> J + 'static,
-    unavailable: fn() -> S::Response,
+    refused: fn(Refused) -> S::Response,
 ) -> Result<()>
 where
     S: r2r::WrappedServiceTypeSupport + 'static,
@@ -180,14 +183,14 @@ where
     let mut requests = node
         .create_service::<S>(name, QosProfile::services_default())
         .map_err(mw(name))?;
-    let (workers, logger) = (Arc::clone(workers), logger.to_string());
+    let (lanes, logger) = (Arc::clone(lanes), logger.to_string());
     let spawner = pool.spawner();
     spawn(pool, async move {
         while let Some(req) = requests.next().await {
             let work = job(&req.message);
-            let (workers, logger) = (Arc::clone(&workers), logger.clone());
+            let (lanes, logger) = (Arc::clone(&lanes), logger.clone());
             let answer = async move {
-                let response = workers.run(work).await.unwrap_or_else(unavailable);
+                let response = lane(&lanes).run(work).await.unwrap_or_else(refused);
                 respond(req, response, name, &logger);
             };
             let _spawned = spawner.spawn_local(answer);
@@ -199,7 +202,7 @@ fn serve_query_range(
     node: &mut r2r::Node,
     pool: &LocalPool,
     store: &Arc<Store>,
-    workers: &Arc<Workers>,
+    lanes: &Arc<Lanes>,
     live: &Arc<Live>,
     logger: &str,
 ) -> Result<()> {
@@ -207,7 +210,7 @@ fn serve_query_range(
     serve_off_thread::<QueryRange::Service, _>(
         node,
         pool,
-        workers,
+        (lanes, |l| &l.queries),
         "~/query_range",
         logger,
         move |request| {
@@ -218,9 +221,9 @@ fn serve_query_range(
             let (store, input) = (Arc::clone(&store), convert::query_input(request));
             move || convert::query_response(services::query_range(&store, &input, limits))
         },
-        || QueryRange::Response {
+        |r| QueryRange::Response {
             success: false,
-            message: "query worker unavailable (node shutting down)".into(),
+            message: r.message("query"),
             ..QueryRange::Response::default()
         },
     )
@@ -230,14 +233,14 @@ fn serve_get_latest(
     node: &mut r2r::Node,
     pool: &LocalPool,
     store: &Arc<Store>,
-    workers: &Arc<Workers>,
+    lanes: &Arc<Lanes>,
     logger: &str,
 ) -> Result<()> {
     let store = Arc::clone(store);
     serve_off_thread::<GetLatest::Service, _>(
         node,
         pool,
-        workers,
+        (lanes, |l| &l.latest),
         "~/get_latest",
         logger,
         move |request| {
@@ -245,9 +248,9 @@ fn serve_get_latest(
             let (topic, at) = (request.topic.clone(), convert::stamp(&request.at));
             move || convert::latest_response(services::get_latest(&store, &topic, at))
         },
-        || GetLatest::Response {
+        |r| GetLatest::Response {
             success: false,
-            message: "query worker unavailable (node shutting down)".into(),
+            message: r.message("query"),
             ..GetLatest::Response::default()
         },
     )
@@ -257,26 +260,29 @@ fn serve_export(
     node: &mut r2r::Node,
     pool: &LocalPool,
     store: &Arc<Store>,
-    workers: &Arc<Workers>,
+    lanes: &Arc<Lanes>,
     params: &NodeParams,
     logger: &str,
 ) -> Result<()> {
     let store = Arc::clone(store);
     let directory = params.export_directory.clone();
+    let cancel = Arc::clone(&lanes.cancel_exports);
     serve_off_thread::<ExportMcap::Service, _>(
         node,
         pool,
-        workers,
+        (lanes, |l| &l.exports),
         "~/export_mcap",
         logger,
         move |request| {
             let (store, directory) = (Arc::clone(&store), directory.clone());
-            let input = convert::export_input(request);
-            move || convert::export_response(services::export_mcap(&store, &input, &directory))
+            let (input, cancel) = (convert::export_input(request), Arc::clone(&cancel));
+            move || {
+                convert::export_response(services::export_mcap(&store, &input, &directory, &cancel))
+            }
         },
-        || ExportMcap::Response {
+        |r| ExportMcap::Response {
             success: false,
-            message: "export worker unavailable (node shutting down)".into(),
+            message: r.message("export"),
             ..ExportMcap::Response::default()
         },
     )

@@ -15,7 +15,7 @@ use super::rcl::recorder::NodeIdentity;
 use super::recorder::ingest::Stats;
 use super::services::{self, Limits};
 use super::signals;
-use super::worker::Workers;
+use super::worker::{Lanes, SHUTDOWN_WAIT};
 use super::{close_store, open_store};
 use crate::engine::Store;
 use ::rclrs::{
@@ -78,8 +78,8 @@ pub fn run() -> Result<()> {
     let stats = Arc::new(Stats::default());
     let (recording, live) = Live::start(&identity, &params, &store, &stats)?;
     let declared = declare_params(&node, &live, &params)?;
-    let workers = Arc::new(Workers::new(2));
-    let services = serve(&node, &store, &workers, &live)?;
+    let lanes = Arc::new(Lanes::default());
+    let services = serve(&node, &store, &lanes, &live)?;
     let diagnostics = publish_diagnostics(&node, &store, &stats, &live)?;
 
     // The watcher halts the executor for as long as it spins once a stop
@@ -112,9 +112,15 @@ pub fn run() -> Result<()> {
         ::rclrs::log_error!(node.logger(), "{e}");
     }
     ::rclrs::log_info!(node.logger(), "shutting down");
+    if !lanes.cancel_and_wait(SHUTDOWN_WAIT) {
+        ::rclrs::log_warn!(
+            node.logger(),
+            "a query or export was still running at shutdown"
+        );
+    }
     let recorded = recording.stop();
     drop((services, diagnostics, declared));
-    drop(workers);
+    drop(lanes);
     drop(node);
     let closed = close_store(store, &params);
     if let Some(e) = errors.into_iter().next() {
@@ -253,7 +259,7 @@ type Services = (
 fn serve(
     node: &Node,
     store: &Arc<Store>,
-    workers: &Arc<Workers>,
+    lanes: &Arc<Lanes>,
     live: &Arc<Live>,
 ) -> Result<Services> {
     let list_store = Arc::clone(store);
@@ -267,10 +273,10 @@ fn serve(
         })
         .map_err(mw("create ~/list_topics"))?;
 
-    let (s, w, l) = (Arc::clone(store), Arc::clone(workers), Arc::clone(live));
+    let (s, w, l) = (Arc::clone(store), Arc::clone(lanes), Arc::clone(live));
     let query = node
         .create_async_service::<QueryRange, _>("~/query_range", move |req| {
-            let (store, workers) = (Arc::clone(&s), Arc::clone(&w));
+            let (store, lanes) = (Arc::clone(&s), Arc::clone(&w));
             let input = convert::query_input(&req);
             let limits = l.with(|p| Limits {
                 max_messages: p.query_max_messages,
@@ -278,53 +284,57 @@ fn serve(
             });
             async move {
                 let job = move || services::query_range(&store, &input, limits);
-                workers
+                lanes
+                    .queries
                     .run(job)
                     .await
                     .map(convert::query_response)
-                    .unwrap_or_else(|| convert::QueryResponse {
+                    .unwrap_or_else(|r| convert::QueryResponse {
                         success: false,
-                        message: "query worker unavailable (node shutting down)".into(),
+                        message: r.message("query"),
                         ..Default::default()
                     })
             }
         })
         .map_err(mw("create ~/query_range"))?;
 
-    let (s, w) = (Arc::clone(store), Arc::clone(workers));
+    let (s, w) = (Arc::clone(store), Arc::clone(lanes));
     let latest = node
         .create_async_service::<GetLatest, _>("~/get_latest", move |req: GetLatest_Request| {
-            let (store, workers) = (Arc::clone(&s), Arc::clone(&w));
+            let (store, lanes) = (Arc::clone(&s), Arc::clone(&w));
             let (topic, at) = (req.topic.clone(), convert::stamp(&req.at));
             async move {
-                workers
+                lanes
+                    .latest
                     .run(move || services::get_latest(&store, &topic, at))
                     .await
                     .map(convert::latest_response)
-                    .unwrap_or_else(|| convert::LatestResponse {
+                    .unwrap_or_else(|r| convert::LatestResponse {
                         success: false,
-                        message: "query worker unavailable (node shutting down)".into(),
+                        message: r.message("query"),
                         ..Default::default()
                     })
             }
         })
         .map_err(mw("create ~/get_latest"))?;
 
-    let (s, w) = (Arc::clone(store), Arc::clone(workers));
+    let (s, w) = (Arc::clone(store), Arc::clone(lanes));
     let directory = live.with(|p| p.export_directory.clone());
     let export = node
         .create_async_service::<ExportMcap, _>("~/export_mcap", move |req| {
-            let (store, workers, dir) = (Arc::clone(&s), Arc::clone(&w), directory.clone());
+            let (store, lanes, dir) = (Arc::clone(&s), Arc::clone(&w), directory.clone());
             let input = convert::export_input(&req);
             async move {
-                let job = move || services::export_mcap(&store, &input, &dir);
-                workers
+                let cancel = Arc::clone(&lanes.cancel_exports);
+                let job = move || services::export_mcap(&store, &input, &dir, &cancel);
+                lanes
+                    .exports
                     .run(job)
                     .await
                     .map(convert::export_response)
-                    .unwrap_or_else(|| convert::ExportResponse {
+                    .unwrap_or_else(|r| convert::ExportResponse {
                         success: false,
-                        message: "export worker unavailable (node shutting down)".into(),
+                        message: r.message("export"),
                         ..Default::default()
                     })
             }
