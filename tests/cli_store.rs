@@ -610,3 +610,32 @@ fn sqlite3_bags_get_a_clear_error_not_corrupt_mcap() {
         );
     }
 }
+
+#[test]
+fn cat_takes_several_topics_merged_in_log_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 3);
+    let o = motedb(&["cat", s(&store), "/chatter", "/count", "--limit", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "# /chatter\ndata: hello 0\n---\n# /count\ndata: 0\n---\n\
+         # /chatter\ndata: hello 1\n---\n# /count\ndata: 1\n---\n"
+    );
+    let bag = dir.path().join("bag");
+    assert!(motedb(&["export", s(&store), s(&bag)]).status.success());
+    for source in [&store, &bag] {
+        let o = motedb(&["--json", "cat", s(source), "/count", "/chatter"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let topics: Vec<String> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["topic"].to_string())
+            .collect();
+        assert_eq!(topics.len(), 6, "{source:?}");
+        assert_eq!(topics[0], "\"/chatter\"");
+        assert_eq!(topics[1], "\"/count\"");
+    }
+    let o = motedb(&["cat", s(&store), "/chatter", "/nope"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("no topic /nope"));
+}

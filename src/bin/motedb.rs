@@ -115,7 +115,9 @@ enum Format {
 struct CatArgs {
     /// Store directory, or an .mcap file.
     source: PathBuf,
-    topic: String,
+    /// One or more topics; their messages come merged in log-time order.
+    #[arg(required = true, num_args = 1..)]
+    topics: Vec<String>,
     #[command(flatten)]
     range: Range,
     #[arg(long)]

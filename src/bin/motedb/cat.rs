@@ -39,28 +39,37 @@ pub(crate) fn cat(args: &CatArgs, json: bool) -> CliResult {
         return cat_bag(args, format);
     }
     let store = open_read(&args.source)?;
-    let topic = store.topic_by_name(&args.topic).ok_or_else(|| {
-        fail(
-            4,
-            format!("no topic {} in the store (see `motedb topics`)", args.topic),
-        )
-    })?;
-    let schema = topic_schema(&topic.spec.type_name, &topic.spec.definition)?;
+    let mut schemas = std::collections::HashMap::new();
+    let mut ids = Vec::new();
+    for name in &args.topics {
+        let topic = store.topic_by_name(name).ok_or_else(|| {
+            fail(
+                4,
+                format!("no topic {name} in the store (see `motedb topics`)"),
+            )
+        })?;
+        let schema = topic_schema(&topic.spec.type_name, &topic.spec.definition)?;
+        schemas.insert(topic.id, (name.clone(), schema));
+        ids.push(topic.id);
+    }
     // Relative times refer to the whole recording, as for export.
     let (first, last) = bounds(&store.topics());
     let (start, end) = time_range(&args.range, first, last)?;
-    let mut printer = Printer::new(format, args.limit, args.truncate);
-    for rec in store.iter(&[topic.id], start, end, false)? {
+    let mut printer = Printer::new(format, args.limit, args.truncate, args.topics.len() > 1);
+    for rec in store.iter(&ids, start, end, false)? {
         if printer.done() {
             break;
         }
-        printer.print(&args.topic, &schema, &rec?)?;
+        let rec = rec?;
+        if let Some((name, schema)) = schemas.get(&rec.topic) {
+            printer.print(name, schema, &rec)?;
+        }
     }
     Ok(printer.exit_code())
 }
 
-/// `cat` on a bag (directory or .mcap file): messages of one channel in
-/// file order. Relative times use the bag's summary when it has one.
+/// `cat` on a bag (directory or .mcap file): messages of the channels
+/// named in file order. Relative times use the bag's summary when it has one.
 fn cat_bag(args: &CatArgs, format: Format) -> CliResult {
     let (files, first, last) = match export::bag_info(&args.source) {
         Ok(info) => (info.files, info.start, info.end),
@@ -68,23 +77,23 @@ fn cat_bag(args: &CatArgs, format: Format) -> CliResult {
         Err(e) => return Err(e.into()),
     };
     let (start, end) = time_range(&args.range, first, last)?;
-    let mut printer = Printer::new(format, args.limit, args.truncate);
-    let mut schema: Option<Schema> = None;
+    let mut printer = Printer::new(format, args.limit, args.truncate, args.topics.len() > 1);
+    let mut schemas: std::collections::HashMap<String, Schema> = std::collections::HashMap::new();
     let mut incomplete = false;
     for file in &files {
         let mut on_msg = |ch: &export::ChannelInfo,
                           h: &mcap::records::MessageHeader,
                           data: &[u8]|
          -> Result<(), ExportError> {
-            if ch.spec.name != args.topic || printer.done() {
+            if !args.topics.contains(&ch.spec.name) || printer.done() {
                 return Ok(());
             }
             if h.log_time < start || h.log_time >= end {
                 return Ok(());
             }
-            let s = match &schema {
-                Some(s) => s,
-                None => schema.insert(
+            let s = match schemas.entry(ch.spec.name.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
                     topic_schema(&ch.spec.type_name, &ch.spec.definition).map_err(|f| {
                         ExportError::Metadata {
                             path: file.clone(),
@@ -100,7 +109,7 @@ fn cat_bag(args: &CatArgs, format: Format) -> CliResult {
                 sequence: u64::from(h.sequence),
                 payload: data.to_vec(),
             };
-            printer.print_lenient(&args.topic, s, &rec);
+            printer.print_lenient(&ch.spec.name, s, &rec);
             Ok(())
         };
         for s in export::import_mcap_records(file, &mut on_msg)? {
@@ -118,17 +127,25 @@ pub(crate) struct Printer {
     truncate: Option<usize>,
     printed: u64,
     failed: u64,
+    /// Several topics: each YAML document starts with a `# <topic>` line.
+    name_topics: bool,
     out: std::io::BufWriter<std::io::Stdout>,
 }
 
 impl Printer {
-    fn new(format: Format, limit: Option<u64>, truncate: Option<usize>) -> Printer {
+    fn new(
+        format: Format,
+        limit: Option<u64>,
+        truncate: Option<usize>,
+        name_topics: bool,
+    ) -> Printer {
         Printer {
             format,
             limit,
             truncate,
             printed: 0,
             failed: 0,
+            name_topics,
             out: std::io::BufWriter::new(std::io::stdout()),
         }
     }
@@ -171,6 +188,7 @@ impl Printer {
                     value.to_json()
                 )
             }
+            Format::Yaml if self.name_topics => format!("# {topic}\n{}---\n", value.to_yaml()),
             Format::Yaml => format!("{}---\n", value.to_yaml()),
         };
         // A closed pipe (e.g. `| head`) ends output quietly.
