@@ -136,6 +136,7 @@ fn rcl_bindings() {
         .allowlist_function("rcutils_(get_zero_initialized_uint8_array|uint8_array_.*)")
         .allowlist_function("rmw_get_zero_initialized_.*")
         .allowlist_function("rmw_(names_and_types|topic_endpoint_info_array)_fini")
+        .allowlist_function("rmw_feature_supported")
         .allowlist_type("rmw_qos_.*")
         .allowlist_var("RCL_RET_.*")
         .allowlist_var("RMW_RET_.*");

@@ -43,6 +43,12 @@ pub struct RecorderSnapshot {
     pub min_free_bytes: u64,
     /// Why writing stopped for lack of free space, while it is stopped.
     pub disk_guard: Option<String>,
+    /// use_sim_time and no /clock received yet.
+    pub waiting_for_clock: bool,
+    /// Publisher sequence gaps can be counted with this middleware.
+    pub gap_detection: bool,
+    /// Times /clock went back since the start.
+    pub clock_jumps_back: u64,
     /// Topics seen on the graph whose type definition could not be found.
     pub unresolved_types: Vec<String>,
     /// The recorder's last error (a refused write, a failed take, ...).
@@ -82,6 +88,8 @@ pub struct Composer {
     client_library: &'static str,
     last_dropped: u64,
     last_failed: u64,
+    last_jumps: u64,
+    last_gaps: u64,
     /// Prefix of the status names.
     node: String,
 }
@@ -154,6 +162,8 @@ impl Composer {
         ];
         self.last_dropped = recorder.messages_dropped;
         self.last_failed = health.compactions_failed;
+        self.last_jumps = recorder.clock_jumps_back;
+        self.last_gaps = recorder.gaps_detected;
         statuses
     }
 
@@ -314,6 +324,27 @@ impl Composer {
                 "not recording: the store refuses writes".into(),
             );
         }
+        if r.waiting_for_clock {
+            v.raise(
+                Level::Warn,
+                "waiting for the first /clock (use_sim_time): nothing is taken until it comes"
+                    .into(),
+            );
+        }
+        let new_gaps = r.gaps_detected.saturating_sub(self.last_gaps);
+        if new_gaps > 0 {
+            v.raise(
+                Level::Warn,
+                format!("{new_gaps} messages lost before reaching motedb in the last period (publisher sequence gaps: the subscription history overflowed or the network dropped them); raise subscription_depth or reduce load"),
+            );
+        }
+        let new_jumps = r.clock_jumps_back.saturating_sub(self.last_jumps);
+        if new_jumps > 0 {
+            v.raise(
+                Level::Warn,
+                format!("/clock jumped back {new_jumps} time(s) in the last period (simulator reset or looped playback); log_time follows it"),
+            );
+        }
         let new_drops = r.messages_dropped.saturating_sub(self.last_dropped);
         if new_drops > 0 {
             v.raise(
@@ -337,6 +368,15 @@ impl Composer {
             kv("messages_received", r.messages_received),
             kv("messages_dropped", r.messages_dropped),
             kv("gaps_detected", r.gaps_detected),
+            kv(
+                "gap_detection",
+                if r.gap_detection {
+                    "on"
+                } else {
+                    "unsupported by the middleware"
+                },
+            ),
+            kv("clock_jumps_back", r.clock_jumps_back),
             kv("queue_depth", r.queue_depth),
             kv("queue_capacity", r.queue_capacity),
             kv("queue_bytes", r.queue_bytes),
@@ -526,6 +566,37 @@ mod tests {
         let values: std::collections::BTreeMap<_, _> = st[2].values.iter().cloned().collect();
         assert_eq!(values["recorder_down"], "rcl_init failed");
         assert_eq!(values["last_error"], "recorder stopped: rcl_init failed");
+    }
+
+    #[test]
+    fn gaps_clock_jumps_and_waiting_for_clock_warn_in_their_period() {
+        let mut c = Composer::new("x", "test 1.0");
+        let h = healthy();
+        for r in [
+            RecorderSnapshot {
+                gaps_detected: 4,
+                ..RecorderSnapshot::default()
+            },
+            RecorderSnapshot {
+                gaps_detected: 4,
+                clock_jumps_back: 1,
+                ..RecorderSnapshot::default()
+            },
+            RecorderSnapshot {
+                gaps_detected: 4,
+                clock_jumps_back: 1,
+                waiting_for_clock: true,
+                ..RecorderSnapshot::default()
+            },
+        ] {
+            assert_eq!(levels(&mut c, &h, &r)[2], Level::Warn, "{r:?}");
+        }
+        let r = RecorderSnapshot {
+            gaps_detected: 4,
+            clock_jumps_back: 1,
+            ..RecorderSnapshot::default()
+        };
+        assert_eq!(levels(&mut c, &h, &r)[2], Level::Ok, "old news");
     }
 
     #[test]

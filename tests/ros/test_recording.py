@@ -3,6 +3,7 @@ get_latest, bad input answered, restart, kill -9, export."""
 
 import signal
 import threading
+import time
 
 import rclpy
 from builtin_interfaces.msg import Time
@@ -293,23 +294,41 @@ def test_export_mcap_writes_a_bag(peer, start_node, tmp_path):
 
 
 def test_use_sim_time_stamps_log_time_from_clock(peer, start_node):
+    """With use_sim_time nothing is stamped before the first /clock: the
+    messages published before it are stored with the first clock time,
+    never 0 or the wall clock. A clock that goes back (a simulator reset)
+    is followed and reported."""
     node = start_node('-p', 'use_sim_time:=true', '-p', 'discovery_period_s:=0.2')
     clock = peer.create_publisher(Clock, '/clock', 10)
     pub = peer.create_publisher(String, '/simmed', reliable())
     wait_matched(peer, [pub, clock], node)
+    for i in range(3):
+        pub.publish(String(data=f'early{i}'))
     sim = Time(sec=1000, nanosec=500)
 
-    def stamped_with_sim_time():
-        clock.publish(Clock(clock=sim))
-        rclpy.spin_once(peer, timeout_sec=0.05)
-        pub.publish(String(data='tick'))
-        info = topics(peer, node).get('/simmed')
-        if not info or info.message_count == 0:
-            return False
-        got, _ = query_all(peer, node, topics=['/simmed'])
-        return any(ns(m.log_time) == ns(sim) for m in got)
-    assert spin_until(peer, stamped_with_sim_time, 30.0, node), node.log()
+    def stored(n):
+        def check():
+            clock.publish(Clock(clock=current[0]))
+            rclpy.spin_once(peer, timeout_sec=0.05)
+            info = topics(peer, node).get('/simmed')
+            return info is not None and info.message_count >= n
+        return check
+    current = [sim]
+    assert spin_until(peer, stored(3), 30.0, node), node.log()
     got, _ = query_all(peer, node, topics=['/simmed'])
-    # Never the wall clock: before the first /clock message it is 0.
-    assert all(ns(m.log_time) in (0, ns(sim)) for m in got)
+    assert [ns(m.log_time) for m in got] == [ns(sim)] * 3, [ns(m.log_time) for m in got]
+
+    back = Time(sec=500, nanosec=0)
+    current[0] = back
+    deadline = time.monotonic() + 30.0
+    while 'jumped back' not in node.log():
+        assert time.monotonic() < deadline, node.log()
+        clock.publish(Clock(clock=back))
+        rclpy.spin_once(peer, timeout_sec=0.05)
+    pub.publish(String(data='after reset'))
+    assert spin_until(peer, stored(4), 30.0, node), node.log()
+    got, _ = query_all(peer, node, topics=['/simmed'])
+    # Stamped with the clock after the reset: oldest first by log time.
+    assert [ns(m.log_time) for m in got] == [ns(back)] + [ns(sim)] * 3, \
+        [ns(m.log_time) for m in got]
     assert node.stop() == 0, node.log()

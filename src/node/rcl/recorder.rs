@@ -63,10 +63,10 @@ impl Selection {
 /// a change never waits on a pass in progress).
 pub type SharedSelection = Arc<parking_lot::Mutex<Arc<Selection>>>;
 
-/// The latest time seen on /clock.
+/// The latest time seen on /clock; None until the first one.
 struct SimClock<'n> {
     sub: SerializedSub<'n>,
-    now: u64,
+    now: Option<u64>,
 }
 
 impl<'n> SimClock<'n> {
@@ -85,20 +85,33 @@ impl<'n> SimClock<'n> {
             depth: 10,
         };
         let sub = SerializedSub::new(node, "/clock", ts, &qos)?;
-        Ok(SimClock { sub, now: 0 })
+        Ok(SimClock { sub, now: None })
     }
 
-    /// Takes every waiting /clock message; keeps the newest time.
-    fn poll(&mut self) {
+    /// Takes every waiting /clock message and follows it, as a ROS clock
+    /// with use_sim_time does: a clock that goes back (a simulator reset,
+    /// looped playback) is followed too, and counted.
+    fn poll(&mut self, stats: &Stats) {
         while let Ok(Some((bytes, _))) = self.sub.take() {
             if let Some(t) = decode_clock(&bytes) {
-                self.now = self.now.max(t);
+                if let Some(back) = self
+                    .now
+                    .and_then(|prev| prev.checked_sub(t))
+                    .filter(|b| *b > 0)
+                {
+                    stats.clock_jumped_back(back);
+                }
+                self.now = Some(t);
             }
         }
     }
 }
 
 const WAIT: Duration = Duration::from_millis(50);
+
+/// A publisher not heard from for this long is forgotten by gap counting
+/// (it left, or it comes back with a new history).
+const PUBLISHER_IDLE: Duration = Duration::from_secs(600);
 
 struct Recorded<'n> {
     topic: TopicId,
@@ -208,6 +221,8 @@ fn run(
     } else {
         None
     };
+    let gap_detection = rcl::publication_sequence_numbers_supported();
+    stats.set_gap_detection(gap_detection);
     stats.recorder_up();
     while !stop.load(Ordering::SeqCst) {
         // The period may change while recording: a shorter one applies at once.
@@ -215,7 +230,21 @@ fn run(
         if last_discovery.is_none_or(|t| t.elapsed() >= period) {
             discover(&node, cfg, store, stats, &mut subs, &mut failed, &mut gaps);
             last_discovery = Some(Instant::now());
+            gaps.prune(PUBLISHER_IDLE);
         }
+        // With use_sim_time nothing is taken before the first /clock (it
+        // would be stamped 0): the middleware holds up to
+        // subscription_depth messages per publisher meanwhile.
+        if let Some(c) = clock.as_mut().filter(|c| c.now.is_none()) {
+            stats.set_waiting_for_clock(true);
+            if let Err(e) = wait.wait(&[&c.sub], WAIT) {
+                stats.note_error(e.to_string());
+                std::thread::sleep(WAIT);
+            }
+            c.poll(stats);
+            continue;
+        }
+        stats.set_waiting_for_clock(false);
         let ready = {
             let refs: Vec<&SerializedSub<'_>> = subs.iter().map(|r| &r.sub).collect();
             match wait.wait(&refs, WAIT) {
@@ -227,13 +256,19 @@ fn run(
                 }
             }
         };
-        let sim_now = clock.as_mut().map(|c| {
-            c.poll();
+        let sim_now = clock.as_mut().and_then(|c| {
+            c.poll(stats);
             c.now
         });
         for (rec, is_ready) in subs.iter_mut().zip(ready) {
             if is_ready {
-                drain(rec, queue, stats, &mut gaps, sim_now);
+                drain(
+                    rec,
+                    queue,
+                    stats,
+                    gap_detection.then_some(&mut gaps),
+                    sim_now,
+                );
             }
         }
     }
@@ -245,18 +280,20 @@ fn drain(
     rec: &mut Recorded<'_>,
     queue: &Queue,
     stats: &Stats,
-    gaps: &mut GapTracker,
+    mut gaps: Option<&mut GapTracker>,
     sim_now: Option<u64>,
 ) {
     loop {
         match rec.sub.take() {
             Ok(Some((payload, info))) => {
-                let missed = gaps.observe(
-                    rec.topic,
-                    info.publisher_gid,
-                    info.publication_sequence_number,
-                );
-                stats.add_loss(rec.topic, 0, missed);
+                if let Some(g) = gaps.as_deref_mut() {
+                    let missed = g.observe(
+                        rec.topic,
+                        info.publisher_gid,
+                        info.publication_sequence_number,
+                    );
+                    stats.add_loss(rec.topic, 0, missed);
+                }
                 queue.offer(incoming(rec.topic, payload, &info, sim_now));
             }
             Ok(None) => return,

@@ -51,6 +51,12 @@ pub struct Stats {
     down: Mutex<Option<String>>,
     /// Set when the recorder gave up restarting: the node exits non-zero.
     failed: std::sync::atomic::AtomicBool,
+    /// The middleware reports publication sequence numbers.
+    gap_detection: std::sync::atomic::AtomicBool,
+    /// use_sim_time and no /clock yet: nothing is taken.
+    waiting_for_clock: std::sync::atomic::AtomicBool,
+    /// Times /clock went back, and by how much in total (ns).
+    clock_jumps_back: AtomicU64,
     /// Set when diagnostics should go out now rather than at the period.
     urgent: std::sync::atomic::AtomicBool,
     /// Losses not yet handed to `Store::record_loss`: topic -> (dropped, gaps).
@@ -71,6 +77,9 @@ impl Stats {
             disk_free: Some(self.disk_free.load(Ordering::Relaxed)).filter(|f| *f != u64::MAX),
             min_free_bytes: self.min_free_bytes.load(Ordering::Relaxed),
             disk_guard: self.disk_guard.lock().clone(),
+            waiting_for_clock: self.waiting_for_clock.load(Ordering::Relaxed),
+            gap_detection: self.gap_detection.load(Ordering::Relaxed),
+            clock_jumps_back: self.clock_jumps_back.load(Ordering::Relaxed),
             unresolved_types: self.unresolved.lock().clone(),
             last_error: self.last_error.lock().clone().unwrap_or_default(),
             down: self.down.lock().clone(),
@@ -95,6 +104,25 @@ impl Stats {
         self.queued.fetch_sub(1, Ordering::Relaxed);
         self.queued_bytes
             .fetch_sub(m.payload.len() as u64, Ordering::AcqRel);
+    }
+
+    /// Whether publisher sequence gaps can be counted (the middleware fills
+    /// publication sequence numbers).
+    pub fn set_gap_detection(&self, supported: bool) {
+        self.gap_detection.store(supported, Ordering::Relaxed);
+    }
+
+    pub fn set_waiting_for_clock(&self, waiting: bool) {
+        self.waiting_for_clock.store(waiting, Ordering::Relaxed);
+    }
+
+    /// /clock went back by `ns`: counted and logged; log_time follows it.
+    pub fn clock_jumped_back(&self, ns: u64) {
+        self.clock_jumps_back.fetch_add(1, Ordering::Relaxed);
+        self.note_error(format!(
+            "/clock jumped back by {:.3} s (simulator reset or looped playback); log_time follows it",
+            ns as f64 / 1e9
+        ));
     }
 
     /// Errors noted since the last call, for the log.
@@ -345,10 +373,11 @@ fn write_one(store: &Store, stats: &Stats, m: &Incoming) {
 }
 
 /// Counts publisher sequence numbers that never arrived, per topic and
-/// publisher.
+/// publisher. A publisher not heard from for a while is forgotten
+/// (`prune`), so publishers that come and go do not grow it without bound.
 #[derive(Debug, Default)]
 pub struct GapTracker {
-    last: HashMap<(TopicId, [u8; 16]), u64>,
+    last: HashMap<(TopicId, [u8; 16]), (u64, Instant)>,
 }
 
 impl GapTracker {
@@ -358,15 +387,26 @@ impl GapTracker {
         if seq == 0 || seq == u64::MAX {
             return 0;
         }
-        match self.last.insert((topic, publisher), seq) {
-            Some(prev) if seq > prev + 1 => seq - prev - 1,
-            Some(prev) if seq <= prev => {
+        let now = Instant::now();
+        match self.last.insert((topic, publisher), (seq, now)) {
+            Some((prev, _)) if seq > prev + 1 => seq - prev - 1,
+            Some((prev, _)) if seq <= prev => {
                 // Out of order or a restarted publisher: keep the newest.
-                self.last.insert((topic, publisher), prev.max(seq));
+                self.last.insert((topic, publisher), (prev.max(seq), now));
                 0
             }
             _ => 0,
         }
+    }
+
+    /// Forgets publishers not heard from for `idle`.
+    pub fn prune(&mut self, idle: Duration) {
+        self.last.retain(|_, (_, seen)| seen.elapsed() < idle);
+    }
+
+    /// Publishers tracked.
+    pub fn tracked(&self) -> usize {
+        self.last.len()
     }
 
     pub fn forget_topic(&mut self, topic: TopicId) {
@@ -448,6 +488,19 @@ mod tests {
         assert!(guard.check(dir.path(), &stats), "guard off: write");
         assert!(stats.snapshot().disk_guard.is_none());
         assert!(free_bytes(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn publishers_not_heard_from_are_forgotten() {
+        let mut g = GapTracker::default();
+        g.observe(0, [1; 16], 5);
+        g.observe(1, [2; 16], 5);
+        g.prune(Duration::from_secs(3600));
+        assert_eq!(g.tracked(), 2);
+        std::thread::sleep(Duration::from_millis(5));
+        g.observe(1, [2; 16], 6);
+        g.prune(Duration::from_millis(5));
+        assert_eq!(g.tracked(), 1, "only the one heard from just now is kept");
     }
 
     #[test]
