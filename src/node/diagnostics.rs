@@ -47,6 +47,8 @@ pub struct RecorderSnapshot {
     pub waiting_for_clock: bool,
     /// Publisher sequence gaps can be counted with this middleware.
     pub gap_detection: bool,
+    /// QoS mismatches and re-subscriptions since the start.
+    pub qos_events: u64,
     /// Times /clock went back since the start.
     pub clock_jumps_back: u64,
     /// Topics seen on the graph whose type definition could not be found.
@@ -90,6 +92,7 @@ pub struct Composer {
     last_failed: u64,
     last_jumps: u64,
     last_gaps: u64,
+    last_qos: u64,
     /// Prefix of the status names.
     node: String,
 }
@@ -164,6 +167,7 @@ impl Composer {
         self.last_failed = health.compactions_failed;
         self.last_jumps = recorder.clock_jumps_back;
         self.last_gaps = recorder.gaps_detected;
+        self.last_qos = recorder.qos_events;
         statuses
     }
 
@@ -338,6 +342,15 @@ impl Composer {
                 format!("{new_gaps} messages lost before reaching motedb in the last period (publisher sequence gaps: the subscription history overflowed or the network dropped them); raise subscription_depth or reduce load"),
             );
         }
+        if r.qos_events > self.last_qos {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "a publisher's QoS changed what can be recorded: {}",
+                    r.last_error
+                ),
+            );
+        }
         let new_jumps = r.clock_jumps_back.saturating_sub(self.last_jumps);
         if new_jumps > 0 {
             v.raise(
@@ -377,6 +390,7 @@ impl Composer {
                 },
             ),
             kv("clock_jumps_back", r.clock_jumps_back),
+            kv("qos_events", r.qos_events),
             kv("queue_depth", r.queue_depth),
             kv("queue_capacity", r.queue_capacity),
             kv("queue_bytes", r.queue_bytes),

@@ -279,10 +279,26 @@ fn qos_overrides(given: &BTreeMap<String, ParamValue>) -> Result<BTreeMap<String
             name: name.clone(),
             reason,
         };
+        // rclcpp's form names the entity: `qos_overrides./scan.subscription.reliability`.
+        if topic.ends_with(".publisher") {
+            return Err(bad(
+                "motedb only subscribes to recorded topics: use qos_overrides.<topic>.subscription.<policy> or qos_overrides.<topic>.<policy>".into(),
+            ));
+        }
+        let topic = topic.strip_suffix(".subscription").unwrap_or(topic);
+        let entry = out.entry(topic.to_string()).or_default();
+        if policy == "depth" {
+            match value {
+                ParamValue::Integer(d) if *d > 0 => {
+                    entry.depth = Some(usize::try_from(*d).unwrap_or(usize::MAX));
+                    continue;
+                }
+                other => return Err(bad(format!("expected a positive integer, got {other:?}"))),
+            }
+        }
         let ParamValue::String(text) = value else {
             return Err(bad(format!("expected a string, got {}", value.type_name())));
         };
-        let entry = out.entry(topic.to_string()).or_default();
         match (policy, text.as_str()) {
             ("reliability", "reliable") => entry.reliable = Some(true),
             ("reliability", "best_effort") => entry.reliable = Some(false),
@@ -516,6 +532,39 @@ mod tests {
             err.to_string().contains("qos_overrides./scan.reliability"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rclcpp_style_override_names_and_depth_are_accepted() {
+        let p = NodeParams::from_overrides(
+            &given(&[
+                (
+                    "qos_overrides./scan.subscription.reliability",
+                    ParamValue::String("best_effort".into()),
+                ),
+                (
+                    "qos_overrides./scan.subscription.depth",
+                    ParamValue::Integer(200),
+                ),
+                ("qos_overrides./imu.depth", ParamValue::Integer(1000)),
+            ]),
+            "/r".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(p.qos_overrides["/scan"].reliable, Some(false));
+        assert_eq!(p.qos_overrides["/scan"].depth, Some(200));
+        assert_eq!(p.qos_overrides["/imu"].depth, Some(1000));
+        for (name, value) in [
+            (
+                "qos_overrides./scan.publisher.reliability",
+                ParamValue::String("reliable".into()),
+            ),
+            ("qos_overrides./scan.depth", ParamValue::Integer(0)),
+        ] {
+            let err =
+                NodeParams::from_overrides(&given(&[(name, value)]), "/r".as_ref()).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

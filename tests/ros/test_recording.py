@@ -332,3 +332,30 @@ def test_use_sim_time_stamps_log_time_from_clock(peer, start_node):
     assert [ns(m.log_time) for m in got] == [ns(back)] + [ns(sim)] * 3, \
         [ns(m.log_time) for m in got]
     assert node.stop() == 0, node.log()
+
+
+def test_a_later_best_effort_publisher_is_recorded_after_a_resubscription(peer, start_node):
+    """The topic is subscribed reliable (its only publisher is reliable);
+    a best-effort publisher that appears later cannot match a reliable
+    reader, so the recorder re-subscribes best effort, says so, and records
+    both."""
+    node = start_node('-p', 'discovery_period_s:=0.2')
+    first = peer.create_publisher(String, '/qos_mix', reliable())
+    wait_matched(peer, [first], node)
+    best_effort = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.BEST_EFFORT)
+    second = peer.create_publisher(String, '/qos_mix', best_effort)
+    deadline = time.monotonic() + 30.0
+    while 're-subscribed best effort' not in node.log():
+        assert time.monotonic() < deadline, node.log()
+        rclpy.spin_once(peer, timeout_sec=0.1)
+    wait_matched(peer, [second, first], node)
+
+    def both_recorded():
+        second.publish(String(data='from best effort'))
+        first.publish(String(data='from reliable'))
+        rclpy.spin_once(peer, timeout_sec=0.05)
+        got, _ = query_all(peer, node, topics=['/qos_mix'])
+        data = {deserialize_message(bytes(m.data), String).data for m in got}
+        return {'from best effort', 'from reliable'} <= data
+    assert spin_until(peer, both_recorded, 30.0, node), node.log()
+    assert node.stop() == 0, node.log()

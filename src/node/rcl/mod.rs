@@ -405,9 +405,6 @@ impl Drop for WaitSet<'_> {
 #[derive(Clone, Copy)]
 pub struct TypeSupport(*const rosidl_message_type_support_t);
 
-/// Finds `pkg/msg/Type`'s type support in `lib<pkg>__rosidl_typesupport_c.so`
-/// under the prefixes (else the loader's search path). The library stays
-/// loaded for the life of the process.
 /// Whether the middleware fills `publication_sequence_number` of the
 /// message info (rmw_feature_supported), which gap counting needs.
 pub fn publication_sequence_numbers_supported() -> bool {
@@ -417,6 +414,9 @@ pub fn publication_sequence_numbers_supported() -> bool {
     }
 }
 
+/// Finds `pkg/msg/Type`'s type support in `lib<pkg>__rosidl_typesupport_c.so`
+/// under the prefixes (else the loader's search path). The library stays
+/// loaded for the life of the process.
 pub fn load_type_support(
     type_name: &str,
     prefixes: &[std::path::PathBuf],

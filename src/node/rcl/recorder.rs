@@ -117,6 +117,11 @@ struct Recorded<'n> {
     topic: TopicId,
     name: String,
     sub: SerializedSub<'n>,
+    ts: rcl::TypeSupport,
+    /// The subscription's QoS, re-chosen when the publishers change.
+    chosen: qos::Chosen,
+    /// Publishers whose QoS the subscription cannot match were reported.
+    incompatible_reported: bool,
 }
 
 /// Restarts of a recorder thread that failed (rcl init, type support,
@@ -216,6 +221,7 @@ fn run(
     let mut gaps = GapTracker::default();
     let mut wait = WaitSet::new(&node);
     let mut last_discovery: Option<Instant> = None;
+    let mut last_qos_check = Instant::now();
     let mut clock = if cfg.use_sim_time {
         Some(SimClock::new(&node, &cfg.prefixes)?)
     } else {
@@ -245,6 +251,13 @@ fn run(
             continue;
         }
         stats.set_waiting_for_clock(false);
+        if last_qos_check.elapsed() >= QOS_RECHECK {
+            last_qos_check = Instant::now();
+            let now = clock.as_ref().and_then(|c| c.now);
+            recheck_qos(&node, cfg, stats, &mut subs, &mut |rec| {
+                drain(rec, queue, stats, gap_detection.then_some(&mut gaps), now)
+            });
+        }
         let ready = {
             let refs: Vec<&SerializedSub<'_>> = subs.iter().map(|r| &r.sub).collect();
             match wait.wait(&refs, WAIT) {
@@ -331,6 +344,15 @@ fn offered(p: &rmw_qos_profile_t) -> Offered {
         reliable: p.reliability == Rel::RMW_QOS_POLICY_RELIABILITY_RELIABLE,
         transient_local: p.durability == Dur::RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL,
         depth: p.depth,
+        history: p.history as u32,
+        liveliness: p.liveliness as u32,
+        deadline: (p.deadline.sec, p.deadline.nsec),
+        lifespan: (p.lifespan.sec, p.lifespan.nsec),
+        liveliness_lease_duration: (
+            p.liveliness_lease_duration.sec,
+            p.liveliness_lease_duration.nsec,
+        ),
+        avoid_ros_namespace_conventions: p.avoid_ros_namespace_conventions,
     }
 }
 
@@ -424,17 +446,105 @@ fn subscribe<'n>(
         offered_qos: qos::offered_yaml(&offered),
     };
     let topic = store.register_topic(spec).map_err(|e| e.to_string())?;
-    let qos = SubQos {
-        reliable: chosen.reliable,
-        transient_local: chosen.transient_local,
-        depth: chosen.depth,
-    };
-    let sub = SerializedSub::new(node, name, ts, &qos).map_err(|e| e.to_string())?;
+    let sub = SerializedSub::new(node, name, ts, &sub_qos(&chosen)).map_err(|e| e.to_string())?;
     Ok(Some(Recorded {
         topic,
         name: name.to_string(),
         sub,
+        ts,
+        chosen,
+        incompatible_reported: false,
     }))
+}
+
+fn sub_qos(c: &qos::Chosen) -> SubQos {
+    SubQos {
+        reliable: c.reliable,
+        transient_local: c.transient_local,
+        depth: c.depth,
+    }
+}
+
+/// How often the QoS of recorded topics' publishers is looked at again.
+const QOS_RECHECK: Duration = Duration::from_secs(1);
+
+/// A publisher that appeared after a topic was subscribed may offer QoS the
+/// subscription cannot match (best effort against a reliable reader,
+/// volatile against transient local): its messages would never arrive.
+/// The subscription is re-made with the profile chosen for all of them
+/// (after taking what the old one holds) and the change is reported; a
+/// mismatch an override forces is reported once.
+fn recheck_qos<'n>(
+    node: &'n RclNode,
+    cfg: &Config,
+    stats: &Stats,
+    subs: &mut [Recorded<'n>],
+    taken: &mut dyn FnMut(&mut Recorded<'n>),
+) {
+    for rec in subs.iter_mut() {
+        let Ok(profiles) = node.publisher_qos(&rec.name) else {
+            continue;
+        };
+        if profiles.is_empty() {
+            continue;
+        }
+        let offered: Vec<Offered> = profiles.iter().map(offered).collect();
+        let over = cfg
+            .qos_overrides
+            .get(&rec.name)
+            .cloned()
+            .unwrap_or_default();
+        let chosen = qos::adapt(&offered, &over, cfg.depth);
+        let unmatched = offered
+            .iter()
+            .filter(|o| {
+                (chosen.reliable && !o.reliable) || (chosen.transient_local && !o.transient_local)
+            })
+            .count();
+        if unmatched > 0 && !rec.incompatible_reported {
+            rec.incompatible_reported = true;
+            stats.qos_incompatible(format!(
+                "{}: {unmatched} publisher(s) offer QoS the subscription cannot match ({}); their messages are not recorded (see qos_overrides)",
+                rec.name,
+                describe(&chosen)
+            ));
+        }
+        if chosen == rec.chosen {
+            continue;
+        }
+        match SerializedSub::new(node, &rec.name, rec.ts, &sub_qos(&chosen)) {
+            Ok(sub) => {
+                taken(rec);
+                rec.sub = sub;
+                stats.qos_incompatible(format!(
+                    "{}: publishers now offer other QoS; re-subscribed {} (was {})",
+                    rec.name,
+                    describe(&chosen),
+                    describe(&rec.chosen)
+                ));
+                rec.chosen = chosen;
+                rec.incompatible_reported = false;
+            }
+            Err(e) => stats.note_error(format!("{}: re-subscribing: {e}", rec.name)),
+        }
+    }
+}
+
+fn describe(c: &qos::Chosen) -> String {
+    format!(
+        "{}, {}, depth {}",
+        if c.reliable {
+            "reliable"
+        } else {
+            "best effort"
+        },
+        if c.transient_local {
+            "transient local"
+        } else {
+            "volatile"
+        },
+        c.depth
+    )
 }
 
 /// Who the node is, as its client library reports it.

@@ -51,6 +51,8 @@ pub struct Stats {
     down: Mutex<Option<String>>,
     /// Set when the recorder gave up restarting: the node exits non-zero.
     failed: std::sync::atomic::AtomicBool,
+    /// QoS mismatches and re-subscriptions reported.
+    qos_events: AtomicU64,
     /// The middleware reports publication sequence numbers.
     gap_detection: std::sync::atomic::AtomicBool,
     /// use_sim_time and no /clock yet: nothing is taken.
@@ -79,6 +81,7 @@ impl Stats {
             disk_guard: self.disk_guard.lock().clone(),
             waiting_for_clock: self.waiting_for_clock.load(Ordering::Relaxed),
             gap_detection: self.gap_detection.load(Ordering::Relaxed),
+            qos_events: self.qos_events.load(Ordering::Relaxed),
             clock_jumps_back: self.clock_jumps_back.load(Ordering::Relaxed),
             unresolved_types: self.unresolved.lock().clone(),
             last_error: self.last_error.lock().clone().unwrap_or_default(),
@@ -104,6 +107,13 @@ impl Stats {
         self.queued.fetch_sub(1, Ordering::Relaxed);
         self.queued_bytes
             .fetch_sub(m.payload.len() as u64, Ordering::AcqRel);
+    }
+
+    /// A QoS mismatch or re-subscription on a recorded topic: logged, on
+    /// /diagnostics (WARN in the period it happened).
+    pub fn qos_incompatible(&self, what: String) {
+        self.qos_events.fetch_add(1, Ordering::Relaxed);
+        self.note_error(what);
     }
 
     /// Whether publisher sequence gaps can be counted (the middleware fills

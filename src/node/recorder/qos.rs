@@ -2,12 +2,21 @@
 //! reliable, transient local only if every publisher is. Offered profiles
 //! are recorded as rosbag2 YAML text.
 
-/// What the recorder needs to know of one publisher's QoS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One publisher's QoS as the graph reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Offered {
     pub reliable: bool,
     pub transient_local: bool,
     pub depth: usize,
+    /// rmw enum values: history (1 keep last, 2 keep all, 3 unknown),
+    /// liveliness (1 automatic, 3 manual by topic, ...).
+    pub history: u32,
+    pub liveliness: u32,
+    /// (sec, nsec) as rmw_time_t.
+    pub deadline: (u64, u64),
+    pub lifespan: (u64, u64),
+    pub liveliness_lease_duration: (u64, u64),
+    pub avoid_ros_namespace_conventions: bool,
 }
 
 /// The subscription profile chosen for a topic.
@@ -24,6 +33,8 @@ pub struct Chosen {
 pub struct Override {
     pub reliable: Option<bool>,
     pub transient_local: Option<bool>,
+    /// History depth for this topic instead of `subscription_depth`.
+    pub depth: Option<usize>,
 }
 
 /// The subscription for `offered` publishers with history `depth` (the
@@ -35,19 +46,27 @@ pub fn adapt(offered: &[Offered], over: &Override, depth: usize) -> Chosen {
         transient_local: over
             .transient_local
             .unwrap_or_else(|| all(|o| o.transient_local)),
-        depth,
+        depth: over.depth.unwrap_or(depth),
     }
 }
 
-/// rosbag2's offered_qos_profiles YAML (the fields a reader needs).
+/// rosbag2's offered_qos_profiles YAML: every policy the graph reports for
+/// each publisher (rmw enum values, times as sec/nsec).
 pub fn offered_yaml(offered: &[Offered]) -> String {
     let mut out = String::new();
     for o in offered {
+        let time = |(sec, nsec): (u64, u64)| format!("\n    sec: {sec}\n    nsec: {nsec}");
         out.push_str(&format!(
-            "- history: 1\n  depth: {}\n  reliability: {}\n  durability: {}\n  deadline:\n    sec: 0\n    nsec: 0\n  lifespan:\n    sec: 0\n    nsec: 0\n  liveliness: 1\n  liveliness_lease_duration:\n    sec: 0\n    nsec: 0\n  avoid_ros_namespace_conventions: false\n",
+            "- history: {}\n  depth: {}\n  reliability: {}\n  durability: {}\n  deadline:{}\n  lifespan:{}\n  liveliness: {}\n  liveliness_lease_duration:{}\n  avoid_ros_namespace_conventions: {}\n",
+            o.history,
             o.depth,
             if o.reliable { 1 } else { 2 },
             if o.transient_local { 1 } else { 2 },
+            time(o.deadline),
+            time(o.lifespan),
+            o.liveliness,
+            time(o.liveliness_lease_duration),
+            o.avoid_ros_namespace_conventions,
         ));
     }
     out
@@ -61,11 +80,23 @@ mod tests {
         reliable: true,
         transient_local: true,
         depth: 10,
+        history: 1,
+        liveliness: 1,
+        deadline: (0, 0),
+        lifespan: (0, 0),
+        liveliness_lease_duration: (0, 0),
+        avoid_ros_namespace_conventions: false,
     };
     const BE_VOL: Offered = Offered {
         reliable: false,
         transient_local: false,
         depth: 5,
+        history: 1,
+        liveliness: 3,
+        deadline: (0, 100_000_000),
+        lifespan: (2, 0),
+        liveliness_lease_duration: (1, 500),
+        avoid_ros_namespace_conventions: false,
     };
 
     #[test]
@@ -84,7 +115,7 @@ mod tests {
     fn override_wins() {
         let over = Override {
             reliable: Some(true),
-            transient_local: None,
+            ..Override::default()
         };
         assert!(adapt(&[BE_VOL], &over, 10).reliable);
     }
@@ -94,5 +125,19 @@ mod tests {
         let y = offered_yaml(&[REL_TL, BE_VOL]);
         assert_eq!(y.matches("- history").count(), 2);
         assert!(y.contains("reliability: 1") && y.contains("reliability: 2"));
+        // The full offered profile, as the graph reports it.
+        assert!(y.contains("liveliness: 3"), "{y}");
+        assert!(
+            y.contains("deadline:\n    sec: 0\n    nsec: 100000000"),
+            "{y}"
+        );
+        assert!(y.contains("lifespan:\n    sec: 2\n    nsec: 0"), "{y}");
+        assert!(
+            y.contains("liveliness_lease_duration:\n    sec: 1\n    nsec: 500"),
+            "{y}"
+        );
+        // And it parses back as the rosbag2 YAML the exporter reads.
+        let parsed: Vec<serde_yaml::Value> = serde_yaml::from_str(&y).unwrap();
+        assert_eq!(parsed.len(), 2);
     }
 }
