@@ -537,3 +537,49 @@ fn bag_info_reads_summaries_of_every_file() {
     let one = bag_info(&s.files[0]).unwrap();
     assert_eq!(one.message_count, 300);
 }
+
+/// Each MCAP file carries rosbag2's "rosbag2" metadata record (the bag's
+/// metadata up to and including that file), as rosbag2's MCAP storage
+/// writes it, so a single file is self-describing.
+#[test]
+fn every_mcap_file_carries_the_rosbag2_metadata_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = ExportOptions {
+        split_duration: Some(Duration::from_secs(3)),
+        ..opts(dir.path(), "m")
+    };
+    let s = export(&records(1000), &o).unwrap();
+    assert!(s.files.len() >= 3, "{:?}", s.files);
+    let mut previous = 0;
+    for (i, file) in s.files.iter().enumerate() {
+        let bytes = std::fs::read(file).unwrap();
+        let found: Vec<mcap::records::Metadata> = mcap::read::LinearReader::new(&bytes)
+            .unwrap()
+            .filter_map(|r| match r.unwrap() {
+                mcap::records::Record::Metadata(m) if m.name == "rosbag2" => Some(m),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{file:?}");
+        let text = &found[0].metadata["serialized_metadata"];
+        let meta: MetadataFile = serde_yaml::from_str(text).unwrap();
+        let info = meta.rosbag2_bagfile_information;
+        assert_eq!(info.storage_identifier, "mcap");
+        assert_eq!(
+            info.relative_file_paths.len(),
+            i + 1,
+            "cumulative, this file last"
+        );
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            info.relative_file_paths.last().map(String::as_str),
+            Some(name)
+        );
+        assert!(info.message_count > previous, "{}", info.message_count);
+        previous = info.message_count;
+    }
+    assert_eq!(
+        previous, 1000,
+        "the last file's record counts the whole bag"
+    );
+}

@@ -444,27 +444,44 @@ impl BagWriter<'_> {
             return Ok(());
         };
         let path = file.path.clone();
-        file.writer.finish().map_err(|e| ExportError::Mcap {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // As rosbag2's MCAP storage does: a "rosbag2" metadata record with
+        // the bag's metadata so far (this file included), so `ros2 bag
+        // info` and readers of a single .mcap file see it without
+        // metadata.yaml.
+        self.done.push(DoneFile {
+            name: name.clone(),
+            path: path.clone(),
+            first: file.first.unwrap_or(0),
+            last: file.last,
+            count: file.count,
+        });
+        let serialized = serde_yaml::to_string(&self.metadata());
+        let done = self.done.pop();
+        let serialized = serialized.map_err(|e| ExportError::Metadata {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let record = mcap::records::Metadata {
+            name: "rosbag2".into(),
+            metadata: BTreeMap::from([("serialized_metadata".to_string(), serialized)]),
+        };
+        let mcap_err = |e| ExportError::Mcap {
             path: path.clone(),
             source: e,
-        })?;
+        };
+        file.writer.write_metadata(&record).map_err(mcap_err)?;
+        file.writer.finish().map_err(mcap_err)?;
         let mut buf = file.writer.into_inner().inner;
         buf.flush().map_err(io_err(&path))?;
         let f = buf
             .into_inner()
             .map_err(|e| io_err(&path)(e.into_error()))?;
         f.sync_all().map_err(io_err(&path))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.done.push(DoneFile {
-            name,
-            path,
-            first: file.first.unwrap_or(0),
-            last: file.last,
-            count: file.count,
-        });
+        self.done.extend(done);
         Ok(())
     }
 
