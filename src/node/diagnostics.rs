@@ -51,8 +51,10 @@ pub struct RecorderSnapshot {
     pub qos_events: u64,
     /// Times /clock went back since the start.
     pub clock_jumps_back: u64,
-    /// Topics seen on the graph whose type definition could not be found.
+    /// Topics seen on the graph that could not be subscribed, with why.
     pub unresolved_types: Vec<String>,
+    /// Topics recorded without a message definition.
+    pub without_definition: Vec<String>,
     /// The recorder's last error (a refused write, a failed take, ...).
     pub last_error: String,
     /// Why the recorder thread is not taking messages, while it is down.
@@ -371,8 +373,17 @@ impl Composer {
             v.raise(
                 Level::Warn,
                 format!(
-                    "not recording {}: message definition not found; install the message package",
+                    "not recording {} (tried again every 10 s; install the message package)",
                     r.unresolved_types.join(", ")
+                ),
+            );
+        }
+        if !r.without_definition.is_empty() {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "recording {} without a message definition: bags get empty schemas and decoding needs the package installed",
+                    r.without_definition.join(", ")
                 ),
             );
         }
@@ -396,6 +407,7 @@ impl Composer {
             kv("queue_bytes", r.queue_bytes),
             kv("queue_max_bytes", r.queue_max_bytes),
             kv("unresolved_types", r.unresolved_types.join(",")),
+            kv("without_definition", r.without_definition.join(",")),
             kv("last_error", &r.last_error),
             kv("recorder_down", r.down.as_deref().unwrap_or("")),
             kv("client_library", self.client_library),

@@ -186,3 +186,34 @@ def test_a_recorder_that_fails_once_is_restarted_and_records(peer, start_node):
         pub.publish(String(data=f'r{i}'))
     wait_stored(peer, {'/after_restart': 5}, node)
     assert node.stop() == 0, node.log()
+
+
+def test_a_type_without_a_definition_is_recorded_and_reported(peer, start_node, tmp_path):
+    """The message definition cannot be found (here: AMENT_PREFIX_PATH
+    names no install, as for a type known only as .idl), but its type
+    support loads: the topic is recorded with an empty definition and
+    /diagnostics says so, instead of refusing it."""
+    from peers import wait_stored
+    empty = tmp_path / 'no-prefix'
+    empty.mkdir()
+    node = start_node('-p', 'hardware_id:=nodef-test', '-p', 'diagnostic_updater.period:=0.2',
+                      env={'AMENT_PREFIX_PATH': str(empty)})
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    pub = peer.create_publisher(
+        String, '/nodef', QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+    try:
+        wait_matched(peer, [pub], node)
+        for i in range(5):
+            pub.publish(String(data=f'x{i}'))
+        got = wait_stored(peer, {'/nodef': 5}, node)
+        assert got['/nodef'].type == 'std_msgs/msg/String'
+
+        def reported():
+            return any(s.hardware_id == 'nodef-test' and s.name.endswith('recorder')
+                       and level(s) == WARN and 'without a message definition' in s.message
+                       and '/nodef' in s.message for m in seen for s in m.status)
+        assert spin_until(peer, reported, 30.0, node), node.log()
+    finally:
+        peer.destroy_subscription(sub)
+    assert node.stop() == 0, node.log()

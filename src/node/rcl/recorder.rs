@@ -217,7 +217,7 @@ fn run(
     inject_fault();
     let node = RclNode::new(&cfg.node_name, &cfg.namespace)?;
     let mut subs: Vec<Recorded<'_>> = Vec::new();
-    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut failed: BTreeMap<String, Instant> = BTreeMap::new();
     let mut gaps = GapTracker::default();
     let mut wait = WaitSet::new(&node);
     let mut last_discovery: Option<Instant> = None;
@@ -363,7 +363,7 @@ fn discover<'n>(
     store: &Store,
     stats: &Stats,
     subs: &mut Vec<Recorded<'n>>,
-    failed: &mut BTreeSet<String>,
+    failed: &mut BTreeMap<String, Instant>,
     gaps: &mut GapTracker,
 ) {
     let topics = match node.topic_names_and_types() {
@@ -384,29 +384,39 @@ fn discover<'n>(
         keep
     });
     let have: BTreeSet<String> = subs.iter().map(|r| r.name.clone()).collect();
+    // A topic that could not be subscribed (two types, a type support
+    // that does not load) is tried again after RETRY_FAILED: the graph
+    // or the installed packages may have changed.
+    failed.retain(|_, at| at.elapsed() < RETRY_FAILED);
     for (name, types) in topics {
-        if failed.contains(&name) || !selection.filter.wants(&name) {
+        if failed.contains_key(&name) || !selection.filter.wants(&name) {
             continue;
         }
         if have.contains(&name) {
             // A second type showed up on a recorded topic: its messages
-            // cannot be taken with the recorded type; say so once.
+            // cannot be taken with the recorded type; say so.
             if types.len() > 1 {
-                stats.unresolved.lock().push(format!(
-                    "{name} ({} types on one topic: {}; only the first seen is recorded)",
-                    types.len(),
-                    types.join(", ")
-                ));
-                failed.insert(name);
+                stats.unresolved.lock().insert(
+                    name.clone(),
+                    format!(
+                        "{} types on one topic: {}; only the first seen is recorded",
+                        types.len(),
+                        types.join(", ")
+                    ),
+                );
+                failed.insert(name, Instant::now());
             }
             continue;
         }
-        match subscribe(node, cfg, store, &name, &types) {
-            Ok(Some(rec)) => subs.push(rec),
+        match subscribe(node, cfg, store, stats, &name, &types) {
+            Ok(Some(rec)) => {
+                stats.unresolved.lock().remove(&name);
+                subs.push(rec);
+            }
             Ok(None) => {}
             Err(why) => {
-                stats.unresolved.lock().push(format!("{name} ({why})"));
-                failed.insert(name);
+                stats.unresolved.lock().insert(name.clone(), why);
+                failed.insert(name, Instant::now());
             }
         }
     }
@@ -418,6 +428,7 @@ fn subscribe<'n>(
     node: &'n RclNode,
     cfg: &Config,
     store: &Store,
+    stats: &Stats,
     name: &str,
     types: &[String],
 ) -> Result<Option<Recorded<'n>>, String> {
@@ -436,8 +447,19 @@ fn subscribe<'n>(
     let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
     let chosen = qos::adapt(&offered, &over, cfg.depth);
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
-    let definition = crate::cdr::definition::resolve(type_name, &cfg.prefixes)
-        .map_err(|e| format!("message definition of {type_name} not found: {e}"))?;
+    // Never refuse a topic for want of its text definition (a type known
+    // only as .idl, an action or service-event type): record it with an
+    // empty one, as rosbag2 does, and say so.
+    let definition = match crate::cdr::definition::resolve(type_name, &cfg.prefixes) {
+        Ok(d) => d,
+        Err(e) => {
+            stats.no_definition.lock().insert(name.to_string());
+            stats.note_error(format!(
+                "{name}: recorded without a message definition of {type_name} ({e})"
+            ));
+            String::new()
+        }
+    };
     let spec = TopicSpec {
         name: name.to_string(),
         type_name: type_name.clone(),
@@ -464,6 +486,9 @@ fn sub_qos(c: &qos::Chosen) -> SubQos {
         depth: c.depth,
     }
 }
+
+/// How long a topic that could not be subscribed waits before a retry.
+const RETRY_FAILED: Duration = Duration::from_secs(10);
 
 /// How often the QoS of recorded topics' publishers is looked at again.
 const QOS_RECHECK: Duration = Duration::from_secs(1);

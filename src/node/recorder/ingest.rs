@@ -43,7 +43,10 @@ pub struct Stats {
     disk_free: AtomicU64,
     /// Why writing stopped for lack of free space, while it is stopped.
     disk_guard: Mutex<Option<String>>,
-    pub unresolved: Mutex<Vec<String>>,
+    /// Topics that could not be subscribed, with why (retried).
+    pub unresolved: Mutex<std::collections::BTreeMap<String, String>>,
+    /// Topics recorded without a message definition.
+    pub no_definition: Mutex<std::collections::BTreeSet<String>>,
     last_error: Mutex<Option<String>>,
     /// Errors not yet written to the log (the adapter logs them).
     unlogged: Mutex<Vec<String>>,
@@ -83,7 +86,13 @@ impl Stats {
             gap_detection: self.gap_detection.load(Ordering::Relaxed),
             qos_events: self.qos_events.load(Ordering::Relaxed),
             clock_jumps_back: self.clock_jumps_back.load(Ordering::Relaxed),
-            unresolved_types: self.unresolved.lock().clone(),
+            unresolved_types: self
+                .unresolved
+                .lock()
+                .iter()
+                .map(|(t, why)| format!("{t} ({why})"))
+                .collect(),
+            without_definition: self.no_definition.lock().iter().cloned().collect(),
             last_error: self.last_error.lock().clone().unwrap_or_default(),
             down: self.down.lock().clone(),
         }
