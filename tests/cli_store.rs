@@ -639,3 +639,35 @@ fn cat_takes_several_topics_merged_in_log_time_order() {
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("no topic /nope"));
 }
+
+#[test]
+fn split_sizes_are_parsed_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = make_store(dir.path(), 5);
+    for (i, (size, ok)) in [
+        ("1.5MiB", true),
+        ("100 kB", true),
+        ("5000000", true),
+        ("12parsecs", false),
+        ("99999999999999999999GB", false),
+        ("", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("bag{i}"));
+        let o = motedb(&["export", s(&store), s(&out), "--split-size", size]);
+        if ok {
+            assert!(o.status.success(), "{size:?}: {}", stderr(&o));
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{size:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains("bad size"), "{size:?}: {}", stderr(&o));
+        }
+    }
+    let o = motedb(&["du", s(&store)]);
+    assert!(
+        stdout(&o).contains("KiB") || stdout(&o).contains(" B"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -182,7 +182,7 @@ fn metadata_yaml_is_rosbag2_v9() {
     let dir = tempfile::tempdir().unwrap();
     let s = export(&records(10), &opts(dir.path(), "b")).unwrap();
     let text = std::fs::read_to_string(s.path.join("metadata.yaml")).unwrap();
-    let m: MetadataFile = serde_yaml::from_str(&text).unwrap();
+    let m: MetadataFile = serde_yaml_ng::from_str(&text).unwrap();
     let i = m.rosbag2_bagfile_information;
     assert_eq!(i.version, 9);
     assert_eq!(i.storage_identifier, "mcap");
@@ -224,7 +224,7 @@ fn split_by_duration_and_size() {
     let total: usize = s.files.iter().map(|f| read_all(f).len()).sum();
     assert_eq!(total, 1000);
     let m: MetadataFile =
-        serde_yaml::from_str(&std::fs::read_to_string(s.path.join("metadata.yaml")).unwrap())
+        serde_yaml_ng::from_str(&std::fs::read_to_string(s.path.join("metadata.yaml")).unwrap())
             .unwrap();
     assert_eq!(m.rosbag2_bagfile_information.files.len(), s.files.len());
 }
@@ -562,7 +562,7 @@ fn every_mcap_file_carries_the_rosbag2_metadata_record() {
             .collect();
         assert_eq!(found.len(), 1, "{file:?}");
         let text = &found[0].metadata["serialized_metadata"];
-        let meta: MetadataFile = serde_yaml::from_str(text).unwrap();
+        let meta: MetadataFile = serde_yaml_ng::from_str(text).unwrap();
         let info = meta.rosbag2_bagfile_information;
         assert_eq!(info.storage_identifier, "mcap");
         assert_eq!(

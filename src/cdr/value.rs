@@ -60,7 +60,7 @@ impl Value {
     }
 
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("error: {e}\n"))
+        serde_yaml_ng::to_string(self).unwrap_or_else(|e| format!("error: {e}\n"))
     }
 }
 

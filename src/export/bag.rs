@@ -459,7 +459,7 @@ impl BagWriter<'_> {
             last: file.last,
             count: file.count,
         });
-        let serialized = serde_yaml::to_string(&self.metadata());
+        let serialized = serde_yaml_ng::to_string(&self.metadata());
         let done = self.done.pop();
         let serialized = serialized.map_err(|e| ExportError::Metadata {
             path: path.clone(),
@@ -493,7 +493,7 @@ impl BagWriter<'_> {
         self.close_current()?;
         let meta = self.metadata();
         let path = self.dir.join("metadata.yaml");
-        let text = serde_yaml::to_string(&meta).map_err(|e| ExportError::Metadata {
+        let text = serde_yaml_ng::to_string(&meta).map_err(|e| ExportError::Metadata {
             path: path.clone(),
             reason: e.to_string(),
         })?;

@@ -245,7 +245,7 @@ fn listed_files(dir: &Path, meta_path: &Path, info: &BagInfo) -> Result<Vec<Path
 
 fn read_metadata(path: &Path) -> std::result::Result<MetadataFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())
 }
 
 fn mcap_files_in(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_yaml::Value as Yaml;
+use serde_yaml_ng::Value as Yaml;
 
 /// The rosbag2 metadata format version written.
 pub const ROSBAG2_VERSION: u32 = 9;
@@ -86,7 +86,7 @@ pub struct Qos {
 /// to the channel and left out of metadata.yaml.
 pub fn normalize_qos(text: &str) -> Qos {
     let empty = Yaml::Sequence(Vec::new());
-    let Ok(Yaml::Sequence(mut items)) = serde_yaml::from_str::<Yaml>(text) else {
+    let Ok(Yaml::Sequence(mut items)) = serde_yaml_ng::from_str::<Yaml>(text) else {
         return Qos {
             list: empty,
             text: text.to_string(),
@@ -107,7 +107,7 @@ pub fn normalize_qos(text: &str) -> Qos {
         }
     }
     let list = Yaml::Sequence(items);
-    let text = serde_yaml::to_string(&list).unwrap_or_default();
+    let text = serde_yaml_ng::to_string(&list).unwrap_or_default();
     Qos {
         list,
         text: text.trim_end().to_string(),
@@ -159,7 +159,7 @@ pub fn qos_text_from_yaml(v: &Yaml) -> String {
         Yaml::String(s) => s.clone(),
         Yaml::Null => String::new(),
         Yaml::Sequence(s) if s.is_empty() => String::new(),
-        other => serde_yaml::to_string(other)
+        other => serde_yaml_ng::to_string(other)
             .map(|s| s.trim_end().to_string())
             .unwrap_or_default(),
     }

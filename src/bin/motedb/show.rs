@@ -26,14 +26,7 @@ pub(crate) fn rate(t: &TopicInfo) -> f64 {
 }
 
 pub(crate) fn human_bytes(b: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
+    bytesize::ByteSize::b(b).display().iec().to_string()
 }
 
 pub(crate) fn topic_json(t: &TopicInfo) -> serde_json::Value {

@@ -32,32 +32,20 @@ pub(crate) fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
+/// A size such as `100MiB`, `1.5 GB` or `5000000` (bytesize's syntax); an
+/// unknown unit or a size that does not fit in 64 bits is an error.
 pub(crate) fn parse_size(s: &str) -> Result<u64, Fail> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| {
+    let bad = |why: String| {
         fail(
             2,
-            format!("bad size {s:?}: use e.g. 100MiB, 1GB or 5000000"),
+            format!("bad size {s:?}: {why}; use e.g. 100MiB, 1GB or 5000000"),
         )
-    })?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        other => {
-            return Err(fail(
-                2,
-                format!("bad size unit {other:?}: use KiB, MiB, GiB, KB, MB or GB"),
-            ))
-        }
     };
-    Ok(n.saturating_mul(mult))
+    let size: bytesize::ByteSize = s.trim().parse().map_err(bad)?;
+    match size.as_u64() {
+        u64::MAX => Err(bad("too large".into())),
+        n => Ok(n),
+    }
 }
 
 pub(crate) fn export_options(

@@ -137,7 +137,7 @@ mod tests {
             "{y}"
         );
         // And it parses back as the rosbag2 YAML the exporter reads.
-        let parsed: Vec<serde_yaml::Value> = serde_yaml::from_str(&y).unwrap();
+        let parsed: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&y).unwrap();
         assert_eq!(parsed.len(), 2);
     }
 }
