@@ -583,3 +583,75 @@ fn every_mcap_file_carries_the_rosbag2_metadata_record() {
         "the last file's record counts the whole bag"
     );
 }
+
+/// A bag whose schema is IDL (rosbag2 writes `ros2idl` for types known only
+/// as .idl) is imported, not refused, and exported again as `ros2idl`
+/// with the same text.
+#[test]
+fn ros2idl_schemas_are_imported_and_exported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let idl = "module pkg { module msg { struct Thing { int32 x; }; }; };\n";
+    let path = dir.path().join("idl.mcap");
+    {
+        let mut w = mcap::Writer::new(std::io::BufWriter::new(
+            std::fs::File::create(&path).unwrap(),
+        ))
+        .unwrap();
+        let schema = w
+            .add_schema("pkg/msg/Thing", "ros2idl", idl.as_bytes())
+            .unwrap();
+        let channel = w
+            .add_channel(schema, "/thing", "cdr", &std::collections::BTreeMap::new())
+            .unwrap();
+        for i in 0..3u32 {
+            let header = mcap::records::MessageHeader {
+                channel_id: channel,
+                sequence: i,
+                log_time: 1000 + u64::from(i),
+                publish_time: 1000 + u64::from(i),
+            };
+            w.write_to_known_channel(&header, &[0, 1, 0, 0, i as u8, 0, 0, 0])
+                .unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let mut specs = Vec::new();
+    let skipped = import_mcap_records(&path, &mut |ch, _, _| {
+        assert!(ch.unusable.is_none(), "{:?}", ch.unusable);
+        specs.push(ch.spec.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(specs.len(), 3);
+    let spec = specs.pop().unwrap();
+    assert!(
+        spec.definition.contains("IDL: pkg/msg/Thing"),
+        "{}",
+        spec.definition
+    );
+    assert!(spec.definition.ends_with(idl));
+    assert_eq!(motedb::export::schema_encoding(&spec.definition), "ros2idl");
+
+    let recs: Vec<Record> = (0..3)
+        .map(|i| Record {
+            topic: 0,
+            log_time: 1000 + i,
+            publish_time: 1000 + i,
+            sequence: i,
+            payload: vec![0, 1, 0, 0, i as u8, 0, 0, 0],
+        })
+        .collect();
+    let s = export_stream(
+        &[(0, spec.clone())],
+        recs.into_iter().map(Ok),
+        &opts(dir.path(), "again"),
+        &ExportControl::default(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(&s.files[0]).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+    let schema = summary.schemas.values().next().unwrap();
+    assert_eq!(schema.encoding, "ros2idl");
+    assert_eq!(schema.data.as_ref(), spec.definition.as_bytes());
+}

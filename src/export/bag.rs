@@ -397,7 +397,11 @@ impl BagWriter<'_> {
         let mut channels = BTreeMap::new();
         for t in self.topics {
             let schema = writer
-                .add_schema(&t.spec.type_name, "ros2msg", t.spec.definition.as_bytes())
+                .add_schema(
+                    &t.spec.type_name,
+                    super::schema_encoding(&t.spec.definition),
+                    t.spec.definition.as_bytes(),
+                )
                 .map_err(mcap_err)?;
             let qos = normalize_qos(&t.spec.offered_qos);
             let meta = BTreeMap::from([("offered_qos_profiles".to_string(), qos.text)]);

@@ -125,6 +125,25 @@ pub enum ExportError {
     },
 }
 
+/// The MCAP schema encoding of a stored definition: `ros2idl` for the text
+/// rosbag2 writes for types known only as IDL (sections headed by a `===`
+/// line and `IDL: <type>`, kept as imported), else `ros2msg`.
+pub fn schema_encoding(definition: &str) -> &'static str {
+    let first = definition.lines().find(|l| !l.trim().is_empty());
+    let second = definition
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .nth(1)
+        .unwrap_or("");
+    if first.is_some_and(|l| l.trim().len() >= 3 && l.trim().bytes().all(|b| b == b'='))
+        && second.starts_with("IDL: ")
+    {
+        "ros2idl"
+    } else {
+        "ros2msg"
+    }
+}
+
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
     move |source| ExportError::Io {
         path: path.to_path_buf(),

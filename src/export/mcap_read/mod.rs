@@ -475,8 +475,8 @@ fn channel_info(c: &Channel, schema: Option<&SchemaInfo>) -> ChannelInfo {
     let unusable = match schema {
         None if c.schema_id == 0 => Some("channel has no schema".to_string()),
         None => Some(format!("channel refers to unknown schema {}", c.schema_id)),
-        Some(s) if s.encoding != "ros2msg" => Some(format!(
-            "schema {} has encoding {:?}, only ros2msg is supported",
+        Some(s) if s.encoding != "ros2msg" && s.encoding != "ros2idl" => Some(format!(
+            "schema {} has encoding {:?}, only ros2msg and ros2idl are supported",
             s.name, s.encoding
         )),
         Some(_) if c.message_encoding != "cdr" => Some(format!(
@@ -486,7 +486,15 @@ fn channel_info(c: &Channel, schema: Option<&SchemaInfo>) -> ChannelInfo {
         Some(s) => match String::from_utf8(s.data.clone()) {
             Ok(def) => {
                 spec.type_name = s.name.clone();
-                spec.definition = def;
+                spec.definition = if s.encoding == "ros2idl"
+                    && crate::export::schema_encoding(&def) != "ros2idl"
+                {
+                    // Bare IDL text: given rosbag2's section header so it is
+                    // kept (and exported) as ros2idl.
+                    format!("{}\nIDL: {}\n{def}", "=".repeat(80), s.name)
+                } else {
+                    def
+                };
                 None
             }
             Err(_) => Some(format!("schema {} is not UTF-8 text", s.name)),

@@ -285,6 +285,20 @@ fn run(
             }
         }
     }
+    // Stopping: what the middleware already holds is taken and written
+    // (the writer drains the queue after this thread ends).
+    let sim_now = clock.as_ref().and_then(|c| c.now);
+    if clock.is_none() || sim_now.is_some() {
+        for rec in subs.iter_mut() {
+            drain(
+                rec,
+                queue,
+                stats,
+                gap_detection.then_some(&mut gaps),
+                sim_now,
+            );
+        }
+    }
     Ok(())
 }
 
