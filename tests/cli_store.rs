@@ -671,3 +671,13 @@ fn split_sizes_are_parsed_strictly() {
         stdout(&o)
     );
 }
+
+#[test]
+fn importing_a_directory_without_a_bag_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("typo_dir");
+    std::fs::create_dir(&empty).unwrap();
+    let o = motedb(&["import", s(&dir.path().join("store")), s(&empty)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no .mcap file"), "{}", stderr(&o));
+}

@@ -498,7 +498,9 @@ fn an_export_never_touches_another_exports_partial_directory() {
     let d = dir.path();
     let pid = std::process::id();
     let mut planted = vec![d.join(format!(".run1.partial-{pid}"))];
-    planted.extend((0..8).map(|n| d.join(format!(".run1.partial-{pid}-{n}"))));
+    // The sequence is shared by every export of this test binary: plant
+    // more names than all of them use together.
+    planted.extend((0..256).map(|n| d.join(format!(".run1.partial-{pid}-{n}"))));
     for p in &planted {
         std::fs::create_dir(p).unwrap();
         std::fs::write(p.join("bag_0.mcap"), b"someone else's").unwrap();
@@ -654,4 +656,94 @@ fn ros2idl_schemas_are_imported_and_exported_as_such() {
     let schema = summary.schemas.values().next().unwrap();
     assert_eq!(schema.encoding, "ros2idl");
     assert_eq!(schema.data.as_ref(), spec.definition.as_bytes());
+}
+
+/// Hidden `.partial` directories left in `dir`.
+#[cfg(test)]
+fn partials(dir: &Path) -> Vec<String> {
+    entries(dir)
+        .into_iter()
+        .filter(|n| n.contains(".partial-"))
+        .collect()
+}
+
+/// The target appears while the bag is written (another exporter won):
+/// the export fails with "exists" and leaves no hidden partial bag behind.
+#[test]
+fn a_lost_race_for_the_target_leaves_no_partial_bag() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("run1");
+    let made = std::sync::atomic::AtomicBool::new(false);
+    let progress = |_: u64, _: u64| {
+        if !made.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::fs::create_dir(&target).unwrap();
+        }
+    };
+    let ctl = ExportControl {
+        progress: Some(&progress),
+        ..ExportControl::default()
+    };
+    let got = export_stream(
+        &topics(),
+        records(5000).into_iter().map(Ok),
+        &opts(dir.path(), "run1"),
+        &ctl,
+    );
+    assert!(matches!(got, Err(ExportError::TargetExists(_))), "{got:?}");
+    assert_eq!(partials(dir.path()), Vec::<String>::new());
+}
+
+/// The temporary directory renamed away and a link planted under its name
+/// while the bag is written: files still go into the directory the export
+/// made (it is held open), and the link is never published as the bag.
+#[test]
+fn a_temporary_directory_swapped_for_a_link_is_not_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let base = dir.path().join("exports");
+    std::fs::create_dir(&base).unwrap();
+    let swapped = std::sync::atomic::AtomicBool::new(false);
+    let progress = |_: u64, _: u64| {
+        if swapped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let tmp = partials(&base)
+            .pop()
+            .expect("the export's temporary directory");
+        std::fs::rename(base.join(&tmp), dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, base.join(&tmp)).unwrap();
+    };
+    let ctl = ExportControl {
+        progress: Some(&progress),
+        ..ExportControl::default()
+    };
+    let got = export_stream(
+        &topics(),
+        records(5000).into_iter().map(Ok),
+        &opts(&base, "run1"),
+        &ctl,
+    );
+    assert!(got.is_err(), "{got:?}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(!base.join("run1").exists());
+}
+
+/// A partial bag of a process that no longer exists (an export killed
+/// mid-way) is removed by the next export of the same name.
+#[test]
+fn partial_bags_of_dead_processes_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Beyond the largest pid Linux hands out (4194304).
+    let dead = dir.path().join(".run1.partial-9999999-0");
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("bag_0.mcap"), b"half a bag").unwrap();
+    let other = dir.path().join(".run2.partial-9999999-0");
+    std::fs::create_dir(&other).unwrap();
+    export(&records(10), &opts(dir.path(), "run1")).unwrap();
+    assert!(!dead.exists());
+    assert!(
+        other.exists(),
+        "another name's partial bag is not this export's business"
+    );
 }

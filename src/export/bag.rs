@@ -95,17 +95,21 @@ where
     I: Iterator<Item = crate::engine::Result<Record>>,
 {
     let target = Target::prepare(&opts.output, opts.beneath.as_deref())?;
-    let (tmp_name, tmp) = target.make_temp_dir()?;
+    target.remove_stale_partials();
+    let (tmp_name, tmp_dir) = target.make_temp_dir()?;
+    let tmp = fd_path(&tmp_dir);
     let shown = target.shown();
-    match fill_bag(&tmp, &target.name, topics, records, opts, ctl) {
-        Ok(summary) => {
-            target.publish(&tmp, &tmp_name)?;
-            Ok(summary.relocated(&tmp, &shown))
-        }
+    let filled = fill_bag(&tmp, &target.name, topics, records, opts, ctl);
+    let published = filled.and_then(|summary| {
+        target.publish(&tmp_dir, &tmp_name)?;
+        Ok(summary)
+    });
+    match published {
+        Ok(summary) => Ok(summary.relocated(&tmp, &shown)),
         Err(e) => {
             // Best effort: the error being returned is the one that matters,
             // and a leftover hidden .partial directory is never mistaken for a bag.
-            if let Err(cleanup) = std::fs::remove_dir_all(&tmp) {
+            if let Err(cleanup) = target.discard(&tmp_dir, &tmp_name) {
                 return Err(ExportError::Cleanup {
                     cause: Box::new(e),
                     path: target.parent_path.join(&tmp_name),
@@ -183,27 +187,119 @@ impl Target {
 
     /// A new hidden directory `.<name>.partial-<pid>-<n>` of this export
     /// alone: one that exists (another export of the same name, running or
-    /// killed) is never reused or removed.
-    fn make_temp_dir(&self) -> Result<(String, PathBuf)> {
+    /// killed) is never reused or removed. Made mode 0700 and held open
+    /// (O_NOFOLLOW), so files are created through the directory itself:
+    /// renaming it away and planting a link in its place leads nowhere.
+    fn make_temp_dir(&self) -> Result<(String, File)> {
+        use std::os::unix::io::{AsRawFd, FromRawFd};
         loop {
             let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
             let tmp_name = format!(".{}.partial-{}-{n}", self.name, std::process::id());
-            let tmp = self.via(&tmp_name);
-            match std::fs::create_dir(&tmp) {
-                Ok(()) => return Ok((tmp_name, tmp)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io_err(&self.parent_path.join(&tmp_name))(e)),
+            let shown = self.parent_path.join(&tmp_name);
+            let c = std::ffi::CString::new(tmp_name.as_str()).map_err(|_| {
+                ExportError::InvalidOutput {
+                    path: shown.clone(),
+                    reason: "contains a NUL byte".into(),
+                }
+            })?;
+            // SAFETY: a valid directory descriptor and a NUL-terminated
+            // name that outlive the calls; the new descriptor is owned below.
+            let fd = unsafe {
+                if libc::mkdirat(self.parent.as_raw_fd(), c.as_ptr(), 0o700) != 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        continue;
+                    }
+                    return Err(io_err(&shown)(e));
+                }
+                libc::openat(
+                    self.parent.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(io_err(&shown)(std::io::Error::last_os_error()));
+            }
+            // SAFETY: fd is a new descriptor that nothing else owns.
+            return Ok((tmp_name, unsafe { File::from_raw_fd(fd) }));
+        }
+    }
+
+    /// Removes `.<name>.partial-<pid>-<n>` directories of this name left by
+    /// processes that no longer exist (an export killed mid-way), so they
+    /// do not fill the disk unseen. A live process's are never touched.
+    fn remove_stale_partials(&self) {
+        let prefix = format!(".{}.partial-", self.name);
+        let Ok(entries) = std::fs::read_dir(self.via("")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 only checks that the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _best_effort = std::fs::remove_dir_all(self.via(&name));
             }
         }
     }
 
     /// Renames the finished temp directory onto the target, never
-    /// replacing anything that appeared there meanwhile.
-    fn publish(&self, tmp: &Path, tmp_name: &str) -> Result<()> {
-        sync_dir(tmp)?;
+    /// replacing anything that appeared there meanwhile, and only if the
+    /// name still refers to the directory this export wrote.
+    fn publish(&self, tmp: &File, tmp_name: &str) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        tmp.sync_all()
+            .map_err(io_err(&self.parent_path.join(tmp_name)))?;
+        let held = tmp.metadata().map_err(io_err(&self.shown()))?;
+        let named = self.via(tmp_name).symlink_metadata().ok();
+        if named.is_none_or(|m| (m.dev(), m.ino()) != (held.dev(), held.ino())) {
+            return Err(ExportError::InvalidOutput {
+                path: self.parent_path.join(tmp_name),
+                reason: "the temporary directory was replaced while the bag was written".into(),
+            });
+        }
         rename_noreplace(&self.parent, tmp_name, &self.name, &self.shown())?;
         self.parent.sync_all().map_err(io_err(&self.parent_path))
     }
+}
+
+impl Target {
+    /// Removes the temporary directory: its files through the descriptor,
+    /// then the (empty) directory by name in the parent.
+    fn discard(&self, tmp: &File, tmp_name: &str) -> std::io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        for entry in std::fs::read_dir(fd_path(tmp))? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(path)?;
+            } else {
+                std::fs::remove_file(path)?;
+            }
+        }
+        let c = std::ffi::CString::new(tmp_name)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name.
+        if unsafe { libc::unlinkat(self.parent.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// A path that resolves through an open descriptor, not through names.
+fn fd_path(f: &File) -> PathBuf {
+    use std::os::unix::io::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()))
 }
 
 fn open_dir(path: &Path) -> Result<File> {
@@ -576,12 +672,6 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(io_err(path))?;
     f.write_all(data).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
 }
 
 /// renameat2(RENAME_NOREPLACE) of `from` to `to`, both in `dir`.

@@ -175,6 +175,11 @@ fn input_files(path: &Path) -> Result<InputFiles> {
     if files.is_empty() {
         files = mcap_files_in(path)?;
     }
+    if files.is_empty() {
+        return Err(ExportError::NothingToImport {
+            path: path.to_path_buf(),
+        });
+    }
     Ok((files, qos, report))
 }
 
@@ -229,10 +234,13 @@ fn listed_files(dir: &Path, meta_path: &Path, info: &BagInfo) -> Result<Vec<Path
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)));
         let path = dir.join(rel);
+        // A missing file is reported when it is opened; a link that does
+        // not resolve (dangling now, pointed elsewhere later) is refused.
         let inside = plain
-            && path
-                .canonicalize()
-                .map_or(true, |real| real.starts_with(&root));
+            && match path.canonicalize() {
+                Ok(real) => real.starts_with(&root),
+                Err(_) => path.symlink_metadata().is_err(),
+            };
         if !inside {
             return Err(bad(format!(
                 "relative_file_paths entry {rel:?} points outside the bag directory"

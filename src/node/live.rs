@@ -62,6 +62,10 @@ impl Live {
     }
 
     /// The configuration `name = value` would give, or why it is refused.
+    #[cfg_attr(
+        not(feature = "ros"),
+        expect(dead_code, reason = "only rclrs checks a set before it applies it")
+    )]
     pub fn check(&self, name: &str, value: ParamValue) -> Result<NodeParams, String> {
         let current = self.params.read();
         self.candidate(&current, name, value).map(|(p, _)| p)
@@ -69,13 +73,28 @@ impl Live {
 
     /// Checks and applies `name = value`; on error nothing changed.
     pub fn apply(&self, name: &str, value: ParamValue) -> Result<(), String> {
+        self.apply_all(vec![(name.to_string(), value)])
+    }
+
+    /// Checks every change (each on top of the ones before it), then
+    /// applies them all at once under one lock: on error nothing changed.
+    pub fn apply_all(&self, changes: Vec<(String, ParamValue)>) -> Result<(), String> {
         let mut params = self.params.write();
-        let (changed, selection) = self.candidate(&params, name, value)?;
+        let mut changed = params.clone();
+        let mut selection = None;
+        for (name, value) in changes {
+            let (next, sel) = self.candidate(&changed, &name, value)?;
+            changed = next;
+            selection = Some(sel);
+        }
+        let Some(selection) = selection else {
+            return Ok(());
+        };
         let retention = changed.engine_options().retention;
         if retention != params.engine_options().retention {
             self.store
                 .set_retention(retention)
-                .map_err(|e| format!("{name}: {e}"))?;
+                .map_err(|e| format!("retention: {e}"))?;
         }
         *self.selection.lock() = Arc::new(selection);
         self.stats

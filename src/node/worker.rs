@@ -18,6 +18,8 @@ pub enum Refused {
     Busy,
     /// The node is shutting down.
     ShuttingDown,
+    /// The job started but gave no answer (it panicked).
+    Failed,
 }
 
 impl Refused {
@@ -28,6 +30,7 @@ impl Refused {
                 "busy: as many {what}s as the node takes at once are running or waiting; try again later"
             ),
             Refused::ShuttingDown => format!("{what} worker unavailable (node shutting down)"),
+            Refused::Failed => format!("the {what} failed unexpectedly (see the node's log)"),
         }
     }
 }
@@ -62,6 +65,11 @@ impl Lanes {
     /// job touches the store. False when jobs were still running.
     pub fn cancel_and_wait(&self, timeout: std::time::Duration) -> bool {
         self.cancel_exports.store(true, Ordering::SeqCst);
+        // Jobs still queued are dropped unstarted (their clients are told
+        // the node is shutting down); only running ones are waited for.
+        for w in [&self.latest, &self.queries, &self.exports] {
+            w.closing.store(true, Ordering::SeqCst);
+        }
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let busy = [&self.latest, &self.queries, &self.exports]
@@ -84,6 +92,8 @@ pub struct Workers {
     /// Jobs submitted and not finished, and the most allowed.
     pending: Arc<AtomicUsize>,
     max_pending: usize,
+    /// Set at shutdown: queued jobs are dropped instead of run.
+    closing: Arc<AtomicBool>,
 }
 
 impl Workers {
@@ -117,6 +127,7 @@ impl Workers {
             threads,
             pending: Arc::new(AtomicUsize::new(0)),
             max_pending: max_pending.max(1),
+            closing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -127,10 +138,17 @@ impl Workers {
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Refused> {
         let (tx, rx) = futures::channel::oneshot::channel();
+        let closing = Arc::clone(&self.closing);
         self.submit(move || {
             let _receiver_gone = tx.send(job());
         })?;
-        rx.await.map_err(|_| Refused::ShuttingDown)
+        rx.await.map_err(|_| {
+            if closing.load(Ordering::SeqCst) {
+                Refused::ShuttingDown
+            } else {
+                Refused::Failed
+            }
+        })
     }
 
     /// Runs `job` on a worker.
@@ -147,12 +165,14 @@ impl Workers {
         if !admitted {
             return Err(Refused::Busy);
         }
-        let done = Arc::clone(&pending);
+        let (done, closing) = (Arc::clone(&pending), Arc::clone(&self.closing));
         sender
             .send(Box::new(move || {
                 // Released even when the job panics (the guard drops).
                 let _release = Release(done);
-                job();
+                if !closing.load(Ordering::SeqCst) {
+                    job();
+                }
             }))
             .map_err(|_| {
                 pending.fetch_sub(1, Ordering::AcqRel);
@@ -246,16 +266,64 @@ mod tests {
         let lanes = Lanes::default();
         let cancel = Arc::clone(&lanes.cancel_exports);
         let (tx, rx) = channel();
+        let (started, running) = channel::<()>();
         lanes
             .exports
             .submit(move || {
+                started.send(()).unwrap();
                 while !cancel.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 tx.send("cancelled").unwrap();
             })
             .unwrap();
+        running.recv_timeout(Duration::from_secs(10)).unwrap();
         assert!(lanes.cancel_and_wait(Duration::from_secs(10)));
         assert_eq!(rx.try_recv(), Ok("cancelled"));
+    }
+
+    #[test]
+    fn queued_jobs_are_dropped_unstarted_at_shutdown() {
+        let lanes = Lanes::default();
+        let (release, gate) = channel::<()>();
+        let (started, running) = channel::<()>();
+        lanes
+            .queries
+            .submit(move || {
+                started.send(()).unwrap();
+                let _ = gate.recv();
+            })
+            .unwrap();
+        running.recv_timeout(Duration::from_secs(10)).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10 {
+            let ran = Arc::clone(&ran);
+            lanes
+                .queries
+                .submit(move || {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+        }
+        let waiter = std::thread::spawn(move || {
+            let idle = lanes.cancel_and_wait(Duration::from_secs(10));
+            (idle, lanes)
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        release.send(()).unwrap();
+        let (idle, _lanes) = waiter.join().unwrap();
+        assert!(idle);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "queued jobs ran after shutdown began"
+        );
+    }
+
+    #[test]
+    fn a_panicking_job_is_reported_as_failed_not_as_shutting_down() {
+        let w = Workers::new(1, 4);
+        let got = futures::executor::block_on(w.run(|| -> u32 { panic!("query bug") }));
+        assert_eq!(got, Err(Refused::Failed));
     }
 }

@@ -132,6 +132,9 @@ pub fn lock_holder(path: &Path) -> Option<u32> {
         }
         fl
     };
+    // Closed while the table is held: no thread of this process can take
+    // the lock on this file between our open and our close.
+    drop(f);
     drop(locked);
     (fl.l_type != libc::F_UNLCK as libc::c_short).then_some(fl.l_pid as u32)
 }

@@ -204,18 +204,14 @@ fn set(live: &Live, name: &str, value: &ValueMsg) -> std::result::Result<(), Str
     live.apply(name, from_msg(name, value)?)
 }
 
-/// All or nothing: every change is checked before any is applied.
+/// All or nothing: every change is checked, each on top of the ones
+/// before it, then all are applied at once.
 fn set_all(live: &Live, changes: &[(&str, &ValueMsg)]) -> std::result::Result<(), String> {
-    let mut checked = Vec::with_capacity(changes.len());
+    let mut converted = Vec::with_capacity(changes.len());
     for (name, value) in changes {
-        let value = from_msg(name, value)?;
-        live.check(name, value.clone())?;
-        checked.push((*name, value));
+        converted.push((name.to_string(), from_msg(name, value)?));
     }
-    for (name, value) in checked {
-        live.apply(name, value)?;
-    }
-    Ok(())
+    live.apply_all(converted)
 }
 
 fn result(outcome: std::result::Result<(), String>) -> SetParametersResult {

@@ -132,6 +132,9 @@ const RESTART_BACKOFF: [Duration; 3] = [
     Duration::from_secs(4),
 ];
 
+/// A recorder run at least this long resets the restart budget.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
 /// Runs the recorder until `stop` is set. When it fails it is reported at
 /// once (`Stats::recorder_down`: /diagnostics ERROR with the reason, and
 /// the log) and restarted after a backoff; after the last restart fails,
@@ -145,9 +148,16 @@ fn supervise(
 ) -> Result<(), rcl::RclError> {
     let mut backoff = RESTART_BACKOFF.iter();
     loop {
+        let started = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run(cfg, store, stats, queue, stop)
         }));
+        // A run that lasted earns a fresh budget: the node stops only
+        // when the recorder keeps failing, not after three failures spread
+        // over weeks.
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = RESTART_BACKOFF.iter();
+        }
         if stop.load(Ordering::SeqCst) {
             return outcome.unwrap_or(Ok(()));
         }
@@ -176,7 +186,8 @@ fn supervise(
         let until = Instant::now() + *wait;
         while Instant::now() < until {
             if stop.load(Ordering::SeqCst) {
-                return Err(failure);
+                // An ordinary stop while waiting to restart.
+                return Ok(());
             }
             std::thread::sleep(WAIT);
         }
@@ -314,6 +325,13 @@ fn drain(
         match rec.sub.take() {
             Ok(Some((payload, info))) => {
                 if let Some(g) = gaps.as_deref_mut() {
+                    if g.seen(
+                        rec.topic,
+                        info.publisher_gid,
+                        info.publication_sequence_number,
+                    ) {
+                        continue;
+                    }
                     let missed = g.observe(
                         rec.topic,
                         info.publisher_gid,
