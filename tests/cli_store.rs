@@ -443,7 +443,7 @@ fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::Path
 }
 
 /// The read commands of the CLI, each as arguments after the binary.
-fn read_commands(store: &str, out: &str) -> Vec<Vec<String>> {
+fn read_commands<'a>(store: &'a str, out: &'a str) -> [Vec<&'a str>; 6] {
     [
         vec!["info", store],
         vec!["topics", store],
@@ -452,9 +452,6 @@ fn read_commands(store: &str, out: &str) -> Vec<Vec<String>> {
         vec!["cat", store, "/chatter", "--limit", "3"],
         vec!["export", store, out],
     ]
-    .into_iter()
-    .map(|c| c.into_iter().map(String::from).collect())
-    .collect()
 }
 
 #[test]
@@ -467,10 +464,7 @@ fn read_commands_change_no_byte_of_the_store() {
     let before = snapshot(&store);
     let out = dir.path().join("bag");
     for args in read_commands(s(&store), s(&out)) {
-        let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
-            .args(&args)
-            .output()
-            .unwrap();
+        let o = motedb(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert!(
             snapshot(&store) == before,
@@ -505,10 +499,7 @@ fn read_commands_work_on_a_read_only_bind_mount() {
         assert_eq!(probe.raw_os_error(), Some(30), "not read-only: {probe}");
         let out = std::path::Path::new(&dir).join("bag");
         for args in read_commands(s(&store), s(&out)) {
-            let o = Command::new(env!("CARGO_BIN_EXE_motedb"))
-                .args(&args)
-                .output()
-                .unwrap();
+            let o = motedb(&args);
             assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         }
         println!("RO-MOUNT-OK");

@@ -177,8 +177,7 @@ impl Target {
 
     /// `name` inside the parent, resolved through its open descriptor.
     fn via(&self, name: &str) -> PathBuf {
-        use std::os::unix::io::AsRawFd;
-        PathBuf::from(format!("/proc/self/fd/{}", self.parent.as_raw_fd())).join(name)
+        fd_path(&self.parent).join(name)
     }
 
     fn shown(&self) -> PathBuf {
@@ -703,12 +702,11 @@ fn rename_noreplace(dir: &File, from: &str, to: &str, shown: &Path) -> Result<()
         Some(libc::EEXIST) => Err(ExportError::TargetExists(shown.to_path_buf())),
         // A file system without RENAME_NOREPLACE: check, then rename.
         Some(libc::EINVAL | libc::ENOSYS) => {
-            let proc =
-                |n: &str| PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(n);
-            if proc(to).symlink_metadata().is_ok() {
+            let at = fd_path(dir);
+            if at.join(to).symlink_metadata().is_ok() {
                 return Err(ExportError::TargetExists(shown.to_path_buf()));
             }
-            std::fs::rename(proc(from), proc(to)).map_err(io_err(shown))
+            std::fs::rename(at.join(from), at.join(to)).map_err(io_err(shown))
         }
         _ => Err(io_err(shown)(err)),
     }

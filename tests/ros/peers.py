@@ -61,3 +61,13 @@ def latest(peer, topic, at=None, node_proc=None):
     if at is not None:
         request.at = at
     return call(peer, GetLatest, '/motedb/get_latest', request, node_proc)
+
+
+def last_status(seen, task):
+    """The newest status of `task` (storage, compaction, recorder) among
+    the DiagnosticArray messages in `seen`, or None."""
+    for m in reversed(seen):
+        for s in m.status:
+            if s.name.endswith(task):
+                return s
+    return None

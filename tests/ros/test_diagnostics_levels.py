@@ -7,7 +7,7 @@ import time
 import rclpy
 from conftest import NodeProcess, node_binary, spin_until
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from peers import topics, wait_matched
+from peers import last_status, topics, wait_matched
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import String, UInt8MultiArray
@@ -131,14 +131,6 @@ def test_topic_with_unresolvable_type_is_reported(peer, start_node):
     assert node.stop() == 0, node.log()
 
 
-def recorder_status(seen):
-    for m in reversed(seen):
-        for s in m.status:
-            if s.name.endswith('recorder'):
-                return s
-    return None
-
-
 def test_a_recorder_that_keeps_failing_is_an_error_and_the_node_exits_nonzero(peer, start_node):
     """The recorder thread fails at every start (an injected panic, as a
     missing type support or a failed rcl init would): /diagnostics goes
@@ -150,11 +142,11 @@ def test_a_recorder_that_keeps_failing_is_an_error_and_the_node_exits_nonzero(pe
     sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
     try:
         def error_with_reason():
-            s = recorder_status(seen)
+            s = last_status(seen, 'recorder')
             return (s is not None and s.level == DiagnosticStatus.ERROR
                     and 'injected recorder fault' in s.message)
         assert spin_until(peer, error_with_reason, 30.0), node.log()
-        values = {kv.key: kv.value for kv in recorder_status(seen).values}
+        values = {kv.key: kv.value for kv in last_status(seen, 'recorder').values}
         assert 'injected recorder fault' in values['recorder_down']
         assert 'injected recorder fault' in values['last_error']
     finally:

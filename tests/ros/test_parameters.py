@@ -6,6 +6,7 @@ alike: each checks a set before it happens and describes every parameter."""
 import time
 
 from conftest import call, spin_until
+from peers import last_status
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import (DescribeParameters, GetParameters, GetParameterTypes,
@@ -194,14 +195,6 @@ def test_hidden_topics_are_recorded_only_when_asked(peer, start_node):
     assert node.stop() == 0, node.log()
 
 
-def storage_status(seen):
-    for m in reversed(seen):
-        for s in m.status:
-            if s.name.endswith('storage'):
-                return s
-    return None
-
-
 def test_min_free_space_stops_writing_with_an_error_and_resumes(peer, start_node):
     """storage.min_free_bytes above the disk's free space: writing stops
     (drops counted, ERROR naming the free space, node alive); lowered to 0
@@ -222,7 +215,7 @@ def test_min_free_space_stops_writing_with_an_error_and_resumes(peer, start_node
             pub.publish(String(data=f'd{i}'))
 
         def stopped_and_dropped():
-            s = storage_status(seen)
+            s = last_status(seen, 'storage')
             if s is None or s.level != DiagnosticStatus.ERROR:
                 return False
             values = {kv.key: kv.value for kv in s.values}
@@ -234,7 +227,7 @@ def test_min_free_space_stops_writing_with_an_error_and_resumes(peer, start_node
         assert result.successful, result.reason
 
         def resumed():
-            s = storage_status(seen)
+            s = last_status(seen, 'storage')
             return s is not None and s.level == DiagnosticStatus.OK
         assert spin_until(peer, resumed, 30.0, node), node.log()
         for i in range(5):

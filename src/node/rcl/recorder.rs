@@ -325,18 +325,13 @@ fn drain(
         match rec.sub.take() {
             Ok(Some((payload, info))) => {
                 if let Some(g) = gaps.as_deref_mut() {
-                    if g.seen(
+                    let Some(missed) = g.admit(
                         rec.topic,
                         info.publisher_gid,
                         info.publication_sequence_number,
-                    ) {
-                        continue;
-                    }
-                    let missed = g.observe(
-                        rec.topic,
-                        info.publisher_gid,
-                        info.publication_sequence_number,
-                    );
+                    ) else {
+                        continue; // taken before: not recorded twice
+                    };
                     stats.add_loss(rec.topic, 0, missed);
                 }
                 queue.offer(incoming(rec.topic, payload, &info, sim_now));
@@ -471,13 +466,9 @@ fn subscribe<'n>(
             types.join(", ")
         ));
     };
-    let profiles = node.publisher_qos(name).map_err(|e| e.to_string())?;
-    if profiles.is_empty() {
+    let Some((offered, chosen)) = choose(node, cfg, name)? else {
         return Ok(None);
-    }
-    let offered: Vec<Offered> = profiles.iter().map(offered).collect();
-    let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
-    let chosen = qos::adapt(&offered, &over, cfg.depth);
+    };
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
     // Never refuse a topic for want of its text definition (a type known
     // only as .idl, an action or service-event type): record it with an
@@ -511,6 +502,24 @@ fn subscribe<'n>(
     }))
 }
 
+/// The publishers of `name` as the graph reports them and the
+/// subscription profile adapted to them (with the topic's override); None
+/// while it has no publisher.
+fn choose(
+    node: &RclNode,
+    cfg: &Config,
+    name: &str,
+) -> Result<Option<(Vec<Offered>, qos::Chosen)>, String> {
+    let profiles = node.publisher_qos(name).map_err(|e| e.to_string())?;
+    if profiles.is_empty() {
+        return Ok(None);
+    }
+    let offered: Vec<Offered> = profiles.iter().map(offered).collect();
+    let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
+    let chosen = qos::adapt(&offered, &over, cfg.depth);
+    Ok(Some((offered, chosen)))
+}
+
 fn sub_qos(c: &qos::Chosen) -> SubQos {
     SubQos {
         reliable: c.reliable,
@@ -539,19 +548,9 @@ fn recheck_qos<'n>(
     taken: &mut dyn FnMut(&mut Recorded<'n>),
 ) {
     for rec in subs.iter_mut() {
-        let Ok(profiles) = node.publisher_qos(&rec.name) else {
+        let Ok(Some((offered, chosen))) = choose(node, cfg, &rec.name) else {
             continue;
         };
-        if profiles.is_empty() {
-            continue;
-        }
-        let offered: Vec<Offered> = profiles.iter().map(offered).collect();
-        let over = cfg
-            .qos_overrides
-            .get(&rec.name)
-            .cloned()
-            .unwrap_or_default();
-        let chosen = qos::adapt(&offered, &over, cfg.depth);
         let unmatched = offered
             .iter()
             .filter(|o| {

@@ -60,7 +60,7 @@ pub struct Stats {
     gap_detection: std::sync::atomic::AtomicBool,
     /// use_sim_time and no /clock yet: nothing is taken.
     waiting_for_clock: std::sync::atomic::AtomicBool,
-    /// Times /clock went back, and by how much in total (ns).
+    /// Times /clock went back.
     clock_jumps_back: AtomicU64,
     /// Set when diagnostics should go out now rather than at the period.
     urgent: std::sync::atomic::AtomicBool,
@@ -408,34 +408,39 @@ pub struct GapTracker {
 }
 
 impl GapTracker {
-    /// Returns how many sequence numbers were skipped before `seq`.
-    /// 0 and u64::MAX mean "not supported by the middleware".
-    pub fn observe(&mut self, topic: TopicId, publisher: [u8; 16], seq: u64) -> u64 {
+    /// `Some(n)`: `seq` is new and `n` sequence numbers were skipped before
+    /// it. `None`: this publisher's `seq` was already taken on `topic` (a
+    /// message seen again through a new subscription, a transient-local
+    /// replay), so it is not recorded twice. 0 and u64::MAX mean "not
+    /// supported by the middleware": always new. One map lookup per message.
+    pub fn admit(&mut self, topic: TopicId, publisher: [u8; 16], seq: u64) -> Option<u64> {
         if seq == 0 || seq == u64::MAX {
-            return 0;
+            return Some(0);
         }
         let now = Instant::now();
-        match self.last.insert((topic, publisher), (seq, now)) {
-            Some((prev, _)) if seq > prev + 1 => seq - prev - 1,
-            Some((prev, _)) if seq <= prev => {
-                // Out of order or a restarted publisher: keep the newest.
-                self.last.insert((topic, publisher), (prev.max(seq), now));
-                0
+        match self.last.entry((topic, publisher)) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let (last, seen) = e.get_mut();
+                *seen = now;
+                if seq <= *last {
+                    return None;
+                }
+                let missed = seq - *last - 1;
+                *last = seq;
+                Some(missed)
             }
-            _ => 0,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((seq, now));
+                Some(0)
+            }
         }
     }
 
-    /// True when `seq` of `publisher` was already taken on `topic`: a
-    /// message seen again through a new subscription (a QoS re-subscription,
-    /// a transient-local replay) is not recorded twice.
-    pub fn seen(&self, topic: TopicId, publisher: [u8; 16], seq: u64) -> bool {
-        seq != 0
-            && seq != u64::MAX
-            && self
-                .last
-                .get(&(topic, publisher))
-                .is_some_and(|(last, _)| seq <= *last)
+    /// How many sequence numbers were skipped before `seq` (0 for one
+    /// already seen).
+    #[cfg(test)]
+    pub fn observe(&mut self, topic: TopicId, publisher: [u8; 16], seq: u64) -> u64 {
+        self.admit(topic, publisher, seq).unwrap_or(0)
     }
 
     /// Forgets publishers not heard from for `idle`.
