@@ -50,6 +50,7 @@ fn spec(i: usize) -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: String::new(),
         offered_qos: String::new(),
+        type_hash: String::new(),
     }
 }
 

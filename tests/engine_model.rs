@@ -81,6 +81,7 @@ fn spec(i: usize) -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: format!("uint64 field_{i}\n"),
         offered_qos: String::new(),
+        type_hash: String::new(),
     }
 }
 

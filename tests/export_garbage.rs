@@ -24,6 +24,7 @@ fn valid_mcap() -> &'static [u8] {
             serialization_format: "cdr".into(),
             definition: "string data\n".into(),
             offered_qos: String::new(),
+            type_hash: String::new(),
         };
         let recs = (0..400u64).map(|i| {
             Ok(Record {

@@ -24,6 +24,7 @@ fn topics() -> Vec<(TopicId, TopicSpec)> {
                 serialization_format: "cdr".into(),
                 definition: STRING_DEF.into(),
                 offered_qos: QOS.into(),
+                type_hash: String::new(),
             },
         ),
         (
@@ -34,6 +35,7 @@ fn topics() -> Vec<(TopicId, TopicSpec)> {
                 serialization_format: "cdr".into(),
                 definition: "int32 data\n".into(),
                 offered_qos: String::new(),
+                type_hash: String::new(),
             },
         ),
     ]

@@ -101,6 +101,7 @@ fn string_topic() -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: "string data\n".into(),
         offered_qos: String::new(),
+        type_hash: String::new(),
     }
 }
 

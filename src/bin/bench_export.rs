@@ -136,6 +136,7 @@ fn spec(name: &str, ty: &str, def: &str) -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: def.into(),
         offered_qos: String::new(),
+        type_hash: String::new(),
     }
 }
 

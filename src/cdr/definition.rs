@@ -183,13 +183,16 @@ impl MessageSpec {
     }
 }
 
-/// `pkg/Type` or `pkg/msg/Type` to `pkg/msg/Type`.
+/// `pkg/Type` or `pkg/msg/Type` to `pkg/msg/Type`; `pkg/srv/Type` and
+/// `pkg/action/Type` (service and action generated types) stay as they are.
 pub fn canonical_name(name: &str) -> Result<String> {
     let parts: Vec<&str> = name.trim().split('/').collect();
     let ok = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     match parts.as_slice() {
         [pkg, ty] if ok(pkg) && ok(ty) => Ok(format!("{pkg}/msg/{ty}")),
-        [pkg, "msg", ty] if ok(pkg) && ok(ty) => Ok(format!("{pkg}/msg/{ty}")),
+        [pkg, kind @ ("msg" | "srv" | "action"), ty] if ok(pkg) && ok(ty) => {
+            Ok(format!("{pkg}/{kind}/{ty}"))
+        }
         _ => Err(Error::BadTypeName(name.to_string())),
     }
 }
@@ -361,7 +364,21 @@ fn parse_field_type(pkg: &str, token: &str) -> std::result::Result<FieldType, St
 /// Builds the full ros2msg text of `type_name` (main definition plus every
 /// dependency, breadth first) from `share/<pkg>/msg/<Type>.msg` files under
 /// the given install prefixes (AMENT_PREFIX_PATH entries), like rosbag2.
+/// A type without `.msg` files (known only as `.idl`, or generated from a
+/// `.srv` or `.action`) is rendered from its type description (`.json`).
 pub fn resolve(type_name: &str, prefixes: &[PathBuf]) -> Result<String> {
+    match resolve_msg_files(type_name, prefixes) {
+        Err(e @ Error::DefinitionNotFound { .. }) => {
+            match super::type_description::find(type_name, prefixes)? {
+                Some(d) => Ok(d.definition),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+fn resolve_msg_files(type_name: &str, prefixes: &[PathBuf]) -> Result<String> {
     let root = canonical_name(type_name)?;
     let mut out = String::new();
     let mut seen = BTreeSet::from([root.clone()]);
@@ -398,6 +415,9 @@ fn header_fallback(dep: &str, prefixes: &[PathBuf]) -> String {
 }
 
 fn find_msg_file(canonical: &str, prefixes: &[PathBuf]) -> Option<PathBuf> {
+    if canonical.split('/').nth(1) != Some("msg") {
+        return None;
+    }
     let (pkg, ty) = split_type(canonical);
     prefixes
         .iter()
@@ -417,6 +437,7 @@ fn read_msg_file(canonical: &str, prefixes: &[PathBuf]) -> Result<String> {
     let (pkg, ty) = split_type(canonical);
     let path = find_msg_file(canonical, prefixes).ok_or_else(|| Error::DefinitionNotFound {
         package: pkg.to_string(),
+        kind: canonical.split('/').nth(1).unwrap_or("msg").to_string(),
         name: ty.to_string(),
         prefixes: prefixes.to_vec(),
     })?;

@@ -14,11 +14,12 @@ pub enum Error {
     },
     #[error("type {0} is used but its definition is missing from the schema")]
     MissingType(String),
-    #[error("type name {0:?} is not of the form pkg/msg/Type")]
+    #[error("type name {0:?} is not of the form pkg/msg/Type (or pkg/srv/Type, pkg/action/Type)")]
     BadTypeName(String),
-    #[error("no share/{package}/msg/{name}.msg under any of {prefixes:?}; source the workspace that defines it")]
+    #[error("no share/{package}/{kind}/{name}.msg nor a type description (.json) of it under any of {prefixes:?}; source the workspace that defines it")]
     DefinitionNotFound {
         package: String,
+        kind: String,
         name: String,
         prefixes: Vec<PathBuf>,
     },

@@ -187,7 +187,9 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
             put_u64(b, *n);
         }
         Edit::Topic { id, spec } => {
-            put_u8(b, 7);
+            // Tag 12 adds the type hash; a spec without one keeps tag 7,
+            // so such stores stay readable by releases before 0.5.
+            put_u8(b, if spec.type_hash.is_empty() { 7 } else { 12 });
             put_u32(b, *id);
             for s in [
                 &spec.name,
@@ -197,6 +199,9 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
                 &spec.offered_qos,
             ] {
                 put_bytes(b, s.as_bytes());
+            }
+            if !spec.type_hash.is_empty() {
+                put_bytes(b, spec.type_hash.as_bytes());
             }
         }
         Edit::Loss { id, dropped, gaps } => {
@@ -242,7 +247,7 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
         4 => Edit::RemoveVlog { num: d.u64()? },
         5 => Edit::NextFile(d.u64()?),
         6 => Edit::WalFloor(d.u64()?),
-        7 => Edit::Topic {
+        tag @ (7 | 12) => Edit::Topic {
             id: d.u32()?,
             spec: TopicSpec {
                 name: d.string()?,
@@ -250,6 +255,11 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
                 serialization_format: d.string()?,
                 definition: d.string()?,
                 offered_qos: d.string()?,
+                type_hash: if tag == 12 {
+                    d.string()?
+                } else {
+                    String::new()
+                },
             },
         },
         8 => Edit::Loss {
@@ -492,6 +502,36 @@ mod tests {
         assert_eq!(got.next_file, 7);
         assert_eq!(got.topics[&0].next_seq, 42);
         assert_eq!(got.topics[&0].spec.name, "/a");
+    }
+
+    #[test]
+    fn topic_edit_keeps_its_type_hash_and_old_tag_7_still_decodes() {
+        let with = TopicSpec {
+            name: "/a".into(),
+            type_name: "std_msgs/msg/String".into(),
+            type_hash: format!("RIHS01_{}", "ab".repeat(32)),
+            ..TopicSpec::default()
+        };
+        let without = TopicSpec {
+            type_hash: String::new(),
+            ..with.clone()
+        };
+        for spec in [with, without] {
+            let mut b = Vec::new();
+            encode_edit(
+                &mut b,
+                &Edit::Topic {
+                    id: 3,
+                    spec: spec.clone(),
+                },
+            );
+            assert_eq!(b[0], if spec.type_hash.is_empty() { 7 } else { 12 });
+            let mut d = Dec::new(&b);
+            match decode_edit(&mut d) {
+                Some(Edit::Topic { id: 3, spec: got }) => assert_eq!(got, spec),
+                other => panic!("decoded {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct TopicSpec {
     pub definition: String,
     /// Offered QoS profiles, rosbag2 YAML text (may be empty).
     pub offered_qos: String,
+    /// `RIHS01_<64 hex>` as the publishers announce it on the graph
+    /// (rosbag2's `type_description_hash`); empty when none did.
+    pub type_hash: String,
 }
 
 /// Catalog entry plus live statistics.

@@ -499,7 +499,10 @@ impl BagWriter<'_> {
                 )
                 .map_err(mcap_err)?;
             let qos = normalize_qos(&t.spec.offered_qos);
-            let meta = BTreeMap::from([("offered_qos_profiles".to_string(), qos.text)]);
+            let mut meta = BTreeMap::from([("offered_qos_profiles".to_string(), qos.text)]);
+            if !t.spec.type_hash.is_empty() {
+                meta.insert("topic_type_hash".to_string(), t.spec.type_hash.clone());
+            }
             let encoding = if t.spec.serialization_format.is_empty() {
                 "cdr"
             } else {
@@ -624,7 +627,7 @@ impl BagWriter<'_> {
                     type_name: t.spec.type_name.clone(),
                     serialization_format: "cdr".into(),
                     offered_qos_profiles: normalize_qos(&t.spec.offered_qos).list,
-                    type_description_hash: String::new(),
+                    type_description_hash: t.spec.type_hash.clone(),
                 },
                 message_count: self.per_topic.get(&t.id).copied().unwrap_or(0),
             })

@@ -117,21 +117,32 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
 fn register(
     store: &Store,
     spec: &TopicSpec,
-    qos: &HashMap<String, String>,
+    listed: &HashMap<String, Listed>,
 ) -> std::result::Result<TopicId, String> {
     let mut spec = spec.clone();
-    if spec.offered_qos.is_empty() {
-        spec.offered_qos = qos.get(&spec.name).cloned().unwrap_or_default();
+    if let Some(l) = listed.get(&spec.name) {
+        if spec.offered_qos.is_empty() {
+            spec.offered_qos = l.qos.clone();
+        }
+        if spec.type_hash.is_empty() {
+            spec.type_hash = l.type_hash.clone();
+        }
     }
     store
         .register_topic(spec)
         .map_err(|e| format!("cannot register topic: {e}"))
 }
 
-type InputFiles = (Vec<PathBuf>, HashMap<String, String>, ImportReport);
+/// What metadata.yaml says of a topic, used where its channel says nothing.
+struct Listed {
+    qos: String,
+    type_hash: String,
+}
+
+type InputFiles = (Vec<PathBuf>, HashMap<String, Listed>, ImportReport);
 
 /// The MCAP files of a bag directory (from metadata.yaml, else every
-/// `*.mcap`), or the file itself; plus QoS by topic from metadata.yaml.
+/// `*.mcap`), or the file itself; plus what metadata.yaml lists by topic.
 fn input_files(path: &Path) -> Result<InputFiles> {
     let mut report = ImportReport::default();
     if !path.is_dir() {
@@ -157,8 +168,12 @@ fn input_files(path: &Path) -> Result<InputFiles> {
                     });
                 }
                 for t in &info.topics_with_message_count {
-                    let text = qos_text_from_yaml(&t.topic_metadata.offered_qos_profiles);
-                    qos.insert(t.topic_metadata.name.clone(), text);
+                    let m = &t.topic_metadata;
+                    let listed = Listed {
+                        qos: qos_text_from_yaml(&m.offered_qos_profiles),
+                        type_hash: m.type_description_hash.clone(),
+                    };
+                    qos.insert(m.name.clone(), listed);
                 }
                 files = listed_files(path, &meta_path, &info)?;
             }

@@ -17,6 +17,7 @@ pub fn string_spec() -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: "string data\n".into(),
         offered_qos: QOS.into(),
+        type_hash: String::new(),
     }
 }
 
@@ -27,6 +28,7 @@ pub fn int_spec() -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: "int32 data\n".into(),
         offered_qos: String::new(),
+        type_hash: String::new(),
     }
 }
 
@@ -81,6 +83,7 @@ pub fn make_big_store(dir: &Path, mib: u64) -> PathBuf {
         serialization_format: "cdr".into(),
         definition: String::new(),
         offered_qos: String::new(),
+        type_hash: String::new(),
     };
     let id = store.register_topic(spec).unwrap();
     let mut payload = vec![0u8; 4096];

@@ -33,6 +33,7 @@ pub(crate) fn topic_json(t: &TopicInfo) -> serde_json::Value {
     json!({
         "name": t.spec.name, "type": t.spec.type_name,
         "serialization_format": t.spec.serialization_format,
+        "type_description_hash": t.spec.type_hash,
         "count": t.message_count, "bytes": t.size_bytes,
         "first_time": t.first_time, "last_time": t.last_time,
         "rate_hz": rate(t), "dropped": t.dropped_count, "gaps": t.gap_count,

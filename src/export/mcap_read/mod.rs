@@ -470,6 +470,11 @@ fn channel_info(c: &Channel, schema: Option<&SchemaInfo>) -> ChannelInfo {
             .get("offered_qos_profiles")
             .cloned()
             .unwrap_or_default(),
+        type_hash: c
+            .metadata
+            .get("topic_type_hash")
+            .cloned()
+            .unwrap_or_default(),
         ..TopicSpec::default()
     };
     let unusable = match schema {

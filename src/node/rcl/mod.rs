@@ -141,7 +141,7 @@ impl RclNode {
     }
 
     /// QoS profiles offered by the publishers of `topic`.
-    pub fn publisher_qos(&self, topic: &str) -> Result<Vec<rmw_qos_profile_t>, RclError> {
+    pub fn publishers(&self, topic: &str) -> Result<Vec<Endpoint>, RclError> {
         let c_topic = cstring("rcl_get_publishers_info_by_topic", topic)?;
         // SAFETY: as above; the array is read within its size, then freed.
         unsafe {
@@ -158,7 +158,13 @@ impl RclNode {
                 ),
             )?;
             let out = (0..infos.size)
-                .map(|i| (*infos.info_array.add(i)).qos_profile)
+                .map(|i| {
+                    let info = &*infos.info_array.add(i);
+                    Endpoint {
+                        qos: info.qos_profile,
+                        type_hash: type_hash_text(&info.topic_type_hash),
+                    }
+                })
                 .collect();
             rmw_topic_endpoint_info_array_fini(&mut infos, &mut alloc);
             Ok(out)
@@ -176,6 +182,22 @@ impl Drop for RclNode {
             rcl_context_fini(self.context.as_mut());
         }
     }
+}
+
+/// A publisher as the graph reports it.
+pub struct Endpoint {
+    pub qos: rmw_qos_profile_t,
+    /// `RIHS01_<64 hex>`; None when the middleware reports no hash.
+    pub type_hash: Option<String>,
+}
+
+/// rosidl_stringify_type_hash: `RIHS<version, 2 digits>_<value in hex>`.
+fn type_hash_text(h: &rosidl_type_hash_t) -> Option<String> {
+    if h.version == 0 {
+        return None;
+    }
+    let hex: String = h.value.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("RIHS{:02}_{hex}", h.version))
 }
 
 /// Chosen subscription QoS.

@@ -466,9 +466,23 @@ fn subscribe<'n>(
             types.join(", ")
         ));
     };
-    let Some((offered, chosen)) = choose(node, cfg, name)? else {
+    let Some(Publishers {
+        offered,
+        chosen,
+        hashes,
+    }) = choose(node, cfg, name)?
+    else {
         return Ok(None);
     };
+    // rosbag2 keeps the first publisher's hash; publishers that disagree
+    // were built from different definitions of the same type name.
+    if hashes.len() > 1 {
+        stats.note_error(format!(
+            "{name}: publishers of {type_name} announce different type hashes ({}); \
+             recording with the first",
+            hashes.join(", ")
+        ));
+    }
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
     // Never refuse a topic for want of its text definition (a type known
     // only as .idl, an action or service-event type): record it with an
@@ -489,6 +503,7 @@ fn subscribe<'n>(
         serialization_format: "cdr".into(),
         definition,
         offered_qos: qos::offered_yaml(&offered),
+        type_hash: hashes.into_iter().next().unwrap_or_default(),
     };
     let topic = store.register_topic(spec).map_err(|e| e.to_string())?;
     let sub = SerializedSub::new(node, name, ts, &sub_qos(&chosen)).map_err(|e| e.to_string())?;
@@ -505,19 +520,29 @@ fn subscribe<'n>(
 /// The publishers of `name` as the graph reports them and the
 /// subscription profile adapted to them (with the topic's override); None
 /// while it has no publisher.
-fn choose(
-    node: &RclNode,
-    cfg: &Config,
-    name: &str,
-) -> Result<Option<(Vec<Offered>, qos::Chosen)>, String> {
-    let profiles = node.publisher_qos(name).map_err(|e| e.to_string())?;
-    if profiles.is_empty() {
+fn choose(node: &RclNode, cfg: &Config, name: &str) -> Result<Option<Publishers>, String> {
+    let endpoints = node.publishers(name).map_err(|e| e.to_string())?;
+    if endpoints.is_empty() {
         return Ok(None);
     }
-    let offered: Vec<Offered> = profiles.iter().map(offered).collect();
+    let offered: Vec<Offered> = endpoints.iter().map(|e| offered(&e.qos)).collect();
     let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
     let chosen = qos::adapt(&offered, &over, cfg.depth);
-    Ok(Some((offered, chosen)))
+    let mut hashes: Vec<String> = endpoints.into_iter().filter_map(|e| e.type_hash).collect();
+    hashes.dedup();
+    Ok(Some(Publishers {
+        offered,
+        chosen,
+        hashes,
+    }))
+}
+
+/// What `choose` learned about a topic's publishers.
+struct Publishers {
+    offered: Vec<Offered>,
+    chosen: qos::Chosen,
+    /// The distinct type hashes they announce, in graph order.
+    hashes: Vec<String>,
 }
 
 fn sub_qos(c: &qos::Chosen) -> SubQos {
@@ -548,7 +573,10 @@ fn recheck_qos<'n>(
     taken: &mut dyn FnMut(&mut Recorded<'n>),
 ) {
     for rec in subs.iter_mut() {
-        let Ok(Some((offered, chosen))) = choose(node, cfg, &rec.name) else {
+        let Ok(Some(Publishers {
+            offered, chosen, ..
+        })) = choose(node, cfg, &rec.name)
+        else {
             continue;
         };
         let unmatched = offered
