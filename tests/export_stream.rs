@@ -300,6 +300,31 @@ fn cancelled_export_leaves_nothing() {
 }
 
 #[test]
+fn a_cancel_after_the_last_record_still_leaves_nothing() {
+    // 100 records: the only progress report is the final one, after the
+    // last record and before the bag is finished and published.
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let progress = |n: u64, _| {
+        assert_eq!(n, 100);
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let ctl = ExportControl {
+        progress: Some(&progress),
+        cancel: Some(&cancel),
+    };
+    let e = export_stream(
+        &topics(),
+        records(100).into_iter().map(Ok),
+        &opts(dir.path(), "x"),
+        &ctl,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ExportError::Cancelled), "{e}");
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
 fn store_error_mid_stream_removes_partial_bag() {
     let dir = tempfile::tempdir().unwrap();
     let recs = records(100);

@@ -420,6 +420,10 @@ where
         }
     }
     ctl.report(count, bytes);
+    // A cancel that came after the last record still leaves nothing.
+    if ctl.is_cancelled() {
+        return Err(ExportError::Cancelled);
+    }
     bag.finish()
 }
 

@@ -296,6 +296,20 @@ pub struct ExportOutput {
     pub size_bytes: u64,
 }
 
+/// Fault injection for the node tests: with `MOTEDB_TEST_EXPORT_STALL=1`
+/// an export stops at its first progress report (after its last record at
+/// the latest) until it is cancelled, so a test can stop the node while an
+/// export is surely running.
+fn test_export_stall() -> bool {
+    std::env::var("MOTEDB_TEST_EXPORT_STALL").as_deref() == Ok("1")
+}
+
+fn stall_until_cancelled(cancel: &std::sync::atomic::AtomicBool) {
+    while !cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Exports to `<export_directory>/<output>` (runs on a worker thread);
 /// `cancel` set (the node shutting down) stops it and removes the partial
 /// bag.
@@ -327,9 +341,10 @@ pub fn export_mcap(
         split_bytes: None,
         split_duration: None,
     };
+    let stall = |_: u64, _: u64| stall_until_cancelled(cancel);
     let ctl = crate::export::ExportControl {
         cancel: Some(cancel),
-        ..Default::default()
+        progress: test_export_stall().then_some(&stall as crate::export::ProgressFn<'_>),
     };
     match crate::export::export_bag_with(store, &opts, &ctl) {
         Ok(summary) => ExportOutput {

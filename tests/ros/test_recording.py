@@ -447,3 +447,35 @@ def test_a_later_best_effort_publisher_is_recorded_after_a_resubscription(peer, 
         return {'from best effort', 'from reliable'} <= data
     assert spin_until(peer, both_recorded, 30.0, node), node.log()
     assert node.stop() == 0, node.log()
+
+
+def test_sigterm_during_an_export_cancels_it_and_leaves_nothing(peer, start_node, tmp_path):
+    """A stop while an export runs cancels the export (its hidden partial
+    directory removed, no bag published), and the node still exits 0 with
+    its recording intact. MOTEDB_TEST_EXPORT_STALL holds the export at its
+    first progress report until it is cancelled, so the stop surely comes
+    while it runs."""
+    exports = tmp_path / 'exports'
+    store = tmp_path / 'store'
+    node = start_node('-p', 'discovery_period_s:=0.2', '-p', f'export.directory:={exports}',
+                      storage=store, env={'MOTEDB_TEST_EXPORT_STALL': '1'})
+    pub = peer.create_publisher(String, '/during_export', reliable())
+    wait_matched(peer, [pub], node)
+    for i in range(5):
+        pub.publish(String(data=f'x{i}'))
+    wait_stored(peer, {'/during_export': 5}, node)
+    client = peer.create_client(ExportMcap, '/motedb/export_mcap')
+    assert client.wait_for_service(timeout_sec=30.0)
+    client.call_async(ExportMcap.Request(output='stopped'))
+
+    def partial_exists():
+        return exports.is_dir() and any(p.name.startswith('.stopped.partial-')
+                                        for p in exports.iterdir())
+    assert spin_until(peer, partial_exists, 30.0, node), node.log()
+    assert node.stop(signal.SIGTERM) == 0, node.log()
+    assert list(exports.iterdir()) == []
+    peer.destroy_client(client)
+    # What was recorded is all there after the cancelled export.
+    again = start_node('-p', 'discovery_period_s:=0.2', storage=store)
+    assert topics(peer, again)['/during_export'].message_count == 5
+    assert again.stop() == 0, again.log()
