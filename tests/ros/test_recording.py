@@ -479,3 +479,28 @@ def test_sigterm_during_an_export_cancels_it_and_leaves_nothing(peer, start_node
     again = start_node('-p', 'discovery_period_s:=0.2', storage=store)
     assert topics(peer, again)['/during_export'].message_count == 5
     assert again.stop() == 0, again.log()
+
+
+def test_sigterm_keeps_what_the_middleware_already_holds(peer, start_node, tmp_path):
+    """Messages the node's reader has acknowledged but the recorder has not
+    taken yet are taken and stored when the node stops.
+    MOTEDB_TEST_RECORDER_FAULT=hold makes the recorder take nothing while it
+    runs, so all of them are in that state when SIGTERM comes."""
+    from rclpy.duration import Duration
+    store = tmp_path / 'store'
+    node = start_node('-p', 'discovery_period_s:=0.2', storage=store,
+                      env={'MOTEDB_TEST_RECORDER_FAULT': 'hold'})
+    pub = peer.create_publisher(String, '/held', reliable())
+    wait_matched(peer, [pub], node)
+    # The default subscription depth (10) holds all 8.
+    for i in range(8):
+        pub.publish(String(data=f'h{i}'))
+    assert pub.wait_for_all_acked(Duration(seconds=30))
+    assert topics(peer, node)['/held'].message_count == 0
+    assert node.stop(signal.SIGTERM) == 0, node.log()
+    peer.destroy_publisher(pub)
+    again = start_node('-p', 'discovery_period_s:=0.2', storage=store)
+    stored, _ = query_all(peer, again, topics=['/held'])
+    assert [deserialize_message(bytes(m.data), String).data for m in stored] == \
+        [f'h{i}' for i in range(8)]
+    assert again.stop() == 0, again.log()

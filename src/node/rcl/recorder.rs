@@ -196,7 +196,13 @@ fn supervise(
 
 /// Fault injection for the node tests: `MOTEDB_TEST_RECORDER_FAULT=panic`
 /// makes every start of the recorder thread panic, `panic-once` only the
-/// first. Unset (always, outside tests) it does nothing.
+/// first; `hold` subscribes but takes nothing until the node stops, so a
+/// test can see the final drain keep what the middleware holds. Unset
+/// (always, outside tests) it does nothing.
+fn holding() -> bool {
+    std::env::var("MOTEDB_TEST_RECORDER_FAULT").as_deref() == Ok("hold")
+}
+
 fn inject_fault() {
     static FIRED: AtomicBool = AtomicBool::new(false);
     match std::env::var("MOTEDB_TEST_RECORDER_FAULT").as_deref() {
@@ -241,6 +247,7 @@ fn run(
     let gap_detection = rcl::publication_sequence_numbers_supported();
     stats.set_gap_detection(gap_detection);
     stats.recorder_up();
+    let hold = holding();
     while !stop.load(Ordering::SeqCst) {
         // The period may change while recording: a shorter one applies at once.
         let period = cfg.selection.lock().discovery_period;
@@ -262,6 +269,10 @@ fn run(
             continue;
         }
         stats.set_waiting_for_clock(false);
+        if hold {
+            std::thread::sleep(WAIT);
+            continue;
+        }
         if last_qos_check.elapsed() >= QOS_RECHECK {
             last_qos_check = Instant::now();
             let now = clock.as_ref().and_then(|c| c.now);
