@@ -192,9 +192,15 @@ fn action_generated_types_are_rendered_from_their_type_description() {
         .unwrap()
         .unwrap();
     assert_eq!(d.type_hash, format!("RIHS01_{}", "22".repeat(32)));
-    // A type the file does not describe is not found, with the usual error.
-    let e = resolve("nav_like/action/Go_Result", &prefixes).unwrap_err();
-    assert!(matches!(e, Error::DefinitionNotFound { .. }), "{e}");
+    // A type the file does not describe is not found, with the usual error;
+    // nor is the action itself, which no topic carries.
+    for absent in ["nav_like/action/Go_Result", "nav_like/action/Go"] {
+        let e = resolve(absent, &prefixes).unwrap_err();
+        assert!(
+            matches!(e, Error::DefinitionNotFound { .. }),
+            "{absent}: {e}"
+        );
+    }
 }
 
 #[test]
@@ -241,6 +247,16 @@ fn unrenderable_field_types_and_bad_files_are_errors() {
     let prefixes = vec![a.path().to_path_buf()];
     let e = resolve("w/msg/Wide", &prefixes).unwrap_err();
     assert!(e.to_string().contains("wchar"), "{e}");
+    // A field name that is no identifier does not make it into a schema.
+    let spaced = serde_json::json!({
+        "type_description_msg": {
+            "type_description": {"type_name": "w/msg/Spaced", "fields": [field("a b", 3, 0, 0, "")]},
+            "referenced_type_descriptions": []
+        }
+    });
+    put_description(a.path(), "w", "msg", "Spaced", &spaced);
+    let e = resolve("w/msg/Spaced", &prefixes).unwrap_err();
+    assert!(matches!(e, Error::BadDefinition { .. }), "{e}");
     let dir = a.path().join("share/w/msg");
     std::fs::write(dir.join("Broken.json"), "{ not json").unwrap();
     let e = resolve("w/msg/Broken", &prefixes).unwrap_err();

@@ -116,6 +116,7 @@ fn spec(name: &str, type_name: &str, definition: &str) -> TopicSpec {
         serialization_format: "cdr".into(),
         definition: definition.into(),
         offered_qos: String::new(),
+        type_hash: String::new(),
     }
 }
 

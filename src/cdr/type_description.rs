@@ -128,7 +128,10 @@ fn render(root: &str, file: &DescriptionFile) -> Result<Option<Described>> {
         .chain(&msg.referenced_type_descriptions)
         .map(|d| (d.type_name.as_str(), d))
         .collect();
-    if !by_name.contains_key(root) {
+    // The top-level type of a .srv or .action file is a description of
+    // the interface, not a message any topic carries.
+    let interface = msg.type_description.type_name == root && !root.contains("/msg/");
+    if interface || !by_name.contains_key(root) {
         return Ok(None);
     }
     let mut out = String::new();
@@ -145,6 +148,17 @@ fn render(root: &str, file: &DescriptionFile) -> Result<Option<Described>> {
             out.push('\n');
         }
         for f in &desc.fields {
+            let named = f.name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && f.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !named {
+                return Err(Error::BadDefinition {
+                    type_name: name.clone(),
+                    line: 0,
+                    reason: format!("field name {:?} is not an identifier", f.name),
+                });
+            }
             let ty = field_type(&f.ty).map_err(|reason| Error::BadDefinition {
                 type_name: name.clone(),
                 line: 0,
@@ -159,6 +173,9 @@ fn render(root: &str, file: &DescriptionFile) -> Result<Option<Described>> {
             }
         }
     }
+    // What was rendered must read back as ros2msg (the names in the file
+    // went into it unchecked).
+    super::definition::Schema::parse(root, &out)?;
     let type_hash = file
         .type_hashes
         .iter()

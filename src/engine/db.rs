@@ -312,17 +312,37 @@ impl Inner {
     pub fn register_topic(&self, spec: TopicSpec) -> Result<u32> {
         let mut cat = self.catalog.write();
         if let Some(id) = cat.by_name.get(&spec.name).copied() {
-            let existing = cat
+            let known = cat
                 .topics
                 .get(id as usize)
-                .map(|t| t.spec.type_name.clone())
+                .map(|t| t.spec.clone())
                 .unwrap_or_default();
-            if existing != spec.type_name {
+            if known.type_name != spec.type_name {
                 return Err(Error::TopicTypeConflict {
                     name: spec.name,
-                    existing,
+                    existing: known.type_name,
                     requested: spec.type_name,
                 });
+            }
+            // A definition or type hash the first registration lacked (a
+            // store recorded before they were kept, or before the type's
+            // description was installed) is filled in; a known one stays.
+            let mut filled = known.clone();
+            if filled.definition.is_empty() {
+                filled.definition = spec.definition;
+            }
+            if filled.type_hash.is_empty() {
+                filled.type_hash = spec.type_hash;
+            }
+            if filled != known && self.check_writable().is_ok() {
+                let r = self.log_edits(&[Edit::Topic {
+                    id,
+                    spec: filled.clone(),
+                }]);
+                self.fail("manifest write", r)?;
+                if let Some(t) = cat.topics.get_mut(id as usize) {
+                    t.spec = filled;
+                }
             }
             return Ok(id);
         }

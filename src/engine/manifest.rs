@@ -188,7 +188,7 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
         }
         Edit::Topic { id, spec } => {
             // Tag 12 adds the type hash; a spec without one keeps tag 7,
-            // so such stores stay readable by releases before 0.5.
+            // the layout written before type hashes were kept.
             put_u8(b, if spec.type_hash.is_empty() { 7 } else { 12 });
             put_u32(b, *id);
             for s in [
@@ -516,6 +516,16 @@ mod tests {
             type_hash: String::new(),
             ..with.clone()
         };
+        // Tag 7 as it has always been written: id 3, then five strings.
+        let mut old = vec![7u8, 3, 0, 0, 0];
+        for s in ["/a", "std_msgs/msg/String", "", "", ""] {
+            old.extend((s.len() as u32).to_le_bytes());
+            old.extend(s.as_bytes());
+        }
+        match decode_edit(&mut Dec::new(&old)) {
+            Some(Edit::Topic { id: 3, spec: got }) => assert_eq!(got, without),
+            other => panic!("decoded {other:?}"),
+        }
         for spec in [with, without] {
             let mut b = Vec::new();
             encode_edit(

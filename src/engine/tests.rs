@@ -408,6 +408,32 @@ fn loss_counters_and_catalog_survive_reopen() {
 }
 
 #[test]
+fn a_missing_definition_or_type_hash_is_filled_in_later_and_a_known_one_stays() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let bare = spec("/imu");
+    let t = store.register_topic(bare.clone()).unwrap();
+    let hash = format!("RIHS01_{}", "0f".repeat(32));
+    let full = TopicSpec {
+        definition: "float64 x".into(),
+        type_hash: hash.clone(),
+        ..bare.clone()
+    };
+    assert_eq!(store.register_topic(full.clone()).unwrap(), t);
+    assert_eq!(store.topic_by_name("/imu").unwrap().spec, full);
+    // Known values are never replaced by a later registration.
+    let other = TopicSpec {
+        definition: "int8 y".into(),
+        type_hash: format!("RIHS01_{}", "aa".repeat(32)),
+        ..bare.clone()
+    };
+    assert_eq!(store.register_topic(other).unwrap(), t);
+    drop(store);
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    assert_eq!(store.topic_by_name("/imu").unwrap().spec, full);
+}
+
+#[test]
 fn read_only_follows_a_live_writer_on_real_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();

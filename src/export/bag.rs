@@ -101,6 +101,11 @@ where
     let shown = target.shown();
     let filled = fill_bag(&tmp, &target.name, topics, records, opts, ctl);
     let published = filled.and_then(|summary| {
+        // A cancel that came after the last record, or while the files
+        // were closed and synced, still leaves nothing.
+        if ctl.is_cancelled() {
+            return Err(ExportError::Cancelled);
+        }
         target.publish(&tmp_dir, &tmp_name)?;
         Ok(summary)
     });
@@ -420,10 +425,6 @@ where
         }
     }
     ctl.report(count, bytes);
-    // A cancel that came after the last record still leaves nothing.
-    if ctl.is_cancelled() {
-        return Err(ExportError::Cancelled);
-    }
     bag.finish()
 }
 

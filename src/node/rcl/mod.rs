@@ -191,13 +191,15 @@ pub struct Endpoint {
     pub type_hash: Option<String>,
 }
 
-/// rosidl_stringify_type_hash: `RIHS<version, 2 digits>_<value in hex>`.
+/// rosidl_stringify_type_hash for the one version that exists:
+/// `RIHS01_<value in lowercase hex>`. Unset (0) or unknown versions give
+/// None, as rosbag2's type_hash_to_string gives "".
 fn type_hash_text(h: &rosidl_type_hash_t) -> Option<String> {
-    if h.version == 0 {
+    if h.version != 1 {
         return None;
     }
     let hex: String = h.value.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("RIHS{:02}_{hex}", h.version))
+    Some(format!("RIHS01_{hex}"))
 }
 
 /// Chosen subscription QoS.

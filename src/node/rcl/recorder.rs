@@ -485,19 +485,24 @@ fn subscribe<'n>(
     else {
         return Ok(None);
     };
-    // rosbag2 keeps the first publisher's hash; publishers that disagree
-    // were built from different definitions of the same type name.
+    // Publishers that disagree were built from different definitions of
+    // the same type name: no hash describes all their messages, so none is
+    // kept (rosbag2 does the same) and it is said.
     if hashes.len() > 1 {
         stats.note_error(format!(
             "{name}: publishers of {type_name} announce different type hashes ({}); \
-             recording with the first",
+             recording without one",
             hashes.join(", ")
         ));
     }
+    let type_hash = match hashes.as_slice() {
+        [one] => one.clone(),
+        _ => String::new(),
+    };
     let ts = rcl::load_type_support(type_name, &cfg.prefixes)?;
-    // Never refuse a topic for want of its text definition (a type known
-    // only as .idl, an action or service-event type): record it with an
-    // empty one, as rosbag2 does, and say so.
+    // Never refuse a topic for want of its text definition (neither a .msg
+    // file nor a type description is installed): record it with an empty
+    // one, as rosbag2 does, and say so.
     let definition = match crate::cdr::definition::resolve(type_name, &cfg.prefixes) {
         Ok(d) => d,
         Err(e) => {
@@ -514,7 +519,7 @@ fn subscribe<'n>(
         serialization_format: "cdr".into(),
         definition,
         offered_qos: qos::offered_yaml(&offered),
-        type_hash: hashes.into_iter().next().unwrap_or_default(),
+        type_hash,
     };
     let topic = store.register_topic(spec).map_err(|e| e.to_string())?;
     let sub = SerializedSub::new(node, name, ts, &sub_qos(&chosen)).map_err(|e| e.to_string())?;
@@ -539,8 +544,12 @@ fn choose(node: &RclNode, cfg: &Config, name: &str) -> Result<Option<Publishers>
     let offered: Vec<Offered> = endpoints.iter().map(|e| offered(&e.qos)).collect();
     let over = cfg.qos_overrides.get(name).cloned().unwrap_or_default();
     let chosen = qos::adapt(&offered, &over, cfg.depth);
-    let mut hashes: Vec<String> = endpoints.into_iter().filter_map(|e| e.type_hash).collect();
-    hashes.dedup();
+    let mut hashes: Vec<String> = Vec::new();
+    for h in endpoints.into_iter().filter_map(|e| e.type_hash) {
+        if !hashes.contains(&h) {
+            hashes.push(h);
+        }
+    }
     Ok(Some(Publishers {
         offered,
         chosen,
@@ -552,7 +561,8 @@ fn choose(node: &RclNode, cfg: &Config, name: &str) -> Result<Option<Publishers>
 struct Publishers {
     offered: Vec<Offered>,
     chosen: qos::Chosen,
-    /// The distinct type hashes they announce, in graph order.
+    /// The distinct type hashes they announce, in graph order (empty when
+    /// the middleware reports none).
     hashes: Vec<String>,
 }
 
