@@ -1,27 +1,45 @@
 """End-to-end recording benchmark, run by scripts/bench-e2e inside a
-private network namespace: rclpy publishers -> DDS -> motedb_node -> store.
+private network namespace: native publishers (bench_pub, pre-serialized
+CDR through rcl) -> DDS -> motedb_node -> store.
 
-For 256-byte and 1 MiB messages, publishes at increasing target rates
-(2 s per step, a fresh topic per step) and records, per step, the achieved
-publish rate, what was stored, lost (dropped + gaps + never arrived), and
-the node's CPU time per stored message. Stops escalating at the first loss.
-Prints a JSON summary on the last line.
+Every configuration runs against three node modes in the same run:
+  null   the rclrs node with MOTEDB_BENCH_NULL_RECORDER=1: it takes every
+         message exactly as recording does and discards it, so its highest
+         loss-free rate is the floor the middleware sets on this machine;
+  rclrs  the default build, recording;
+  r2r    the r2r build, recording.
+For each, the per-topic rate doubles (2 s per step, fresh topics per step)
+until a message is lost or the publisher cannot keep up. A step is
+loss-free when every published message was taken (null) or stored
+(recording). Node CPU per message comes from /proc. The disk anchor is the
+rate at which this script writes and fsyncs 4 MiB blocks into the store's
+directory. Prints one JSON line per step and a SUMMARY line.
 """
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from motedb_interfaces.srv import ListTopics
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy
-from std_msgs.msg import UInt8MultiArray
 
 TICK = os.sysconf('SC_CLK_TCK')
+
+CONFIGS = {
+    # name: (bytes, topics, first per-topic rate, best_effort)
+    '256B_x16': (256, 16, 250, False),
+    '256B_x16_best_effort': (256, 16, 250, True),
+    '64KiB': (64 << 10, 1, 100, False),
+    '1MiB': (1 << 20, 1, 25, False),
+    '4MiB': (4 << 20, 1, 10, False),
+}
+STEPS = 8
 
 
 def cpu_seconds(pid):
@@ -30,118 +48,198 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-class Bench:
-    def __init__(self, node, pid):
-        self.node = node
-        self.pid = pid
-        self.client = node.create_client(ListTopics, '/motedb/list_topics')
-        assert self.client.wait_for_service(timeout_sec=30)
+def disk_anchor(directory, total=512 << 20, block=4 << 20):
+    """MB/s of writing `total` bytes in `block` writes, then fsync."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, 'disk-anchor.bin')
+    data = os.urandom(block)
+    start = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(total // block):
+            os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    seconds = time.perf_counter() - start
+    os.unlink(path)
+    return total / seconds / 1e6
 
-    def topics(self):
+
+class NodeUnderTest:
+    def __init__(self, peer, binary, store, log, null):
+        env = dict(os.environ)
+        if null:
+            env['MOTEDB_BENCH_NULL_RECORDER'] = '1'
+        self.log = open(log, 'wb')
+        self.proc = subprocess.Popen(
+            [binary, '--ros-args', '-p', f'storage.path:={store}',
+             '-p', 'discovery_period_s:=0.1', '-p', 'include_regex:=^/bench/',
+             '-p', 'subscription_depth:=1000', '-p', 'diagnostic_updater.period:=0.2'],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        self.peer = peer
+        self.received = None
+        self.sub = peer.create_subscription(DiagnosticArray, '/diagnostics', self._diag, 100)
+        self.client = peer.create_client(ListTopics, '/motedb/list_topics')
+        assert self.client.wait_for_service(timeout_sec=30), 'node did not come up'
+
+    def _diag(self, msg):
+        for s in msg.status:
+            if s.name.endswith(': recorder'):
+                values = {kv.key: kv.value for kv in s.values}
+                if 'messages_received' in values:
+                    self.received = int(values['messages_received'])
+
+    def stored(self, prefix):
         future = self.client.call_async(ListTopics.Request())
-        rclpy.spin_until_future_complete(self.node, future, timeout_sec=10)
+        rclpy.spin_until_future_complete(self.peer, future, timeout_sec=10)
         assert future.done(), 'list_topics did not answer'
-        return {t.name: t for t in future.result().topics}
+        return sum(t.message_count for t in future.result().topics
+                   if t.name.startswith(prefix))
 
-    def settle(self, topic, published, timeout_s=60.0):
-        """Waits until everything published is accounted for, or nothing
-        changed for 3 s."""
-        last, changed = None, time.monotonic()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            t = self.topics().get(topic)
-            state = (t.message_count, t.dropped_count, t.gap_count) if t else None
-            if t and t.message_count + t.dropped_count >= published:
-                return t
-            if state != last:
-                last, changed = state, time.monotonic()
-            elif time.monotonic() - changed > 3.0:
-                return t
-            rclpy.spin_once(self.node, timeout_sec=0.1)
-        return self.topics().get(topic)
+    def taken(self):
+        """The node's messages_received, once diagnostics report it."""
+        deadline = time.monotonic() + 10
+        while self.received is None and time.monotonic() < deadline:
+            rclpy.spin_once(self.peer, timeout_sec=0.05)
+        return self.received or 0
 
-    def step(self, size, rate, seconds):
-        topic = f'/bench/s{size}_r{rate}'
-        pub = self.node.create_publisher(UInt8MultiArray, topic, QoSProfile(
-            depth=1000, reliability=QoSReliabilityPolicy.RELIABLE))
-        deadline = time.monotonic() + 30
-        while pub.get_subscription_count() == 0:
-            assert time.monotonic() < deadline, 'recorder never subscribed'
-            rclpy.spin_once(self.node, timeout_sec=0.05)
-        msg = UInt8MultiArray(data=bytes(size))
-        total = int(rate * seconds)
-        cpu0 = cpu_seconds(self.pid)
-        start = time.perf_counter()
-        for i in range(total):
-            target = start + i / rate
-            now = time.perf_counter()
-            if target > now:
-                time.sleep(target - now)
-            pub.publish(msg)
-        elapsed = time.perf_counter() - start
-        info = self.settle(topic, total)
-        cpu = cpu_seconds(self.pid) - cpu0
-        self.node.destroy_publisher(pub)
-        stored = info.message_count if info else 0
-        row = {
-            'size': size, 'target_rate': rate, 'published': total,
-            'achieved_rate': total / elapsed, 'stored': stored,
-            'dropped': info.dropped_count if info else 0,
-            'gaps': info.gap_count if info else 0,
-            'lost': total - stored,
-            'node_cpu_us_per_msg': 1e6 * cpu / stored if stored else None,
-            'mb_per_s': total * size / elapsed / 1e6,
-        }
-        print(json.dumps(row), flush=True)
-        return row
+    def stop(self):
+        self.peer.destroy_subscription(self.sub)
+        self.peer.destroy_client(self.client)
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=120)
+        self.log.close()
+        return rc
+
+
+def settle(count, target, quiet_s=2.0, timeout_s=60.0):
+    """Polls count() until it reaches target or stops changing."""
+    last, changed = None, time.monotonic()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        n = count()
+        if n >= target:
+            return n
+        if n != last:
+            last, changed = n, time.monotonic()
+        elif time.monotonic() - changed > quiet_s:
+            return n
+    return last
+
+
+def step(peer, node, bench_pub, null, config, rate, seconds, index):
+    size, topics, _, best_effort = CONFIGS[config]
+    prefix = f'/bench/c{config}/s{index}/'
+    names = [f'{prefix}t{i}' for i in range(topics)]
+    count = max(1, int(rate * seconds))
+    # A fresh diagnostics report (period 0.2 s) before taking the base.
+    node.taken()
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:
+        rclpy.spin_once(peer, timeout_sec=0.05)
+    base_taken = node.received or 0
+    argv = [bench_pub, '--size', str(size), '--count', str(count), '--rate', str(rate)]
+    for n in names:
+        argv += ['--topic', n]
+    if best_effort:
+        argv.append('--best-effort')
+    cpu0 = cpu_seconds(node.proc.pid)
+    pub = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while pub.poll() is None:
+        rclpy.spin_once(peer, timeout_sec=0.05)
+    out, err = pub.communicate()
+    assert pub.returncode == 0, err.decode()
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    published = report['published']
+
+    def taken():
+        rclpy.spin_once(peer, timeout_sec=0.1)
+        return (node.received or 0) - base_taken
+    got = settle(taken, published)
+    if not null:
+        got = settle(lambda: node.stored(prefix), published)
+    cpu = cpu_seconds(node.proc.pid) - cpu0
+    achieved = published / report['seconds'] if report['seconds'] > 0 else 0
+    row = {
+        'config': config, 'per_topic_rate': rate, 'published': published,
+        'achieved_msg_per_s': round(achieved), 'accounted': got, 'lost': published - got,
+        'mb_per_s': round(achieved * size / 1e6, 1),
+        'node_cpu_us_per_msg': round(1e6 * cpu / got, 2) if got else None,
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def run_mode(peer, args, mode, binary, null):
+    store = os.path.join(args.out, f'store-{mode}')
+    shutil.rmtree(store, ignore_errors=True)
+    node = NodeUnderTest(peer, binary, store, os.path.join(args.out, f'{mode}.log'), null)
+    results = {}
+    try:
+        for config in args.configs:
+            size, topics, first, _ = CONFIGS[config]
+            rows, rate = [], first
+            for i in range(STEPS):
+                row = step(peer, node, args.bench_pub, null, config, rate, args.seconds, i)
+                rows.append(row)
+                target = rate * topics
+                if row['lost'] > 0 or row['achieved_msg_per_s'] < 0.9 * target:
+                    break
+                rate *= 2
+            clean = [r for r in rows if r['lost'] == 0]
+            best = max(clean, key=lambda r: r['achieved_msg_per_s']) if clean else None
+            last = rows[-1]
+            results[config] = {
+                'loss_free_msg_per_s': best and best['achieved_msg_per_s'],
+                'loss_free_mb_per_s': best and best['mb_per_s'],
+                'node_cpu_us_per_msg': best and best['node_cpu_us_per_msg'],
+                'stopped_by': ('loss' if last['lost'] > 0 else
+                               'publisher below 0.9x target'
+                               if last['achieved_msg_per_s'] < 0.9 * last['per_topic_rate'] * topics
+                               else 'last step'),
+            }
+    finally:
+        results['exit_code'] = node.stop()
+        shutil.rmtree(store, ignore_errors=True)
+    return results
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--store', required=True)
-    parser.add_argument('--log', required=True)
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--bench-pub', required=True)
+    parser.add_argument('--rclrs', required=True, help='motedb_node built with rclrs')
+    parser.add_argument('--r2r', required=True, help='motedb_node built with r2r')
     parser.add_argument('--seconds', type=float, default=2.0)
-    parser.add_argument('--node', default='motedb_node',
-                        help='node executable (motedb_node: rclrs; motedb_node_r2r: r2r)')
+    parser.add_argument('--configs', nargs='*', default=list(CONFIGS))
+    parser.add_argument('--modes', nargs='*', default=['null', 'rclrs', 'r2r'])
     args = parser.parse_args()
-    log = open(args.log, 'wb')
-    proc = subprocess.Popen(
-        [args.node, '--ros-args', '-p', f'storage.path:={args.store}',
-         '-p', 'discovery_period_s:=0.1', '-p', 'include_regex:=^/bench/'],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    os.makedirs(args.out, exist_ok=True)
     rclpy.init()
-    node = Node('bench_e2e')
-    results = {}
+    peer = Node('bench_e2e')
+    summary = {'disk_anchor_mb_per_s': round(disk_anchor(args.out), 1)}
+    print(json.dumps(summary), flush=True)
+    binaries = {'null': (args.rclrs, True), 'rclrs': (args.rclrs, False), 'r2r': (args.r2r, False)}
     try:
-        bench = Bench(node, proc.pid)
-        for size, rates in ((256, [1000, 2000, 5000, 10000, 20000, 40000]),
-                            (1 << 20, [10, 25, 50, 100, 200])):
-            rows = []
-            for rate in rates:
-                row = bench.step(size, rate, args.seconds)
-                rows.append(row)
-                if row['lost'] > 0 or row['achieved_rate'] < 0.9 * rate:
-                    break
-            results[size] = rows
+        for mode in args.modes:
+            binary, null = binaries[mode]
+            summary[mode] = run_mode(peer, args, mode, binary, null)
+            print(json.dumps({mode: summary[mode]}), flush=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=120)
-        node.destroy_node()
+        peer.destroy_node()
         rclpy.shutdown()
-    summary = {}
-    for size, rows in results.items():
-        clean = [r for r in rows if r['lost'] == 0]
-        best = max(clean, key=lambda r: r['achieved_rate']) if clean else None
-        summary[str(size)] = {
-            'best_zero_loss_msg_per_s': best and round(best['achieved_rate']),
-            'best_zero_loss_mb_per_s': best and round(best['mb_per_s'], 1),
-            'node_cpu_us_per_msg': best and round(best['node_cpu_us_per_msg'], 1),
-            'limited_by': ('loss' if rows and rows[-1]['lost'] > 0 else
-                           'publisher (python could not reach the next target rate)'
-                           if rows and rows[-1]['achieved_rate'] < 0.9 * rows[-1]['target_rate']
-                           else 'highest step tried'),
-        }
-    summary['node_exit_code'] = rc
+    for mode in ('rclrs', 'r2r'):
+        if mode in summary and 'null' in summary:
+            for config, r in summary[mode].items():
+                floor = summary['null'].get(config)
+                if isinstance(r, dict) and isinstance(floor, dict) and \
+                        r['loss_free_msg_per_s'] and floor['loss_free_msg_per_s']:
+                    r['ratio_to_null'] = round(
+                        r['loss_free_msg_per_s'] / floor['loss_free_msg_per_s'], 3)
+                if isinstance(r, dict) and r.get('loss_free_mb_per_s'):
+                    r['ratio_to_disk'] = round(
+                        r['loss_free_mb_per_s'] / summary['disk_anchor_mb_per_s'], 3)
     print('SUMMARY ' + json.dumps(summary))
 
 

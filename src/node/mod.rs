@@ -4,6 +4,7 @@
 //! Everything else here (parameters, request validation, diagnostics) is
 //! plain Rust against the engine API.
 
+pub mod bench;
 mod convert;
 pub mod diagnostics;
 pub mod error;

@@ -329,6 +329,105 @@ impl AsPtrMut for Box<rcl_node_t> {
     }
 }
 
+/// A publisher of serialized (CDR) messages: the benchmark harness
+/// (`node::bench`) publishes through it.
+pub struct SerializedPub<'n> {
+    node: &'n RclNode,
+    handle: Box<rcl_publisher_t>,
+}
+
+impl<'n> SerializedPub<'n> {
+    pub fn new(
+        node: &'n RclNode,
+        topic: &str,
+        ts: TypeSupport,
+        qos: &SubQos,
+    ) -> Result<SerializedPub<'n>, RclError> {
+        let c_topic = cstring("rcl_publisher_init", topic)?;
+        // SAFETY: as for SerializedSub; the handle is finalized in Drop.
+        unsafe {
+            let mut options = rcl_publisher_get_default_options();
+            options.qos.history = rmw_qos_history_policy_e::RMW_QOS_POLICY_HISTORY_KEEP_LAST;
+            options.qos.depth = qos.depth;
+            options.qos.reliability = if qos.reliable {
+                rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_RELIABLE
+            } else {
+                rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT
+            };
+            options.qos.durability = if qos.transient_local {
+                rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL
+            } else {
+                rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_VOLATILE
+            };
+            let mut handle = Box::new(rcl_get_zero_initialized_publisher());
+            check(
+                "rcl_publisher_init",
+                rcl_publisher_init(
+                    handle.as_mut(),
+                    node.node.as_ref(),
+                    ts.0,
+                    c_topic.as_ptr(),
+                    &options,
+                ),
+            )?;
+            Ok(SerializedPub { node, handle })
+        }
+    }
+
+    /// Publishes `cdr` (encapsulation header included) as is.
+    pub fn publish(&self, cdr: &[u8]) -> Result<(), RclError> {
+        // SAFETY: rcl reads buffer_length bytes from buffer and keeps no
+        // pointer to it after the call; the allocator is never used.
+        unsafe {
+            let msg = rcl_serialized_message_t {
+                buffer: cdr.as_ptr() as *mut u8,
+                buffer_length: cdr.len(),
+                buffer_capacity: cdr.len(),
+                allocator: rcutils_get_default_allocator(),
+            };
+            check(
+                "rcl_publish_serialized_message",
+                rcl_publish_serialized_message(self.handle.as_ref(), &msg, ptr::null_mut()),
+            )
+        }
+    }
+
+    /// Subscriptions matched on the graph.
+    pub fn subscription_count(&self) -> Result<usize, RclError> {
+        let mut n = 0usize;
+        // SAFETY: a valid publisher and an out-parameter.
+        unsafe {
+            check(
+                "rcl_publisher_get_subscription_count",
+                rcl_publisher_get_subscription_count(self.handle.as_ref(), &mut n),
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// Waits until every reliable subscriber acknowledged everything
+    /// published; false on timeout.
+    pub fn wait_for_all_acked(&self, timeout: std::time::Duration) -> Result<bool, RclError> {
+        let ns = i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX);
+        // SAFETY: a valid publisher.
+        let ret = unsafe { rcl_publisher_wait_for_all_acked(self.handle.as_ref(), ns) };
+        if ret == RCL_RET_TIMEOUT as rcl_ret_t {
+            return Ok(false);
+        }
+        check("rcl_publisher_wait_for_all_acked", ret)?;
+        Ok(true)
+    }
+}
+
+impl Drop for SerializedPub<'_> {
+    fn drop(&mut self) {
+        // SAFETY: initialized in new(); the node outlives us ('n).
+        unsafe {
+            rcl_publisher_fini(self.handle.as_mut(), self.node.node.as_ptr_mut());
+        }
+    }
+}
+
 /// Waits on a set of subscriptions.
 pub struct WaitSet<'n> {
     node: &'n RclNode,

@@ -707,6 +707,14 @@ impl Recording {
             params.storage_path.clone(),
         )
         .map_err(thread_err)?;
+        let mut queue = queue;
+        queue.null = std::env::var("MOTEDB_BENCH_NULL_RECORDER").as_deref() == Ok("1");
+        if queue.null {
+            stats.note_error(
+                "benchmark mode (MOTEDB_BENCH_NULL_RECORDER=1): messages are taken and discarded"
+                    .into(),
+            );
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (store, stats, flag) = (Arc::clone(store), Arc::clone(stats), Arc::clone(&stop));
         let recorder = std::thread::Builder::new()
