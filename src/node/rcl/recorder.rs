@@ -13,7 +13,7 @@ use crate::node::error::{NodeError, Result};
 use crate::node::params::NodeParams;
 use crate::node::recorder::clock::decode_clock;
 use crate::node::recorder::ingest::Writer;
-use crate::node::recorder::ingest::{GapTracker, Incoming, Queue, Stats};
+use crate::node::recorder::ingest::{Batch, GapTracker, Incoming, Queue, Stats};
 use crate::node::recorder::qos::{self, Offered, Override};
 use crate::node::recorder::select::TopicFilter;
 use std::collections::{BTreeMap, BTreeSet};
@@ -232,6 +232,7 @@ fn run(
     stop: &AtomicBool,
 ) -> Result<(), rcl::RclError> {
     inject_fault();
+    let mut batch = Batch::new(queue);
     let node = RclNode::new(&cfg.node_name, &cfg.namespace)?;
     let mut subs: Vec<Recorded<'_>> = Vec::new();
     let mut failed: BTreeMap<String, Instant> = BTreeMap::new();
@@ -277,8 +278,15 @@ fn run(
             last_qos_check = Instant::now();
             let now = clock.as_ref().and_then(|c| c.now);
             recheck_qos(&node, cfg, stats, &mut subs, &mut |rec| {
-                drain(rec, queue, stats, gap_detection.then_some(&mut gaps), now)
+                drain(
+                    rec,
+                    &mut batch,
+                    stats,
+                    gap_detection.then_some(&mut gaps),
+                    now,
+                )
             });
+            batch.flush();
         }
         let ready = {
             let refs: Vec<&SerializedSub<'_>> = subs.iter().map(|r| &r.sub).collect();
@@ -299,13 +307,14 @@ fn run(
             if is_ready {
                 drain(
                     rec,
-                    queue,
+                    &mut batch,
                     stats,
                     gap_detection.then_some(&mut gaps),
                     sim_now,
                 );
             }
         }
+        batch.flush();
     }
     // Stopping: what the middleware already holds is taken and written
     // (the writer drains the queue after this thread ends).
@@ -314,12 +323,13 @@ fn run(
         for rec in subs.iter_mut() {
             drain(
                 rec,
-                queue,
+                &mut batch,
                 stats,
                 gap_detection.then_some(&mut gaps),
                 sim_now,
             );
         }
+        batch.flush();
     }
     Ok(())
 }
@@ -327,7 +337,7 @@ fn run(
 /// Takes every waiting message of one subscription.
 fn drain(
     rec: &mut Recorded<'_>,
-    queue: &Queue,
+    batch: &mut Batch<'_>,
     stats: &Stats,
     mut gaps: Option<&mut GapTracker>,
     sim_now: Option<u64>,
@@ -345,7 +355,7 @@ fn drain(
                     };
                     stats.add_loss(rec.topic, 0, missed);
                 }
-                queue.offer(incoming(rec.topic, payload, &info, sim_now));
+                batch.push(incoming(rec.topic, payload, &info, sim_now));
             }
             Ok(None) => return,
             Err(e) => {

@@ -210,7 +210,8 @@ impl Stats {
 /// Sender half, used by the middleware thread. Never blocks.
 #[derive(Clone)]
 pub struct Queue {
-    sender: SyncSender<Incoming>,
+    /// Batches: one hand-off (and at most one writer wake-up) per batch.
+    sender: SyncSender<Vec<Incoming>>,
     stats: Arc<Stats>,
     /// Benchmark mode (`MOTEDB_BENCH_NULL_RECORDER=1`): count what is
     /// offered and discard it, so the recorder's own cost can be told
@@ -219,32 +220,100 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Queues `m`; a queue full by count or by bytes counts a drop on its
-    /// topic. A message larger than the byte bound alone is queued when
-    /// the queue holds no bytes, so it is recorded, one at a time.
+    /// Queues `m` alone (tests; the recorder uses a `Batch`).
     pub fn offer(&self, m: Incoming) {
+        self.offer_all(vec![m]);
+    }
+
+    /// Queues what `batch` holds, as one hand-off to the writer. A queue
+    /// full by count or by bytes counts a drop on the message's topic. A
+    /// message larger than the byte bound alone is queued when the queue
+    /// holds no bytes, so it is recorded, one at a time.
+    pub fn offer_all(&self, batch: Vec<Incoming>) {
         let stats = &self.stats;
-        stats.received.fetch_add(1, Ordering::Relaxed);
+        stats
+            .received
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         if self.null {
             return;
         }
-        let (topic, len) = (m.topic, m.payload.len() as u64);
-        let before = stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before.saturating_add(len) > stats.queue_max_bytes.load(Ordering::Relaxed)
-        {
-            stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            stats.add_loss(topic, 1, 0);
-            return;
-        }
-        stats.queued.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(m) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                stats.queued.fetch_sub(1, Ordering::Relaxed);
+        let capacity = stats.queue_capacity.load(Ordering::Relaxed);
+        let max_bytes = stats.queue_max_bytes.load(Ordering::Relaxed);
+        let mut accepted = Vec::with_capacity(batch.len());
+        for m in batch {
+            let (topic, len) = (m.topic, m.payload.len() as u64);
+            let before = stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
+            let over_bytes = before > 0 && before.saturating_add(len) > max_bytes;
+            let over_count = stats.queued.fetch_add(1, Ordering::AcqRel) >= capacity;
+            if over_bytes || over_count {
+                stats.queued.fetch_sub(1, Ordering::AcqRel);
                 stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                 stats.add_loss(topic, 1, 0);
+                continue;
+            }
+            accepted.push(m);
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        // The channel holds at most `capacity` batches of one message or
+        // more, and at most `capacity` messages are queued: it is never
+        // full here; a writer that is gone loses the batch, counted.
+        if let Err(e) = self.sender.try_send(accepted) {
+            let lost = match e {
+                TrySendError::Full(b) | TrySendError::Disconnected(b) => b,
+            };
+            for m in &lost {
+                stats.dequeued(m);
+                stats.add_loss(m.topic, 1, 0);
             }
         }
+    }
+}
+
+/// Messages taken in one pass of the recorder, handed to the writer
+/// together: per batch one channel operation and one wake-up instead of
+/// one per message. Flushed when it holds `BATCH_MESSAGES` or
+/// `BATCH_BYTES`, and after every pass, so it never holds more.
+pub struct Batch<'q> {
+    queue: &'q Queue,
+    items: Vec<Incoming>,
+    bytes: usize,
+}
+
+const BATCH_MESSAGES: usize = 256;
+const BATCH_BYTES: usize = 8 << 20;
+
+impl<'q> Batch<'q> {
+    pub fn new(queue: &'q Queue) -> Batch<'q> {
+        Batch {
+            queue,
+            items: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn push(&mut self, m: Incoming) {
+        self.bytes += m.payload.len();
+        self.items.push(m);
+        if self.items.len() >= BATCH_MESSAGES || self.bytes >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if !self.items.is_empty() {
+            self.queue.offer_all(std::mem::take(&mut self.items));
+            self.bytes = 0;
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    /// What was taken is never left behind, even when the recorder thread
+    /// unwinds.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -265,7 +334,7 @@ impl Writer {
         max_bytes: u64,
         dir: std::path::PathBuf,
     ) -> std::io::Result<(Queue, Writer)> {
-        let (sender, receiver) = mpsc::sync_channel::<Incoming>(capacity);
+        let (sender, receiver) = mpsc::sync_channel::<Vec<Incoming>>(capacity.max(1));
         stats
             .queue_capacity
             .store(capacity as u64, Ordering::Relaxed);
@@ -294,19 +363,21 @@ impl Writer {
     }
 }
 
-fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Incoming>, dir: &Path) {
+fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Vec<Incoming>>, dir: &Path) {
     let mut last_flush = Instant::now();
     let mut guard = DiskGuard::default();
     loop {
         let received = receiver.recv_timeout(DISK_CHECK_PERIOD);
         let writable = guard.check(dir, stats);
         match received {
-            Ok(m) => {
-                stats.dequeued(&m);
-                if writable {
-                    write_one(store, stats, &m);
-                } else {
-                    stats.add_loss(m.topic, 1, 0);
+            Ok(batch) => {
+                for m in &batch {
+                    stats.dequeued(m);
+                    if writable {
+                        write_one(store, stats, m);
+                    } else {
+                        stats.add_loss(m.topic, 1, 0);
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -497,6 +568,7 @@ mod tests {
     fn the_queue_is_bounded_by_bytes_and_drops_are_counted_per_topic() {
         let stats = Arc::new(Stats::default());
         stats.queue_max_bytes.store(1000, Ordering::Relaxed);
+        stats.queue_capacity.store(100, Ordering::Relaxed);
         let (sender, receiver) = mpsc::sync_channel(100);
         let q = Queue {
             sender,
@@ -509,7 +581,7 @@ mod tests {
         q.offer(message(2, 10));
         assert_eq!(stats.snapshot().queue_bytes, 1500);
         assert_eq!(stats.snapshot().messages_dropped, 1);
-        assert_eq!(receiver.try_recv().unwrap().payload.len(), 1500);
+        assert_eq!(receiver.try_recv().unwrap()[0].payload.len(), 1500);
         stats.dequeued(&message(1, 1500));
         for _ in 0..4 {
             q.offer(message(1, 300));
@@ -522,6 +594,46 @@ mod tests {
         );
         assert_eq!(stats.pending_loss.lock().get(&1), Some(&(1, 0)));
         assert_eq!(stats.pending_loss.lock().get(&2), Some(&(1, 0)));
+    }
+
+    #[test]
+    fn a_batch_is_one_hand_off_and_the_count_bound_holds_per_message() {
+        let stats = Arc::new(Stats::default());
+        stats.queue_max_bytes.store(1 << 30, Ordering::Relaxed);
+        stats.queue_capacity.store(5, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::sync_channel(5);
+        let q = Queue {
+            sender,
+            stats: Arc::clone(&stats),
+            null: false,
+        };
+        let mut batch = Batch::new(&q);
+        for i in 0..7 {
+            batch.push(message(i % 2, 10));
+        }
+        // Nothing is handed over before the flush.
+        assert!(receiver.try_recv().is_err());
+        batch.flush();
+        let got = receiver.try_recv().unwrap();
+        assert_eq!(got.len(), 5);
+        assert!(receiver.try_recv().is_err());
+        let snap = stats.snapshot();
+        assert_eq!(
+            (
+                snap.queue_depth,
+                snap.messages_dropped,
+                snap.messages_received
+            ),
+            (5, 2, 7)
+        );
+        // A full batch goes at once, without waiting for the flush.
+        for m in &got {
+            stats.dequeued(m);
+        }
+        for _ in 0..BATCH_MESSAGES {
+            batch.push(message(0, 1));
+        }
+        assert_eq!(receiver.try_recv().unwrap().len(), 5);
     }
 
     #[test]
