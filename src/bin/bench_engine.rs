@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! cargo run --release --features bench --bin bench_engine -- all
-//! cargo run --release --features bench --bin bench_engine -- small|large|query|wamp|rss
+//! cargo run --release --features bench --bin bench_engine -- small|large|query|wamp|rss|recovery
 //! ```
-//! Sizes: BENCH_SMALL_MSGS, BENCH_LARGE_MB, BENCH_QUERY_SECS, BENCH_RSS_MB;
+//! Sizes: BENCH_SMALL_MSGS, BENCH_LARGE_MB, BENCH_QUERY_SECS, BENCH_RSS_MB,
+//! BENCH_RECOVERY_WAL_MB;
 //! data goes to BENCH_DIR (default ./target/bench_engine), removed after.
 
 use std::collections::BTreeMap;
@@ -648,10 +649,127 @@ fn rss() -> Res<()> {
     Ok(())
 }
 
+/// Bytes of the store's WAL segments.
+fn wal_bytes(dir: &Path) -> Res<u64> {
+    let mut total = 0;
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with("wal-") {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// Options of the recovery scenario: a memtable budget twice the WAL
+/// target, so nothing is flushed before the kill and the whole WAL must be
+/// replayed at open.
+fn recovery_options() -> Options {
+    Options {
+        memtable_bytes: 2 * (env_u64("BENCH_RECOVERY_WAL_MB", 64) << 20) as usize,
+        ..Options::default()
+    }
+}
+
+/// The child of `recovery`: writes 256 B messages (16 topics) until the
+/// WAL holds BENCH_RECOVERY_WAL_MB, syncs, says how many, then waits to be
+/// killed.
+fn recovery_writer(dir: &Path) -> Res<()> {
+    let target = env_u64("BENCH_RECOVERY_WAL_MB", 64) << 20;
+    let store = Store::open(dir, recovery_options())?;
+    let ids: Vec<TopicId> = (0..TOPICS)
+        .map(|i| store.register_topic(spec(i)))
+        .collect::<Result<_, _>>()?;
+    let mut buf = initial(256);
+    let mut n = 0u64;
+    loop {
+        for _ in 0..10_000 {
+            fill(&mut buf, n);
+            store.append(ids[(n % TOPICS as u64) as usize], n + 1, n + 1, &buf)?;
+            n += 1;
+        }
+        if wal_bytes(dir)? >= target {
+            break;
+        }
+    }
+    store.sync()?;
+    println!("ready {n}");
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Time to open a store after kill -9 with a full WAL, against the time to
+/// read the same WAL bytes (the floor any replay has to pay).
+fn recovery() -> Res<()> {
+    let mb = env_u64("BENCH_RECOVERY_WAL_MB", 64);
+    header(&format!(
+        "open after kill -9 with a {mb} MiB WAL (256 B x 16 topics)"
+    ));
+    let dir = bench_dir("recovery")?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("recovery-writer")
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    let out = child.stdout.take().ok_or("no child stdout")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
+    let written: u64 = line
+        .trim()
+        .strip_prefix("ready ")
+        .ok_or_else(|| format!("writer said {line:?}"))?
+        .parse()?;
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    let wal = wal_bytes(&dir)?;
+    // The floor: read every WAL byte once (page cache warm, as for the open).
+    let t0 = Instant::now();
+    let mut read = 0u64;
+    for e in fs::read_dir(&dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with("wal-") {
+            read += fs::read(e.path())?.len() as u64;
+        }
+    }
+    let raw = t0.elapsed();
+    let t0 = Instant::now();
+    let store = Store::open(&dir, recovery_options())?;
+    let open = t0.elapsed();
+    let recovered: u64 = store.topics().iter().map(|t| t.message_count).sum();
+    store.close()?;
+    fs::remove_dir_all(&dir)?;
+    if recovered != written || read != wal {
+        return Err(format!("recovered {recovered} of {written} synced messages").into());
+    }
+    row("WAL at the kill", wal as f64 / (1 << 20) as f64, "MiB", "");
+    row(
+        "messages replayed",
+        recovered as f64,
+        "msgs",
+        "all synced ones",
+    );
+    row("Store::open", open.as_secs_f64(), "s", "target <= 0.5");
+    row(
+        "read the WAL files (anchor)",
+        raw.as_secs_f64(),
+        "s",
+        "page cache warm",
+    );
+    row(
+        "open / read",
+        open.as_secs_f64() / raw.as_secs_f64(),
+        "x",
+        "",
+    );
+    Ok(())
+}
+
 /// Runs every scenario in its own process so VmHWM and caches stay apart.
 fn all() -> Res<()> {
     let exe = std::env::current_exe()?;
-    for s in ["small", "large", "query", "wamp", "rss"] {
+    for s in ["small", "large", "query", "wamp", "rss", "recovery"] {
         let status = Command::new(&exe).arg(s).status()?;
         if !status.success() {
             return Err(format!("scenario {s} failed: {status}").into());
@@ -668,7 +786,14 @@ fn main() -> Res<()> {
         "query" => query(),
         "wamp" => wamp(),
         "rss" => rss(),
+        "recovery" => recovery(),
+        "recovery-writer" => {
+            let dir = std::env::args().nth(2).ok_or("recovery-writer <dir>")?;
+            recovery_writer(Path::new(&dir))
+        }
         "all" => all(),
-        other => Err(format!("unknown scenario {other}: small|large|query|wamp|rss|all").into()),
+        other => {
+            Err(format!("unknown scenario {other}: small|large|query|wamp|rss|recovery|all").into())
+        }
     }
 }
