@@ -56,11 +56,25 @@ class NodeProcess:
         try:
             return self.proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            self._dump_stacks()
             self.proc.kill()
             self.proc.wait()
             return None
         finally:
             self._log.close()
+
+    def _dump_stacks(self):
+        """A node that does not stop is a bug to find: its threads' stacks
+        go into its log (and so into the failure message) when gdb is
+        there; without gdb the test fails the same, with less to go on."""
+        gdb = shutil.which('gdb')
+        if gdb is None:
+            return
+        self._log.write(b'\n--- stacks of the node that did not stop (gdb) ---\n')
+        self._log.flush()
+        subprocess.run([gdb, '-p', str(self.proc.pid), '-batch', '-nx',
+                        '-ex', 'thread apply all bt 30'],
+                       stdout=self._log, stderr=subprocess.STDOUT, timeout=60, check=False)
 
     def assert_running(self):
         rc = self.proc.poll()
