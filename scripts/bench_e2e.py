@@ -48,22 +48,29 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def disk_anchor(directory, total=512 << 20, block=4 << 20):
-    """MB/s of writing `total` bytes in `block` writes, then fsync."""
+def disk_anchor(directory, total=1 << 30, block=4 << 20, sync_every=32 << 20):
+    """MB/s of writing `total` bytes in `block` writes with an fdatasync
+    every `sync_every` bytes (as the engine's group commit keeps the device
+    busy; one fsync at the end leaves it idle while the page cache fills),
+    best of two runs."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, 'disk-anchor.bin')
     data = os.urandom(block)
-    start = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for _ in range(total // block):
-            os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    seconds = time.perf_counter() - start
-    os.unlink(path)
-    return total / seconds / 1e6
+    best = 0.0
+    for _ in range(2):
+        start = time.perf_counter()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for i in range(total // block):
+                os.write(fd, data)
+                if (i + 1) * block % sync_every == 0:
+                    os.fdatasync(fd)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        best = max(best, total / (time.perf_counter() - start) / 1e6)
+        os.unlink(path)
+    return best
 
 
 class NodeUnderTest:
@@ -179,25 +186,38 @@ def run_mode(peer, args, mode, binary, null):
     try:
         for config in args.configs:
             size, topics, first, _ = CONFIGS[config]
-            rows, rate = [], first
-            for i in range(STEPS):
-                row = step(peer, node, args.bench_pub, null, config, rate, args.seconds, i)
-                rows.append(row)
-                target = rate * topics
-                if row['lost'] > 0 or row['achieved_msg_per_s'] < 0.9 * target:
+            rows, rate, index = [], first, 0
+
+            def attempt(r):
+                # A lossy step is tried once more: one noisy step on two
+                # shared cores must not end the search.
+                nonlocal index
+                for _ in range(2):
+                    row = step(peer, node, args.bench_pub, null, config, r, args.seconds, index)
+                    index += 1
+                    rows.append(row)
+                    if row['lost'] == 0:
+                        break
+                return row
+            stopped_by = 'last step'
+            for _ in range(STEPS):
+                row = attempt(rate)
+                if row['lost'] > 0:
+                    stopped_by = 'loss'
+                    break
+                if row['achieved_msg_per_s'] < 0.9 * rate * topics:
+                    stopped_by = 'publisher below 0.9x target'
                     break
                 rate *= 2
+            if rows[-1]['lost'] > 0 and rate > first:
+                attempt(rate * 3 / 4)  # between the last clean step and the lossy one
             clean = [r for r in rows if r['lost'] == 0]
             best = max(clean, key=lambda r: r['achieved_msg_per_s']) if clean else None
-            last = rows[-1]
             results[config] = {
                 'loss_free_msg_per_s': best and best['achieved_msg_per_s'],
                 'loss_free_mb_per_s': best and best['mb_per_s'],
                 'node_cpu_us_per_msg': best and best['node_cpu_us_per_msg'],
-                'stopped_by': ('loss' if last['lost'] > 0 else
-                               'publisher below 0.9x target'
-                               if last['achieved_msg_per_s'] < 0.9 * last['per_topic_rate'] * topics
-                               else 'last step'),
+                'stopped_by': stopped_by,
             }
     finally:
         results['exit_code'] = node.stop()

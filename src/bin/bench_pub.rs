@@ -29,6 +29,9 @@ struct Args {
     /// Seconds to wait for a subscriber on every topic.
     #[arg(long, default_value_t = 30.0)]
     match_timeout: f64,
+    /// Seconds between matching and the first message.
+    #[arg(long, default_value_t = 0.5)]
+    settle: f64,
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         reliable: !a.best_effort,
         depth: a.depth,
         match_timeout: Duration::from_secs_f64(a.match_timeout),
+        settle: Duration::from_secs_f64(a.settle),
     };
     let prefixes = motedb::cdr::definition::prefixes_from_env_value(
         &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),

@@ -22,6 +22,10 @@ pub struct PublishOptions {
     pub depth: usize,
     /// How long to wait for a subscriber on every topic before starting.
     pub match_timeout: Duration,
+    /// Pause between matching and the first message: the publisher sees
+    /// the match before the subscriber does, and a best-effort message
+    /// sent in between is lost for reasons that are not the recorder's.
+    pub settle: Duration,
 }
 
 /// What was published.
@@ -85,6 +89,7 @@ pub fn publish(
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+    std::thread::sleep(opts.settle);
     let mut cdr = uint8_multi_array(opts.size);
     let start = Instant::now();
     let mut published = 0u64;
