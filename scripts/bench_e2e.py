@@ -152,11 +152,13 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
     if best_effort:
         argv.append('--best-effort')
     cpu0 = cpu_seconds(node.proc.pid)
-    pub = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while pub.poll() is None:
-        rclpy.spin_once(peer, timeout_sec=0.05)
-    out, err = pub.communicate()
-    assert pub.returncode == 0, err.decode()
+    with open(os.path.join(os.path.dirname(node.log.name), 'bench_pub.err'), 'w+b') as err:
+        pub = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err)
+        while pub.poll() is None:
+            rclpy.spin_once(peer, timeout_sec=0.05)
+        out = pub.stdout.read()
+        err.seek(0)
+        assert pub.returncode == 0, err.read().decode()
     report = json.loads(out.decode().strip().splitlines()[-1])
     published = report['published']
 
@@ -178,50 +180,60 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
     return row
 
 
-def run_mode(peer, args, mode, binary, null):
-    store = os.path.join(args.out, f'store-{mode}')
-    shutil.rmtree(store, ignore_errors=True)
-    node = NodeUnderTest(peer, binary, store, os.path.join(args.out, f'{mode}.log'), null)
-    results = {}
-    try:
-        for config in args.configs:
-            size, topics, first, _ = CONFIGS[config]
-            rows, rate, index = [], first, 0
+def search(peer, args, node, null, config):
+    """Doubles the per-topic rate until a loss or a publisher that falls
+    behind; a lossy step is tried once more; then 3/4 of the lossy rate."""
+    _, topics, first, _ = CONFIGS[config]
+    rows, rate, index = [], first, 0
 
-            def attempt(r):
-                # A lossy step is tried once more: one noisy step on two
-                # shared cores must not end the search.
-                nonlocal index
-                for _ in range(2):
-                    row = step(peer, node, args.bench_pub, null, config, r, args.seconds, index)
-                    index += 1
-                    rows.append(row)
-                    if row['lost'] == 0:
-                        break
-                return row
-            stopped_by = 'last step'
-            for _ in range(STEPS):
-                row = attempt(rate)
-                if row['lost'] > 0:
-                    stopped_by = 'loss'
-                    break
-                if row['achieved_msg_per_s'] < 0.9 * rate * topics:
-                    stopped_by = 'publisher below 0.9x target'
-                    break
-                rate *= 2
-            if rows[-1]['lost'] > 0 and rate > first:
-                attempt(rate * 3 / 4)  # between the last clean step and the lossy one
-            clean = [r for r in rows if r['lost'] == 0]
-            best = max(clean, key=lambda r: r['achieved_msg_per_s']) if clean else None
-            results[config] = {
-                'loss_free_msg_per_s': best and best['achieved_msg_per_s'],
-                'loss_free_mb_per_s': best and best['mb_per_s'],
-                'node_cpu_us_per_msg': best and best['node_cpu_us_per_msg'],
-                'stopped_by': stopped_by,
-            }
-    finally:
-        results['exit_code'] = node.stop()
+    def attempt(r):
+        # One noisy step on two shared cores must not end the search.
+        nonlocal index
+        for _ in range(2):
+            row = step(peer, node, args.bench_pub, null, config, r, args.seconds, index)
+            index += 1
+            rows.append(row)
+            if row['lost'] == 0:
+                break
+        return row
+    stopped_by = 'last step'
+    for _ in range(STEPS):
+        row = attempt(rate)
+        reasons = []
+        if row['lost'] > 0:
+            reasons.append('loss')
+        if row['achieved_msg_per_s'] < 0.9 * rate * topics:
+            reasons.append('publisher below 0.9x target')
+        if reasons:
+            stopped_by = ' and '.join(reasons)
+            break
+        rate *= 2
+    if rows[-1]['lost'] > 0 and rate > first:
+        attempt(rate * 3 / 4)  # between the last clean step and the lossy one
+    clean = [r for r in rows if r['lost'] == 0]
+    best = max(clean, key=lambda r: r['achieved_msg_per_s']) if clean else None
+    return {
+        'loss_free_msg_per_s': best and best['achieved_msg_per_s'],
+        'loss_free_mb_per_s': best and best['mb_per_s'],
+        'node_cpu_us_per_msg': best and best['node_cpu_us_per_msg'],
+        'stopped_by': stopped_by,
+    }
+
+
+def run_mode(peer, args, mode, binary, null):
+    """A fresh node and store per configuration, so no configuration pays
+    for the subscriptions left by the ones before it."""
+    results = {'exit_codes': []}
+    for config in args.configs:
+        store = os.path.join(args.out, f'store-{mode}')
         shutil.rmtree(store, ignore_errors=True)
+        node = NodeUnderTest(peer, binary, store,
+                             os.path.join(args.out, f'{mode}-{config}.log'), null)
+        try:
+            results[config] = search(peer, args, node, null, config)
+        finally:
+            results['exit_codes'].append(node.stop())
+            shutil.rmtree(store, ignore_errors=True)
     return results
 
 

@@ -714,15 +714,23 @@ fn recovery() -> Res<()> {
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let mut line = String::new();
-    let out = child.stdout.take().ok_or("no child stdout")?;
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
+    let read_ready = child
+        .stdout
+        .take()
+        .ok_or_else(|| "no child stdout".to_string())
+        .and_then(|out| {
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
+                .map_err(|e| e.to_string())
+        });
+    // SIGKILL in every case: the writer never exits by itself.
+    child.kill()?;
+    child.wait()?;
+    read_ready?;
     let written: u64 = line
         .trim()
         .strip_prefix("ready ")
         .ok_or_else(|| format!("writer said {line:?}"))?
         .parse()?;
-    child.kill()?; // SIGKILL
-    child.wait()?;
     let wal = wal_bytes(&dir)?;
     // The floor: read every WAL byte once (page cache warm, as for the open).
     let t0 = Instant::now();
@@ -740,7 +748,10 @@ fn recovery() -> Res<()> {
     let recovered: u64 = store.topics().iter().map(|t| t.message_count).sum();
     store.close()?;
     fs::remove_dir_all(&dir)?;
-    if recovered != written || read != wal {
+    if read != wal {
+        return Err(format!("read {read} WAL bytes of {wal}").into());
+    }
+    if recovered != written {
         return Err(format!("recovered {recovered} of {written} synced messages").into());
     }
     row("WAL at the kill", wal as f64 / (1 << 20) as f64, "MiB", "");

@@ -72,9 +72,12 @@ class NodeProcess:
             return
         self._log.write(b'\n--- stacks of the node that did not stop (gdb) ---\n')
         self._log.flush()
-        subprocess.run([gdb, '-p', str(self.proc.pid), '-batch', '-nx',
-                        '-ex', 'thread apply all bt 30'],
-                       stdout=self._log, stderr=subprocess.STDOUT, timeout=60, check=False)
+        try:
+            subprocess.run([gdb, '-p', str(self.proc.pid), '-batch', '-nx',
+                            '-ex', 'thread apply all bt 30'],
+                           stdout=self._log, stderr=subprocess.STDOUT, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            self._log.write(b'(gdb did not finish within 60 s)\n')
 
     def assert_running(self):
         rc = self.proc.poll()
