@@ -209,6 +209,25 @@ pub struct SubQos {
     pub depth: usize,
 }
 
+impl SubQos {
+    /// Sets history (keep last), depth, reliability and durability of an
+    /// rcl publisher's or subscription's profile.
+    fn apply(&self, p: &mut rmw_qos_profile_t) {
+        p.history = rmw_qos_history_policy_e::RMW_QOS_POLICY_HISTORY_KEEP_LAST;
+        p.depth = self.depth;
+        p.reliability = if self.reliable {
+            rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_RELIABLE
+        } else {
+            rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT
+        };
+        p.durability = if self.transient_local {
+            rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL
+        } else {
+            rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_VOLATILE
+        };
+    }
+}
+
 /// What one take returns besides the bytes.
 pub struct TakeInfo {
     pub source_timestamp: i64,
@@ -236,18 +255,7 @@ impl<'n> SerializedSub<'n> {
         // TypeSupport); handle and buffer are finalized in Drop.
         unsafe {
             let mut options = rcl_subscription_get_default_options();
-            options.qos.history = rmw_qos_history_policy_e::RMW_QOS_POLICY_HISTORY_KEEP_LAST;
-            options.qos.depth = qos.depth;
-            options.qos.reliability = if qos.reliable {
-                rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_RELIABLE
-            } else {
-                rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT
-            };
-            options.qos.durability = if qos.transient_local {
-                rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL
-            } else {
-                rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_VOLATILE
-            };
+            qos.apply(&mut options.qos);
             let mut handle = Box::new(rcl_get_zero_initialized_subscription());
             check(
                 "rcl_subscription_init",
@@ -347,18 +355,7 @@ impl<'n> SerializedPub<'n> {
         // SAFETY: as for SerializedSub; the handle is finalized in Drop.
         unsafe {
             let mut options = rcl_publisher_get_default_options();
-            options.qos.history = rmw_qos_history_policy_e::RMW_QOS_POLICY_HISTORY_KEEP_LAST;
-            options.qos.depth = qos.depth;
-            options.qos.reliability = if qos.reliable {
-                rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_RELIABLE
-            } else {
-                rmw_qos_reliability_policy_e::RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT
-            };
-            options.qos.durability = if qos.transient_local {
-                rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL
-            } else {
-                rmw_qos_durability_policy_e::RMW_QOS_POLICY_DURABILITY_VOLATILE
-            };
+            qos.apply(&mut options.qos);
             let mut handle = Box::new(rcl_get_zero_initialized_publisher());
             check(
                 "rcl_publisher_init",

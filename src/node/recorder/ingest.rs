@@ -220,8 +220,9 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Queues `m` alone (tests; the recorder uses a `Batch`).
-    pub fn offer(&self, m: Incoming) {
+    /// Queues `m` alone (the recorder uses a `Batch`).
+    #[cfg(test)]
+    fn offer(&self, m: Incoming) {
         self.offer_all(vec![m]);
     }
 
