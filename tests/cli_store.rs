@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use common::*;
-use motedb::engine::Store;
+use motedb::engine::{Store, TopicSpec};
 
 #[cfg(test)]
 fn s(p: &std::path::Path) -> &str {
@@ -671,4 +671,60 @@ fn importing_a_directory_without_a_bag_is_an_error() {
     let o = motedb(&["import", s(&dir.path().join("store")), s(&empty)]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("no .mcap file"), "{}", stderr(&o));
+}
+
+#[test]
+fn du_and_info_show_stored_bytes_and_the_codec_per_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = Store::open(&path, small_options()).unwrap();
+    let image = store
+        .register_topic(TopicSpec {
+            name: "/image".into(),
+            ..string_spec()
+        })
+        .unwrap();
+    let noise = store
+        .register_topic(TopicSpec {
+            name: "/noise".into(),
+            ..string_spec()
+        })
+        .unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..10u64 {
+        let frame: Vec<u8> = (0..100_000u32)
+            .map(|j| (j / 100 + i as u32) as u8)
+            .collect();
+        let random: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        store.append(image, T0 + i, 0, &frame).unwrap();
+        store.append(noise, T0 + i, 0, &random).unwrap();
+    }
+    store.close().unwrap();
+    let o = motedb(&["--json", "du", s(&path)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["topics"];
+    assert_eq!(t[0]["name"], "/image");
+    assert_eq!(t[0]["bytes"], 1_000_000);
+    assert!(t[0]["stored_bytes"].as_u64().unwrap() < 100_000, "{t}");
+    assert_eq!(t[0]["compression"], "zstd 10");
+    assert_eq!(t[1]["stored_bytes"], 1_000_000);
+    assert_eq!(t[1]["compression"], "raw");
+    let o = motedb(&["du", s(&path)]);
+    let text = stdout(&o);
+    assert!(text.contains("zstd 10)  /image"), "{text}");
+    assert!(text.contains("(100.0%, raw)  /noise"), "{text}");
+    let o = motedb(&["info", s(&path)]);
+    let text = stdout(&o);
+    assert!(text.contains("(zstd 10)"), "{text}");
+    let o = motedb(&["--json", "info", s(&path)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["topics"][1]["compression"], "raw");
 }

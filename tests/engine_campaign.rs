@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use motedb::engine::fs::{FaultFs, PowerCut};
 use motedb::engine::{
-    Compression, Durability, Nanos, Options, Retention, Store, TopicSpec, Tuning,
+    Codec, Compression, Durability, Nanos, Options, Retention, Store, TopicSpec, Tuning,
 };
 
 const DB: &str = "/db";
@@ -55,7 +55,12 @@ fn payload(w: usize, t: Nanos) -> Vec<u8> {
         1 => 0,
         _ => (t % 120) as usize + 5,
     };
-    engine_common::xorshift_bytes(t.wrapping_mul(0x9E37) ^ ((w as u64) << 48) ^ 0x5EED, len)
+    // Writer 1's payloads compress (stored encoded), the others' do not.
+    engine_common::mixed_bytes(
+        t.wrapping_mul(0x9E37) ^ ((w as u64) << 48) ^ 0x5EED,
+        len,
+        w == 1,
+    )
 }
 
 fn spec(w: usize) -> TopicSpec {
@@ -87,6 +92,7 @@ fn options(fs: &FaultFs, durability: Durability, quota: u64) -> Options {
         value_threshold: VALUE_THRESHOLD,
         block_size: 512,
         compression: Compression::Lz4,
+        value_compression: Codec::Zstd,
         retention: Retention {
             max_bytes: quota,
             max_age: None,

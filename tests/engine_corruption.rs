@@ -44,9 +44,11 @@ fn payload(topic: usize, t: Nanos) -> Vec<u8> {
     } else {
         (t % 120) as usize + 8
     };
-    engine_common::xorshift_bytes(
+    // Even topics' large payloads compress (stored encoded), odd ones not.
+    engine_common::mixed_bytes(
         t.wrapping_mul(31) ^ ((topic as u64) << 40) ^ 0xC0FF_EE00_0000_0001,
         len,
+        topic % 2 == 0,
     )
 }
 

@@ -40,7 +40,12 @@ fn payload(topic: usize, t: Nanos) -> Vec<u8> {
         1..=3 => 0,
         _ => (t % 97) as usize + 10,
     };
-    engine_common::xorshift_bytes((t << 3) ^ topic as u64 ^ 0xA5A5_0000_0000_0001, len)
+    // Even topics' large payloads compress (stored encoded), odd ones not.
+    engine_common::mixed_bytes(
+        (t << 3) ^ topic as u64 ^ 0xA5A5_0000_0000_0001,
+        len,
+        topic % 2 == 0,
+    )
 }
 
 fn spec(i: usize) -> TopicSpec {

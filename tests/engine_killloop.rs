@@ -44,7 +44,12 @@ fn payload(topic: usize, t: Nanos) -> Vec<u8> {
     } else {
         (t % 200) as usize
     };
-    engine_common::xorshift_bytes(t ^ ((topic as u64) << 60) ^ 0x0DDB_A11C_AFE0_0001, len)
+    // Even topics' large payloads compress (stored encoded), odd ones not.
+    engine_common::mixed_bytes(
+        t ^ ((topic as u64) << 60) ^ 0x0DDB_A11C_AFE0_0001,
+        len,
+        topic % 2 == 0,
+    )
 }
 
 fn options() -> Options {

@@ -2,7 +2,9 @@
 //! flipped byte in a table block, a value-log entry or a WAL record before
 //! the tail is reported for exactly that file, at the damaged item's offset.
 
-use motedb::engine::{Compression, Durability, FileKind, Options, Store, TopicSpec, VerifyReport};
+use motedb::engine::{
+    Codec, Compression, Durability, FileKind, Options, Store, TopicSpec, VerifyReport,
+};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,8 @@ fn options() -> Options {
         value_threshold: 512,
         block_size: 4096,
         compression: Compression::None,
+        // Raw value-log payloads: the tests compute entry offsets.
+        value_compression: Codec::Raw,
         ..Options::default()
     }
 }

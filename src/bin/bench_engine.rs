@@ -5,10 +5,10 @@
 //!
 //! ```text
 //! cargo run --release --features bench --bin bench_engine -- all
-//! cargo run --release --features bench --bin bench_engine -- small|large|query|wamp|rss|recovery
+//! cargo run --release --features bench --bin bench_engine -- small|large|query|wamp|rss|recovery|compression
 //! ```
 //! Sizes: BENCH_SMALL_MSGS, BENCH_LARGE_MB, BENCH_QUERY_SECS, BENCH_RSS_MB,
-//! BENCH_RECOVERY_WAL_MB;
+//! BENCH_RECOVERY_WAL_MB, BENCH_COMPRESSION_MB;
 //! data goes to BENCH_DIR (default ./target/bench_engine), removed after.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use motedb::engine::{Durability, Nanos, Options, ScanRequest, Store, TopicId, TopicSpec};
+use motedb::engine::{Codec, Durability, Nanos, Options, ScanRequest, Store, TopicId, TopicSpec};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -777,10 +777,235 @@ fn recovery() -> Res<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- compression
+
+/// xorshift64 step.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// Sensor noise in -amp..=amp, roughly triangular (sum of two uniforms).
+fn noise(x: &mut u64, amp: i32) -> i32 {
+    let r = next(x);
+    let span = (amp + 1) as u64;
+    ((r % span) as i32) + (((r >> 32) % span) as i32) - amp
+}
+
+/// A 640x480 rgb8 camera frame: sky gradient, floor, three objects that
+/// move a few pixels per frame, and sensor noise (+-3 counts per channel).
+fn camera_frame(k: u64, out: &mut Vec<u8>) {
+    let (w, h) = (640i32, 480i32);
+    out.clear();
+    let mut x = 0x1234_5678 ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let shift = (k % 200) as i32 * 3;
+    for yy in 0..h {
+        for xx in 0..w {
+            let mut c = if yy < h / 2 {
+                [90 + yy / 4, 140 + yy / 5, 220 - yy / 6]
+            } else {
+                [110 + (xx + yy) % 7, 100, 80 + yy / 10]
+            };
+            let (bx, by) = ((xx + shift) % w, yy);
+            if (100..220).contains(&bx) && (200..420).contains(&by) {
+                c = [200, 40, 40];
+            }
+            if ((bx - 400).pow(2) + (by - 300).pow(2)) < 60 * 60 {
+                c = [40, 180, 60];
+            }
+            if (480..600).contains(&bx) && (120..260).contains(&by) {
+                c = [230, 230, 210 - (bx - 480)];
+            }
+            for v in c {
+                out.push((v + noise(&mut x, 3)).clamp(0, 255) as u8);
+            }
+        }
+    }
+}
+
+/// A 640x480 16UC1 depth frame in millimetres: a floor plane, a wall and
+/// a box, +-4 mm noise, and invalid (0) pixels along depth edges.
+fn depth_frame(k: u64, out: &mut Vec<u8>) {
+    let (w, h) = (640i32, 480i32);
+    out.clear();
+    let mut x = 0xDEE7 ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let shift = (k % 100) as i32 * 2;
+    for yy in 0..h {
+        for xx in 0..w {
+            let mut d = if yy > 240 {
+                800 + 400_000 / (yy - 230)
+            } else {
+                4000 + (xx - 320).abs() * 2
+            };
+            let bx = (xx + shift) % w;
+            if (250..400).contains(&bx) && (180..360).contains(&yy) {
+                d = 1800 + (bx - 250);
+            }
+            let edge = bx == 250 || bx == 399 || yy == 240;
+            let v = if edge {
+                0
+            } else {
+                (d + noise(&mut x, 4)).max(1)
+            };
+            out.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+    }
+}
+
+/// A 16-beam, 1800-column lidar sweep in a 20 m x 12 m room as
+/// PointCloud2 data: x, y, z, intensity as f32 (16 bytes per point),
+/// range noise +-1 cm.
+fn lidar_sweep(k: u64, out: &mut Vec<u8>) {
+    out.clear();
+    let mut x = 0x11DA ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let (px, py) = (2.0 + (k % 100) as f32 * 0.05, 1.0f32);
+    for col in 0..1800 {
+        let az = col as f32 * std::f32::consts::TAU / 1800.0;
+        let (dx, dy) = (az.cos(), az.sin());
+        // Distance to the room's walls at x in [-8, 12], y in [-6, 6].
+        let tx = if dx > 0.0 {
+            (12.0 - px) / dx
+        } else {
+            (-8.0 - px) / dx
+        };
+        let ty = if dy > 0.0 {
+            (6.0 - py) / dy
+        } else {
+            (-6.0 - py) / dy
+        };
+        let flat = tx.min(ty);
+        for beam in 0..16 {
+            let el = (beam as f32 - 7.5) * 2.0f32.to_radians();
+            let r = flat / el.cos() + noise(&mut x, 10) as f32 * 0.001;
+            let p = [
+                r * el.cos() * dx,
+                r * el.cos() * dy,
+                r * el.sin(),
+                40.0 + (beam * 7) as f32,
+            ];
+            for v in p {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Already-compressed data (JPEG, H.264, zstd): to a compressor it looks
+/// like random bytes.
+fn compressed_frame(k: u64, out: &mut Vec<u8>) {
+    out.resize(300_000, 0);
+    fill(out, k);
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Value-log compression on four kinds of large payloads, each written
+/// with no codec, lz4 and zstd: ingest speed (append + sync + flush), CPU
+/// per MB and bytes on disk, beside the disk's own bandwidth.
+fn compression() -> Res<()> {
+    let mb = env_u64("BENCH_COMPRESSION_MB", 256);
+    type Gen = fn(u64, &mut Vec<u8>);
+    let kinds: [(&str, Gen); 4] = [
+        ("camera rgb8 640x480", camera_frame),
+        ("depth 16UC1 640x480", depth_frame),
+        ("lidar xyzi 16x1800", lidar_sweep),
+        ("already compressed", compressed_frame),
+    ];
+    header(&format!(
+        "value-log compression, {mb} MiB per kind and codec (append + sync + flush)"
+    ));
+    let disk_path = bench_dir("compression_disk.bin")?;
+    let disk = run_disk(mb << 20, &disk_path, Some(32 << 20))?;
+    fs::remove_file(&disk_path)?;
+    let disk_mbps = (mb << 20) as f64 / 1e6 / disk.as_secs_f64().max(1e-9);
+    row(
+        "disk: 1 MiB writes, fdatasync per 32 MiB",
+        disk_mbps,
+        "MB/s",
+        "anchor",
+    );
+    for (name, gen) in kinds {
+        // Frames are generated before timing: 64 distinct ones, cycled.
+        let frames: Vec<Vec<u8>> = (0..64u64)
+            .map(|k| {
+                let mut v = Vec::new();
+                gen(k, &mut v);
+                v
+            })
+            .collect();
+        let n = ((mb << 20) / frames[0].len() as u64).max(1);
+        let raw_bytes = n * frames[0].len() as u64;
+        let mut none_mbps = 0.0;
+        for (cname, codec) in [
+            ("none", Codec::Raw),
+            ("lz4", Codec::Lz4),
+            ("zstd", Codec::Zstd),
+        ] {
+            let dir = bench_dir("compression_store")?;
+            let opts = Options {
+                value_compression: codec,
+                ..Options::default()
+            };
+            let (cpu0, t0) = (cpu_seconds(), Instant::now());
+            let store = Store::open(&dir, opts)?;
+            let id = store.register_topic(spec(0))?;
+            for i in 0..n {
+                store.append(id, i + 1, i + 1, &frames[(i % 64) as usize])?;
+            }
+            store.sync()?;
+            store.flush()?;
+            let took = t0.elapsed();
+            let cpu = cpu_seconds() - cpu0;
+            store.close()?;
+            let disk_bytes = du(&dir);
+            fs::remove_dir_all(&dir)?;
+            let mbps = raw_bytes as f64 / 1e6 / took.as_secs_f64().max(1e-9);
+            if codec == Codec::Raw {
+                none_mbps = mbps;
+            }
+            let label = format!("{name}, {cname}");
+            row(
+                &format!("{label}: ingest"),
+                mbps,
+                "MB/s",
+                &format!(
+                    "{:.2}x none, {:.2}x disk, {:.2} ms CPU/MB",
+                    mbps / none_mbps.max(1e-9),
+                    mbps / disk_mbps.max(1e-9),
+                    cpu * 1e3 / (raw_bytes as f64 / 1e6)
+                ),
+            );
+            row(
+                &format!("{label}: on disk / published"),
+                disk_bytes as f64 / raw_bytes as f64,
+                "x",
+                &format!("{} of {} MB", disk_bytes / 1_000_000, raw_bytes / 1_000_000),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs every scenario in its own process so VmHWM and caches stay apart.
 fn all() -> Res<()> {
     let exe = std::env::current_exe()?;
-    for s in ["small", "large", "query", "wamp", "rss", "recovery"] {
+    for s in [
+        "small",
+        "large",
+        "query",
+        "wamp",
+        "rss",
+        "recovery",
+        "compression",
+    ] {
         let status = Command::new(&exe).arg(s).status()?;
         if !status.success() {
             return Err(format!("scenario {s} failed: {status}").into());
@@ -798,13 +1023,15 @@ fn main() -> Res<()> {
         "wamp" => wamp(),
         "rss" => rss(),
         "recovery" => recovery(),
+        "compression" => compression(),
         "recovery-writer" => {
             let dir = std::env::args().nth(2).ok_or("recovery-writer <dir>")?;
             recovery_writer(Path::new(&dir))
         }
         "all" => all(),
-        other => {
-            Err(format!("unknown scenario {other}: small|large|query|wamp|rss|recovery|all").into())
-        }
+        other => Err(format!(
+            "unknown scenario {other}: small|large|query|wamp|rss|recovery|compression|all"
+        )
+        .into()),
     }
 }

@@ -1,6 +1,7 @@
 //! The store's shared state, open/recovery and background threads.
 
 use super::codec::io_err;
+use super::compress::ValueCodecs;
 use super::error::{Error, Result};
 use super::fs::{FileSystem, LockGuard};
 use super::health::{Controller, Poison, StateCell, Stats};
@@ -77,6 +78,8 @@ pub struct Inner {
     /// The latest table write time handed out: write times never go
     /// backwards, even when the wall clock does (retention order).
     pub last_written: AtomicU64,
+    /// Per-topic compression of value-log payloads.
+    pub codecs: ValueCodecs,
 }
 
 impl Inner {
@@ -225,6 +228,7 @@ impl Inner {
             quarantined: Mutex::new(quarantined),
             resume_lock: Mutex::new(()),
             last_written: AtomicU64::new(last_written),
+            codecs: ValueCodecs::new(opts.value_compression),
             opts,
         })
     }
@@ -413,6 +417,7 @@ impl Inner {
     pub fn topics(&self) -> Vec<TopicInfo> {
         let sv = self.snapshot();
         let ranges = Self::topic_ranges(&sv);
+        let codecs: BTreeMap<u32, _> = self.codecs.stats().into_iter().collect();
         let cat = self.catalog.read();
         cat.topics
             .iter()
@@ -424,6 +429,10 @@ impl Inner {
                     spec: t.spec.clone(),
                     message_count: r.count,
                     size_bytes: r.bytes,
+                    stored_bytes: r.stored,
+                    lz4_payloads: r.lz4,
+                    zstd_payloads: r.zstd,
+                    value_codec: codecs.get(&(i as u32)).copied(),
                     first_time: (r.count > 0).then_some(r.min_time),
                     last_time: (r.count > 0).then_some(r.max_time),
                     dropped_count: t.dropped,

@@ -192,9 +192,9 @@ impl Memtable {
     }
 
     pub fn insert(&self, key: Key, publish: u64, value: ValueRef<'_>) {
-        let (size, payload) = match value {
-            ValueRef::Inline(b) => (ENTRY_OVERHEAD + b.len(), b.len() as u64),
-            ValueRef::Ptr(p) => (ENTRY_OVERHEAD, u64::from(p.len)),
+        let size = match value {
+            ValueRef::Inline(b) => ENTRY_OVERHEAD + b.len(),
+            ValueRef::Ptr(_) => ENTRY_OVERHEAD,
         };
         let mut g = self.inner.write();
         let val = match value {
@@ -212,7 +212,7 @@ impl Memtable {
             val,
         };
         if let Some(tt) = g.topics.get_mut(t) {
-            tt.range.add(key.time, payload);
+            tt.range.add(key.time, value);
             if tt.slots.last().is_none_or(|s| s.order() < slot.order()) {
                 tt.slots.push(slot);
             } else {

@@ -8,6 +8,7 @@
 mod change;
 mod codec;
 pub mod compaction;
+mod compress;
 mod db;
 mod error;
 pub mod fs;
@@ -26,7 +27,9 @@ mod vlog;
 mod wal;
 mod write;
 
+pub use compress::TopicCodecStats;
 pub use error::{Error, Result};
+pub use types::Codec;
 pub use verify::{FileKind, FileReport, VerifyReport};
 pub use wal::TornTail;
 
@@ -64,7 +67,18 @@ pub struct TopicInfo {
     pub id: TopicId,
     pub spec: TopicSpec,
     pub message_count: u64,
+    /// Payload bytes as published.
     pub size_bytes: u64,
+    /// The same payloads as stored: value-log payloads after compression
+    /// (table blocks compress inline payloads further).
+    pub stored_bytes: u64,
+    /// Value-log payloads stored lz4 and zstd encoded (the rest of the
+    /// topic's payloads are stored raw).
+    pub lz4_payloads: u64,
+    pub zstd_payloads: u64,
+    /// What value-log compression did for this topic since the store was
+    /// opened; None when no large payload was written since.
+    pub value_codec: Option<TopicCodecStats>,
     /// None when the topic holds no message.
     pub first_time: Option<Nanos>,
     pub last_time: Option<Nanos>,
@@ -123,6 +137,9 @@ pub struct Options {
     pub value_threshold: usize,
     pub block_size: usize,
     pub compression: Compression,
+    /// Codec tried on value-log payloads, per topic, kept while it saves
+    /// at least 1/8 (`Codec::Raw`: never).
+    pub value_compression: Codec,
     pub retention: Retention,
     /// Every file operation goes through this (tests inject `fs::FaultFs`).
     pub fs: Arc<dyn fs::FileSystem>,
@@ -137,6 +154,7 @@ impl Default for Options {
             value_threshold: 64 << 10,
             block_size: 64 << 10,
             compression: Compression::Lz4,
+            value_compression: Codec::Zstd,
             retention: Retention::default(),
             fs: Arc::new(fs::RealFs),
             tuning: Tuning::default(),
@@ -309,6 +327,9 @@ pub struct Health {
     pub retention_dropped_files: u64,
     pub retention_dropped_bytes: u64,
     pub retention_dropped_messages: u64,
+    /// Value-log compression per topic name since the store was opened
+    /// (topics that wrote a large payload since).
+    pub value_compression: Vec<(String, TopicCodecStats)>,
 }
 
 /// An open store. Cheap to share behind `Arc`; all methods take `&self`.
@@ -447,6 +468,13 @@ impl Store {
 
     pub fn health(&self) -> Health {
         self.inner.health()
+    }
+
+    /// Pauses value-log compression (large payloads are stored raw and
+    /// counted `busy`) until called with false: for a caller that falls
+    /// behind its input.
+    pub fn pause_compression(&self, paused: bool) {
+        self.inner.codecs.set_paused(paused);
     }
 
     /// Makes every appended record durable (WAL fsync).

@@ -183,6 +183,17 @@ impl Inner {
             retention_dropped_files: counters.0,
             retention_dropped_bytes: counters.1,
             retention_dropped_messages: counters.2,
+            value_compression: {
+                let cat = self.catalog.read();
+                self.codecs
+                    .stats()
+                    .into_iter()
+                    .filter_map(|(t, st)| {
+                        let name = cat.topics.get(t as usize)?.spec.name.clone();
+                        Some((name, st))
+                    })
+                    .collect()
+            },
         }
     }
 

@@ -460,7 +460,12 @@ fn read_only_follows_a_live_writer_on_real_files() {
 #[test]
 fn health_reports_levels_and_amplification() {
     let fs = FaultFs::new();
-    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    // Raw value-log payloads: these compress, and would count below 1.
+    let opts = Options {
+        value_compression: Codec::Raw,
+        ..fault_opts(&fs)
+    };
+    let store = Store::open("/db", opts).unwrap();
     let t = store.register_topic(spec("/a")).unwrap();
     for i in 0..5000u64 {
         store.append(t, i, 0, &payload(i, i % 100 == 0)).unwrap();
@@ -519,4 +524,98 @@ fn unreferenced_files_are_removed_at_open() {
         store.recovery_report().removed_files,
         vec![junk.to_path_buf()]
     );
+}
+
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn compressible_topics_are_stored_smaller_and_read_back_equal_across_reopen() {
+    let fs = FaultFs::new();
+    for codec in [Codec::Lz4, Codec::Zstd] {
+        let dir = format!("/db_{}", codec.name());
+        let opts = Options {
+            value_compression: codec,
+            ..fault_opts(&fs)
+        };
+        let store = Store::open(&dir, opts.clone()).unwrap();
+        let image = store.register_topic(spec("/image")).unwrap();
+        let jpeg = store.register_topic(spec("/jpeg")).unwrap();
+        let mut want = Vec::new();
+        for i in 0..40u64 {
+            // Image-like rows (compress) and noise (does not).
+            let row: Vec<u8> = (0..4096).map(|j| ((j / 16) as u64 + i) as u8).collect();
+            let p = (image, row.repeat(4));
+            let q = (jpeg, noise(i + 1, 16_000));
+            for (t, body) in [p, q] {
+                store.append(t, i, 0, &body).unwrap();
+                want.push((t, i, body));
+            }
+        }
+        let check = |store: &Store| {
+            let mut got: Vec<_> = all(store, &[])
+                .into_iter()
+                .map(|r| (r.topic, r.log_time, r.payload))
+                .collect();
+            got.sort();
+            let mut w = want.clone();
+            w.sort();
+            assert_eq!(got.len(), w.len(), "{codec:?}");
+            assert!(got == w, "{codec:?}: payloads differ");
+            let t = store.topics();
+            assert_eq!(t[0].size_bytes, 40 * 16_384);
+            assert!(t[0].stored_bytes * 4 < t[0].size_bytes, "{:?}", t[0]);
+            assert_eq!(t[1].stored_bytes, t[1].size_bytes);
+        };
+        check(&store);
+        let s = store.topics()[0].value_codec.unwrap();
+        assert_eq!((s.codec, s.encoded, s.raw), (codec, 40, 0));
+        let s = store.topics()[1].value_codec.unwrap();
+        // Tried once, then every RESAMPLE_EVERY-th: all stored raw.
+        assert_eq!((s.codec, s.encoded, s.raw), (Codec::Raw, 0, 40));
+        assert_eq!(s.bytes_in, s.bytes_out);
+        store.flush().unwrap();
+        check(&store);
+        drop(store);
+        // Stored sizes come back from the table meta; the stats start over.
+        let store = Store::open(&dir, opts).unwrap();
+        check(&store);
+        assert_eq!(store.topics()[0].value_codec, None);
+        assert!(store.verify().unwrap().is_clean());
+    }
+}
+
+#[test]
+fn a_damaged_compressed_payload_is_reported_never_returned() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/image")).unwrap();
+    let body: Vec<u8> = (0..20_000).map(|j| (j / 32) as u8).collect();
+    store.append(t, 1, 0, &body).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let vlog = fs
+        .files()
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "vlog"))
+        .unwrap();
+    let len = fs.contents(&vlog).unwrap().len();
+    assert!(len < 28 + 20_000 / 8, "stored encoded: {len}");
+    assert!(fs.flip_byte(&vlog, len - 1));
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let err = store
+        .iter(&[], 0, u64::MAX, false)
+        .unwrap()
+        .collect::<Result<Vec<_>>>()
+        .unwrap_err();
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
 }

@@ -32,9 +32,42 @@ pub struct VPtr {
     pub file: u64,
     /// Offset of the payload (after the entry header).
     pub offset: u64,
+    /// Bytes stored in the value log (after compression).
     pub len: u32,
-    /// crc32 of the payload.
+    /// crc32 of the stored bytes.
     pub crc: u32,
+    /// How the stored bytes are encoded (`Codec`).
+    pub codec: Codec,
+    /// Payload size once decoded (`len` when stored raw).
+    pub raw_len: u32,
+}
+
+/// Encoding of a value-log payload. The byte values are on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Codec {
+    #[default]
+    Raw = 0,
+    Lz4 = 1,
+    Zstd = 2,
+}
+
+impl Codec {
+    pub fn from_u8(b: u8) -> Option<Codec> {
+        match b {
+            0 => Some(Codec::Raw),
+            1 => Some(Codec::Lz4),
+            2 => Some(Codec::Zstd),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Raw => "raw",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +81,7 @@ impl Value {
     pub fn payload_len(&self) -> u64 {
         match self {
             Value::Inline(v) => v.len() as u64,
-            Value::Ptr(p) => u64::from(p.len),
+            Value::Ptr(p) => u64::from(p.raw_len),
         }
     }
 }
@@ -62,6 +95,7 @@ pub struct Entry {
 
 const VALUE_INLINE: u8 = 0;
 const VALUE_PTR: u8 = 1;
+const VALUE_PTR_CODED: u8 = 2;
 
 /// The one encoding of a key: `topic u32 | log_time u64 | seq u64` (WAL
 /// and table entries, index entries, value-log headers, cursors).
@@ -77,8 +111,11 @@ pub fn take_key(d: &mut Dec<'_>) -> Option<Key> {
 }
 
 /// Encodes an entry: topic u32 | log_time u64 | seq u64 | publish u64 |
-/// kind u8 | (inline: len u32, bytes) or (ptr: file u64, offset u64, len
-/// u32, crc u32). Same layout in WAL frames and SSTable blocks.
+/// kind u8 | (0, inline: len u32, bytes) or (1, raw ptr: file u64, offset
+/// u64, len u32, crc u32) or (2, coded ptr: the same, then codec u8 |
+/// raw_len u32). Same layout in WAL frames and SSTable blocks; a raw
+/// pointer is written as kind 1, so stores without compression keep the
+/// old bytes.
 pub fn encode_entry(buf: &mut Vec<u8>, key: &Key, publish: u64, value: ValueRef<'_>) {
     put_key(buf, key);
     put_u64(buf, publish);
@@ -89,11 +126,16 @@ pub fn encode_entry(buf: &mut Vec<u8>, key: &Key, publish: u64, value: ValueRef<
             buf.extend_from_slice(b);
         }
         ValueRef::Ptr(p) => {
-            put_u8(buf, VALUE_PTR);
+            let coded = p.codec != Codec::Raw;
+            put_u8(buf, if coded { VALUE_PTR_CODED } else { VALUE_PTR });
             put_u64(buf, p.file);
             put_u64(buf, p.offset);
             put_u32(buf, p.len);
             put_u32(buf, p.crc);
+            if coded {
+                put_u8(buf, p.codec as u8);
+                put_u32(buf, p.raw_len);
+            }
         }
     }
 }
@@ -120,12 +162,26 @@ pub fn decode_entry(d: &mut Dec<'_>) -> Option<Entry> {
     let publish = d.u64()?;
     let value = match d.u8()? {
         VALUE_INLINE => Value::Inline(d.bytes()?.to_vec()),
-        VALUE_PTR => Value::Ptr(VPtr {
-            file: d.u64()?,
-            offset: d.u64()?,
-            len: d.u32()?,
-            crc: d.u32()?,
-        }),
+        kind @ (VALUE_PTR | VALUE_PTR_CODED) => {
+            let (file, offset, len, crc) = (d.u64()?, d.u64()?, d.u32()?, d.u32()?);
+            let (codec, raw_len) = if kind == VALUE_PTR {
+                (Codec::Raw, len)
+            } else {
+                // A coded pointer never says raw: one encoding per value.
+                match Codec::from_u8(d.u8()?)? {
+                    Codec::Raw => return None,
+                    c => (c, d.u32()?),
+                }
+            };
+            Value::Ptr(VPtr {
+                file,
+                offset,
+                len,
+                crc,
+                codec,
+                raw_len,
+            })
+        }
         _ => return None,
     };
     Some(Entry {
@@ -149,14 +205,50 @@ mod tests {
             offset: 10,
             len: 11,
             crc: 12,
+            codec: Codec::Raw,
+            raw_len: 11,
         };
         encode_entry(&mut buf, &k, 8, ValueRef::Ptr(p));
+        let z = VPtr {
+            codec: Codec::Zstd,
+            raw_len: 1000,
+            ..p
+        };
+        encode_entry(&mut buf, &k, 9, ValueRef::Ptr(z));
         let mut d = Dec::new(&buf);
         let a = decode_entry(&mut d).unwrap();
         assert_eq!(a.value, Value::Inline(b"abc".to_vec()));
         let b = decode_entry(&mut d).unwrap();
         assert_eq!(b.value, Value::Ptr(p));
+        let c = decode_entry(&mut d).unwrap();
+        assert_eq!(c.value, Value::Ptr(z));
+        assert_eq!(c.value.payload_len(), 1000);
         assert!(d.is_empty());
         assert!(decode_entry(&mut Dec::new(&buf[..10])).is_none());
+    }
+
+    #[test]
+    fn a_raw_pointer_keeps_the_old_bytes_and_a_bad_codec_is_refused() {
+        let k = Key::new(1, 2, 3);
+        let p = VPtr {
+            file: 4,
+            offset: 5,
+            len: 6,
+            crc: 7,
+            codec: Codec::Raw,
+            raw_len: 6,
+        };
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, &k, 8, ValueRef::Ptr(p));
+        // kind 1 and no codec bytes: what stores before compression wrote.
+        assert_eq!(buf.len(), 28 + 1 + 24);
+        assert_eq!(buf[28], 1);
+        for codec in [0u8, 3, 255] {
+            let mut bad = buf.clone();
+            bad[28] = 2;
+            bad.push(codec);
+            bad.extend_from_slice(&6u32.to_le_bytes());
+            assert!(decode_entry(&mut Dec::new(&bad)).is_none(), "codec {codec}");
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! Value log: append-only files `NNNNNN.vlog` holding large payloads once.
 //! Entry: `crc32(payload) u32 | len u32 | topic u32 | log_time u64 |
-//! seq u64 | payload`. The tree stores a pointer to the payload.
+//! seq u64 | payload`. The tree stores a pointer to the payload, with the
+//! codec that encoded it (`len` and `crc` cover the stored bytes).
 
 use super::codec::{corrupt, io_err, put_u32, Dec};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, RandomAccessFile, WritableFile};
-use super::types::{put_key, take_key, Key, VPtr};
+use super::types::{put_key, take_key, Codec, Key, VPtr};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -81,7 +82,15 @@ impl VlogWriter {
         self.broken.as_ref().is_some_and(|b| b.0)
     }
 
-    pub fn append(&mut self, key: &Key, payload: &[u8]) -> Result<VPtr> {
+    /// Appends `payload` (already encoded with `codec` from `raw_len`
+    /// bytes).
+    pub fn append(
+        &mut self,
+        key: &Key,
+        payload: &[u8],
+        codec: Codec,
+        raw_len: u32,
+    ) -> Result<VPtr> {
         self.check(true)?;
         let crc = crc32fast::hash(payload);
         self.header.clear();
@@ -97,6 +106,8 @@ impl VlogWriter {
             offset: self.offset + ENTRY_HEADER,
             len: payload.len() as u32,
             crc,
+            codec,
+            raw_len,
         };
         self.offset += ENTRY_HEADER + payload.len() as u64;
         self.dirty = true;
@@ -185,7 +196,7 @@ impl VlogFile {
     }
 
     /// Reads the entry a pointer names and verifies header (crc, length,
-    /// key) and payload CRC; returns the payload.
+    /// key) and payload CRC; returns the payload, decoded.
     pub fn read(&self, p: &VPtr, key: &Key) -> Result<Vec<u8>> {
         let start = p.offset.checked_sub(ENTRY_HEADER).ok_or_else(|| {
             corrupt(
@@ -230,7 +241,20 @@ impl VlogFile {
                 got,
             });
         }
-        Ok(payload)
+        if p.codec == Codec::Raw {
+            return Ok(payload);
+        }
+        super::compress::decode(p.codec, &payload, p.raw_len as usize).ok_or_else(|| {
+            corrupt(
+                &self.path,
+                start,
+                format!(
+                    "{} payload does not decode to {} bytes",
+                    p.codec.name(),
+                    p.raw_len
+                ),
+            )
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -238,7 +262,8 @@ impl VlogFile {
     }
 
     /// Decodes the entry header at `start` into the pointer and key it
-    /// describes (for a sequential pass; `read` then checks the payload).
+    /// describes (for a sequential pass; `read` then checks the stored
+    /// bytes: the header does not say how they are encoded).
     pub fn header_at(&self, start: u64) -> Result<(VPtr, Key)> {
         let mut buf = [0u8; ENTRY_HEADER as usize];
         self.handle()?.read_at(&mut buf, start).map_err(|e| {
@@ -257,6 +282,8 @@ impl VlogFile {
             offset: start + ENTRY_HEADER,
             len,
             crc,
+            codec: Codec::Raw,
+            raw_len: len,
         };
         Ok((ptr, key))
     }

@@ -9,7 +9,7 @@ use super::manifest::Edit;
 use super::memtable::{MemIter, Memtable};
 use super::merge::{MergeIter, Order, Source};
 use super::sstable::{Table, TableWriter};
-use super::types::{Key, VPtr, ValueRef};
+use super::types::{Codec, Key, VPtr, ValueRef};
 use super::vlog::{VlogFile, VlogWriter};
 use super::wal;
 use super::{Durability, WriteState};
@@ -17,6 +17,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// The encoded form of a large payload, reused across appends.
+    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 impl Inner {
     pub fn append(&self, topic: u32, time: u64, publish: u64, payload: &[u8]) -> Result<u64> {
@@ -28,6 +33,34 @@ impl Inner {
             )));
         }
         self.throttle()?;
+        let large = payload.len() >= self.opts.value_threshold.max(1);
+        ENCODED.with_borrow_mut(|buf| {
+            // Encoded outside the writer lock: other topics keep appending.
+            let codec = if large {
+                self.codecs.encode(topic, payload, buf)
+            } else {
+                Codec::Raw
+            };
+            let stored: &[u8] = if codec == Codec::Raw { payload } else { buf };
+            self.append_stored(
+                topic,
+                time,
+                publish,
+                payload,
+                large.then_some((stored, codec)),
+            )
+        })
+    }
+
+    /// The rest of `append`: `large` is the value-log payload as stored.
+    fn append_stored(
+        &self,
+        topic: u32,
+        time: u64,
+        publish: u64,
+        payload: &[u8],
+        large: Option<(&[u8], Codec)>,
+    ) -> Result<u64> {
         let wal = self.wal.as_ref().ok_or(Error::ReadOnly)?;
         let (seq, lsn, pending) = {
             let mut w = self.writer.lock();
@@ -41,11 +74,12 @@ impl Inner {
                 Error::WriteStopped(format!("sequence numbers of topic {topic} exhausted"))
             })?;
             let key = Key::new(topic, time, seq);
-            let value = if payload.len() >= self.opts.value_threshold.max(1) {
-                let r = self.vlog_append(&key, payload);
-                ValueRef::Ptr(self.write_path_failed("value log write", r)?)
-            } else {
-                ValueRef::Inline(payload)
+            let value = match large {
+                Some((stored, codec)) => {
+                    let r = self.vlog_append(&key, stored, codec, payload.len() as u32);
+                    ValueRef::Ptr(self.write_path_failed("value log write", r)?)
+                }
+                None => ValueRef::Inline(payload),
             };
             let (lsn, pending) = wal.add(&key, publish, value);
             w.active.insert(key, publish, value);
@@ -75,7 +109,7 @@ impl Inner {
     }
 
     /// Appends a payload to the value log, opening a new file when needed.
-    fn vlog_append(&self, key: &Key, payload: &[u8]) -> Result<VPtr> {
+    fn vlog_append(&self, key: &Key, payload: &[u8], codec: Codec, raw_len: u32) -> Result<VPtr> {
         let mut guard = self.vlog.lock();
         let full = guard
             .as_ref()
@@ -90,7 +124,7 @@ impl Inner {
             *guard = Some(self.new_vlog()?);
         }
         let v = guard.as_mut().ok_or(Error::ReadOnly)?;
-        let ptr = v.append(key, payload)?;
+        let ptr = v.append(key, payload, codec, raw_len)?;
         Stats::add(
             &self.stats.vlog_bytes,
             payload.len() as u64 + super::vlog::ENTRY_HEADER,

@@ -114,6 +114,12 @@ pub const SPECS: &[ParamSpec] = &[
         "sync, periodic or none. Read-only: restart to change.",
     ),
     spec(
+        "storage.value_compression",
+        false,
+        None,
+        "zstd, lz4 or none: codec tried per topic on payloads of 64 KiB or more, kept while it saves 1/8 or more, paused while the queue is over half full. Read-only.",
+    ),
+    spec(
         "durability.sync_interval_ms",
         false,
         Some(1.0),

@@ -6,7 +6,7 @@
 
 use super::error::{NodeError, Result};
 use super::recorder::qos::Override;
-use crate::engine::{Durability, Options, Retention};
+use crate::engine::{Codec, Durability, Options, Retention};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +56,8 @@ pub struct NodeParams {
     pub subscription_depth: usize,
     pub min_free_bytes: u64,
     pub durability_mode: DurabilityMode,
+    /// Codec tried on large payloads, per topic (`Codec::Raw`: none).
+    pub value_compression: Codec,
     pub sync_interval: Duration,
     pub retention_max_bytes: u64,
     pub retention_max_age: Duration,
@@ -94,6 +96,7 @@ impl NodeParams {
             subscription_depth: 10,
             min_free_bytes: 256 << 20,
             durability_mode: DurabilityMode::Periodic,
+            value_compression: Codec::Zstd,
             sync_interval: Duration::from_millis(100),
             retention_max_bytes: 0,
             retention_max_age: Duration::ZERO,
@@ -153,6 +156,9 @@ impl NodeParams {
         if let Some(v) = r.string("durability.mode")? {
             p.durability_mode = parse_durability("durability.mode", &v)?;
         }
+        if let Some(v) = r.string("storage.value_compression")? {
+            p.value_compression = parse_codec("storage.value_compression", &v)?;
+        }
         if let Some(v) = r.positive("durability.sync_interval_ms")? {
             p.sync_interval = Duration::from_millis(v);
         }
@@ -191,6 +197,7 @@ impl NodeParams {
         let max_age = (!self.retention_max_age.is_zero()).then_some(self.retention_max_age);
         Options {
             durability,
+            value_compression: self.value_compression,
             retention: Retention {
                 max_bytes: self.retention_max_bytes,
                 max_age,
@@ -238,6 +245,10 @@ impl NodeParams {
             (
                 "durability.mode",
                 V::String(durability_name(self.durability_mode).into()),
+            ),
+            (
+                "storage.value_compression",
+                V::String(codec_name(self.value_compression).into()),
             ),
             (
                 "durability.sync_interval_ms",
@@ -337,6 +348,25 @@ fn parse_durability(name: &str, text: &str) -> Result<DurabilityMode> {
             name: name.into(),
             reason: format!("{other:?} is not one of sync, periodic, none"),
         }),
+    }
+}
+
+fn parse_codec(name: &str, text: &str) -> Result<Codec> {
+    match text {
+        "zstd" => Ok(Codec::Zstd),
+        "lz4" => Ok(Codec::Lz4),
+        "none" => Ok(Codec::Raw),
+        other => Err(NodeError::ParamValue {
+            name: name.into(),
+            reason: format!("{other:?} is not one of zstd, lz4, none"),
+        }),
+    }
+}
+
+fn codec_name(c: Codec) -> &'static str {
+    match c {
+        Codec::Raw => "none",
+        c => c.name(),
     }
 }
 
@@ -465,6 +495,42 @@ mod tests {
         assert_eq!(p.query_max_messages, 1000);
         assert_eq!(p.query_max_bytes, 16 << 20);
         assert_eq!(p.durability_mode, DurabilityMode::Periodic);
+        assert_eq!(p.engine_options().value_compression, Codec::Zstd);
+    }
+
+    #[test]
+    fn value_compression_is_one_of_three_names() {
+        for (name, codec) in [
+            ("zstd", Codec::Zstd),
+            ("lz4", Codec::Lz4),
+            ("none", Codec::Raw),
+        ] {
+            let p = NodeParams::from_overrides(
+                &given(&[("storage.value_compression", ParamValue::String(name.into()))]),
+                "/r".as_ref(),
+            )
+            .unwrap();
+            assert_eq!(p.engine_options().value_compression, codec);
+            let shown = p
+                .effective()
+                .into_iter()
+                .find(|(k, _)| *k == "storage.value_compression")
+                .map(|(_, v)| v);
+            assert_eq!(shown, Some(ParamValue::String(name.into())));
+        }
+        let err = NodeParams::from_overrides(
+            &given(&[(
+                "storage.value_compression",
+                ParamValue::String("gzip".into()),
+            )]),
+            "/r".as_ref(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("storage.value_compression") && err.contains("zstd, lz4, none"),
+            "{err}"
+        );
     }
 
     #[test]

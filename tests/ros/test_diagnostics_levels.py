@@ -2,14 +2,16 @@
 fills up under the store: writes fail, the store is poisoned), with the
 node still answering queries."""
 
+import os
 import time
 
 import rclpy
 from conftest import NodeProcess, node_binary, spin_until
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from peers import last_status, topics, wait_matched
+from peers import last_status, query_all, topics, wait_matched, wait_stored
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from std_msgs.msg import String, UInt8MultiArray
 
 WARN = DiagnosticStatus.WARN[0] if isinstance(DiagnosticStatus.WARN, bytes) else DiagnosticStatus.WARN
@@ -21,8 +23,9 @@ def level(status):
 
 
 def publish_until(peer, pub, predicate, node, timeout_s=60.0, size=64 * 1024):
-    """Publishes messages of `size` bytes until predicate() holds."""
-    payload = UInt8MultiArray(data=bytes(size))
+    """Publishes messages of `size` random (incompressible) bytes until
+    predicate() holds."""
+    payload = UInt8MultiArray(data=os.urandom(size))
     deadline = time.monotonic() + timeout_s
     while not predicate():
         node.assert_running()
@@ -208,4 +211,43 @@ def test_a_type_without_a_definition_is_recorded_and_reported(peer, start_node, 
         assert spin_until(peer, reported, 30.0, node), node.log()
     finally:
         peer.destroy_subscription(sub)
+    assert node.stop() == 0, node.log()
+
+
+def test_compressible_topics_are_stored_encoded_and_read_back_equal(peer, start_node):
+    """Value-log compression end to end: image-like payloads are stored
+    zstd-encoded, random ones (JPEG-like) raw; the storage status says so per
+    topic and every message reads back equal."""
+    node = start_node('-p', 'hardware_id:=codec-test', '-p', 'diagnostic_updater.period:=0.2',
+                      '-p', 'discovery_period_s:=0.2')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    camera = peer.create_publisher(UInt8MultiArray, '/camera', qos)
+    jpeg = peer.create_publisher(UInt8MultiArray, '/jpeg', qos)
+    wait_matched(peer, [camera, jpeg], node)
+    sent = {'/camera': [], '/jpeg': []}
+    for i in range(20):
+        # Rows of slowly varying values: compresses like a camera frame.
+        row = bytes((j // 8 + i) % 256 for j in range(2000))
+        sent['/camera'].append(row * 100)
+        sent['/jpeg'].append(os.urandom(200_000))
+        camera.publish(UInt8MultiArray(data=sent['/camera'][-1]))
+        jpeg.publish(UInt8MultiArray(data=sent['/jpeg'][-1]))
+        rclpy.spin_once(peer, timeout_sec=0.01)
+    wait_stored(peer, {'/camera': 20, '/jpeg': 20}, node)
+
+    def reported():
+        for s in storage_statuses(seen, 'codec-test'):
+            value = {kv.key: kv.value for kv in s.values}.get('value_compression', '')
+            if '/camera: zstd' in value and '(20 encoded' in value and '/jpeg: raw' in value:
+                return True
+        return False
+    last = last_status(seen, 'storage')
+    assert spin_until(peer, reported, 30.0, node), last and list(last.values)
+    for name, payloads in sent.items():
+        got, _ = query_all(peer, node, topics=[name])
+        data = [bytes(deserialize_message(bytes(m.data), UInt8MultiArray).data) for m in got]
+        assert data == payloads, name
+    peer.destroy_subscription(sub)
     assert node.stop() == 0, node.log()

@@ -18,7 +18,7 @@ LIVE = ['diagnostic_updater.period', 'topics', 'include_regex', 'exclude_regex',
         'storage.min_free_bytes']
 READ_ONLY = ['storage.path', 'hardware_id', 'queue.capacity', 'durability.mode',
              'durability.sync_interval_ms', 'export.directory', 'queue.max_bytes',
-             'subscription_depth']
+             'subscription_depth', 'storage.value_compression']
 
 
 def value(kind, v):
@@ -74,6 +74,7 @@ def test_read_only_and_bad_values_are_refused_and_change_nothing(peer, start_nod
     cases = [
         ('storage.path', ParameterType.PARAMETER_STRING, '/elsewhere', str(tmp_path / 'store')),
         ('durability.mode', ParameterType.PARAMETER_STRING, 'fast', 'periodic'),
+        ('storage.value_compression', ParameterType.PARAMETER_STRING, 'gzip', 'zstd'),
         ('discovery_period_s', ParameterType.PARAMETER_DOUBLE, -1.0, 0.1),
         ('query.max_messages', ParameterType.PARAMETER_INTEGER, 0, 1000),
         ('query.max_messages', ParameterType.PARAMETER_STRING, 'ten', 1000),

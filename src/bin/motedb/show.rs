@@ -35,9 +35,36 @@ pub(crate) fn topic_json(t: &TopicInfo) -> serde_json::Value {
         "serialization_format": t.spec.serialization_format,
         "type_description_hash": t.spec.type_hash,
         "count": t.message_count, "bytes": t.size_bytes,
+        "stored_bytes": t.stored_bytes, "compression": compression(t),
         "first_time": t.first_time, "last_time": t.last_time,
         "rate_hz": rate(t), "dropped": t.dropped_count, "gaps": t.gap_count,
     })
+}
+
+/// How a topic's payloads are stored: "raw", or the codecs used and on
+/// how many value-log payloads ("zstd 40").
+pub(crate) fn compression(t: &TopicInfo) -> String {
+    let used: Vec<String> = [("lz4", t.lz4_payloads), ("zstd", t.zstd_payloads)]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    if used.is_empty() {
+        "raw".into()
+    } else {
+        used.join(", ")
+    }
+}
+
+/// Stored bytes as a share of the published bytes.
+fn stored_share(t: &TopicInfo) -> String {
+    if t.size_bytes == 0 {
+        return "-".into();
+    }
+    format!(
+        "{:.1}%",
+        t.stored_bytes as f64 * 100.0 / t.size_bytes as f64
+    )
 }
 
 pub(crate) fn info(store: &Store, path: &Path, json: bool) -> CliResult {
@@ -71,11 +98,13 @@ pub(crate) fn info(store: &Store, path: &Path, json: bool) -> CliResult {
     println!("Topic information:");
     for t in &topics {
         println!(
-            "  Topic: {} | Type: {} | Count: {} | Bytes: {} | Rate: {:.2} Hz | Dropped: {} | Gaps: {} | Serialization Format: {}",
+            "  Topic: {} | Type: {} | Count: {} | Bytes: {} | Stored: {} ({}) | Rate: {:.2} Hz | Dropped: {} | Gaps: {} | Serialization Format: {}",
             t.spec.name,
             t.spec.type_name,
             t.message_count,
             human_bytes(t.size_bytes),
+            human_bytes(t.stored_bytes),
+            compression(t),
             rate(t),
             t.dropped_count,
             t.gap_count,
@@ -150,7 +179,10 @@ pub(crate) fn du(store: &Store, json: bool) -> CliResult {
         print_json(&json!({
             "disk_bytes": h.disk_bytes, "wal_bytes": h.wal_bytes, "quota_bytes": h.quota_bytes,
             "levels": h.levels.iter().map(|l| json!({"files": l.files, "bytes": l.bytes})).collect::<Vec<_>>(),
-            "topics": topics.iter().map(|t| json!({"name": t.spec.name, "bytes": t.size_bytes})).collect::<Vec<_>>(),
+            "topics": topics.iter().map(|t| json!({
+                "name": t.spec.name, "bytes": t.size_bytes, "stored_bytes": t.stored_bytes,
+                "compression": compression(t),
+            })).collect::<Vec<_>>(),
         }));
         return Ok(0);
     }
@@ -161,9 +193,12 @@ pub(crate) fn du(store: &Store, json: bool) -> CliResult {
     }
     for t in &topics {
         println!(
-            "{:<6} {:>12} payload  {}",
+            "{:<6} {:>12} payload {:>12} stored ({:>6}, {})  {}",
             "topic",
             human_bytes(t.size_bytes),
+            human_bytes(t.stored_bytes),
+            stored_share(t),
+            compression(t),
             t.spec.name
         );
     }

@@ -158,6 +158,8 @@ mod tests {
                     max_time: *b,
                     count: 1,
                     bytes: 1,
+                    stored: 1,
+                    ..TopicRange::default()
                 },
             );
         }

@@ -10,7 +10,7 @@ pub use writer::TableWriter;
 use super::codec::{corrupt, io_err, Dec};
 use super::error::{Error, Result};
 use super::fs::{FileSystem, RandomAccessFile};
-use super::types::{decode_entry, Entry, Key};
+use super::types::{decode_entry, Codec, Entry, Key, ValueRef};
 use bloom::Bloom;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,13 +26,9 @@ const BLOCK_TRAILER: usize = 9;
 const MIN_ENTRY_LEN: usize = 33;
 /// Encoded index entry: first_key 20, last_key 20, offset 8, len 4, count 4.
 const INDEX_ENTRY_LEN: usize = 56;
-/// LZ4 cannot expand a block by more than this factor (each extra input
-/// byte adds at most 255 bytes of match length).
-const LZ4_MAX_RATIO: usize = 256;
-
-const CODEC_NONE: u8 = 0;
-const CODEC_LZ4: u8 = 1;
-const CODEC_ZSTD: u8 = 2;
+const CODEC_NONE: u8 = Codec::Raw as u8;
+const CODEC_LZ4: u8 = Codec::Lz4 as u8;
+const CODEC_ZSTD: u8 = Codec::Zstd as u8;
 
 /// Per-topic statistics of one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -40,11 +36,21 @@ pub struct TopicRange {
     pub min_time: u64,
     pub max_time: u64,
     pub count: u64,
+    /// Payload bytes as written by the publisher.
     pub bytes: u64,
+    /// The same payloads as stored (value-log payloads after compression).
+    pub stored: u64,
+    /// Value-log payloads stored lz4 and zstd encoded.
+    pub lz4: u64,
+    pub zstd: u64,
 }
 
 impl TopicRange {
-    pub fn add(&mut self, time: u64, bytes: u64) {
+    pub fn add(&mut self, time: u64, value: ValueRef<'_>) {
+        let (bytes, stored) = match value {
+            ValueRef::Inline(b) => (b.len() as u64, b.len() as u64),
+            ValueRef::Ptr(p) => (u64::from(p.raw_len), u64::from(p.len)),
+        };
         if self.count == 0 {
             self.min_time = time;
             self.max_time = time;
@@ -53,6 +59,14 @@ impl TopicRange {
         self.max_time = self.max_time.max(time);
         self.count = self.count.saturating_add(1);
         self.bytes = self.bytes.saturating_add(bytes);
+        self.stored = self.stored.saturating_add(stored);
+        if let ValueRef::Ptr(p) = value {
+            match p.codec {
+                Codec::Raw => {}
+                Codec::Lz4 => self.lz4 = self.lz4.saturating_add(1),
+                Codec::Zstd => self.zstd = self.zstd.saturating_add(1),
+            }
+        }
     }
 
     pub fn merge(&mut self, o: &TopicRange) {
@@ -68,6 +82,15 @@ impl TopicRange {
         // Counts come from files: saturate rather than overflow.
         self.count = self.count.saturating_add(o.count);
         self.bytes = self.bytes.saturating_add(o.bytes);
+        self.stored = self.stored.saturating_add(o.stored);
+        self.lz4 = self.lz4.saturating_add(o.lz4);
+        self.zstd = self.zstd.saturating_add(o.zstd);
+    }
+
+    /// True when some payload was stored encoded (the table meta then
+    /// carries the stored sizes).
+    pub fn encoded(&self) -> bool {
+        self.stored != self.bytes || self.lz4 > 0 || self.zstd > 0
     }
 
     pub fn overlaps(&self, o: &TopicRange) -> bool {
@@ -120,32 +143,9 @@ pub fn table_path(dir: &Path, num: u64) -> PathBuf {
 }
 
 /// Decompresses a block whose trailer claims `raw_len` plain bytes. The
-/// claim is untrusted: nothing is allocated beyond what the compressed
-/// bytes can expand to.
+/// claim is untrusted (`compress::decode`).
 fn decompress(codec: u8, data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
-    match codec {
-        CODEC_NONE => Some(data.to_vec()),
-        CODEC_LZ4 if raw_len <= data.len().saturating_mul(LZ4_MAX_RATIO) => {
-            lz4_flex::block::decompress(data, raw_len).ok()
-        }
-        CODEC_ZSTD => zstd_bounded(data, raw_len),
-        _ => None,
-    }
-    .filter(|v| v.len() == raw_len)
-}
-
-/// Streams a zstd frame into a buffer that grows with the real output and
-/// stops one byte past `raw_len` (the caller rejects any length mismatch).
-fn zstd_bounded(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let limit = u64::try_from(raw_len).ok()?.checked_add(1)?;
-    let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(data)
-        .ok()?
-        .take(limit)
-        .read_to_end(&mut out)
-        .ok()?;
-    Some(out)
+    crate::engine::compress::decode(Codec::from_u8(codec)?, data, raw_len)
 }
 
 fn get_key(d: &mut Dec<'_>) -> Option<Key> {
@@ -184,13 +184,28 @@ fn decode_meta(data: &[u8], num: u64, size: u64, entries: u64) -> Option<TableMe
             max_time: d.u64()?,
             count: d.u64()?,
             bytes: d.u64()?,
+            ..TopicRange::default()
         };
-        m.topics.insert(t, r);
+        m.topics.insert(
+            t,
+            TopicRange {
+                stored: r.bytes,
+                ..r
+            },
+        );
     }
     for _ in 0..d.u32()? {
         m.vlogs.insert(d.u64()?);
     }
-    Some(m)
+    // Optional: stored sizes of the topics whose payloads were compressed
+    // (tables written before compression end here).
+    if !d.is_empty() {
+        for _ in 0..d.u32()? {
+            let r = m.topics.get_mut(&d.u32()?)?;
+            (r.stored, r.lz4, r.zstd) = (d.u64()?, d.u64()?, d.u64()?);
+        }
+    }
+    d.is_empty().then_some(m)
 }
 
 /// A live table: index, bloom filter and meta in memory; the file itself is
@@ -608,6 +623,8 @@ mod tests {
                 offset: 8,
                 len: 100_000,
                 crc: 9,
+                codec: Codec::Zstd,
+                raw_len: 400_000,
             }),
         });
         for c in [Compression::None, Compression::Lz4, Compression::Zstd] {
@@ -626,6 +643,14 @@ mod tests {
             assert_eq!(all(t.clone(), true), rev);
             assert_eq!(t.meta.topics.len(), 4);
             assert_eq!(t.meta.topics[&1].count, 500);
+            // Logical and stored bytes of the compressed payload survive
+            // the meta section; inline payloads count the same in both.
+            let t5 = t.meta.topics[&5];
+            assert_eq!(
+                (t5.bytes, t5.stored, t5.zstd, t5.lz4),
+                (400_000, 100_000, 1, 0)
+            );
+            assert_eq!(t.meta.topics[&1].stored, t.meta.topics[&1].bytes);
             assert_eq!(t.meta.vlogs.iter().copied().collect::<Vec<_>>(), vec![3]);
             assert!(t.may_contain(2) && !t.may_contain(4));
         }

@@ -103,7 +103,7 @@ impl TableWriter {
         self.last_key = Some(e.key);
         self.meta.entries += 1;
         let range = self.meta.topics.entry(e.key.topic).or_default();
-        range.add(e.key.time, e.value.payload_len());
+        range.add(e.key.time, ValueRef::from(&e.value));
         if let Value::Ptr(p) = &e.value {
             self.meta.vlogs.insert(p.file);
         }
@@ -242,6 +242,18 @@ fn encode_meta(m: &TableMeta) -> Vec<u8> {
     put_u32(&mut b, m.vlogs.len() as u32);
     for v in &m.vlogs {
         put_u64(&mut b, *v);
+    }
+    // Only topics with encoded payloads, and only when there are any:
+    // tables of stores without compression keep the older layout.
+    let coded: Vec<_> = m.topics.iter().filter(|(_, r)| r.encoded()).collect();
+    if !coded.is_empty() {
+        put_u32(&mut b, coded.len() as u32);
+        for (t, r) in coded {
+            put_u32(&mut b, *t);
+            put_u64(&mut b, r.stored);
+            put_u64(&mut b, r.lz4);
+            put_u64(&mut b, r.zstd);
+        }
     }
     b
 }

@@ -367,9 +367,11 @@ impl Writer {
 fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Vec<Incoming>>, dir: &Path) {
     let mut last_flush = Instant::now();
     let mut guard = DiskGuard::default();
+    let mut pressure = Pressure::default();
     loop {
         let received = receiver.recv_timeout(DISK_CHECK_PERIOD);
         let writable = guard.check(dir, stats);
+        pressure.update(store, stats);
         match received {
             Ok(batch) => {
                 for m in &batch {
@@ -390,6 +392,34 @@ fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Vec<Incomi
         }
     }
     stats.flush_losses(store);
+}
+
+/// Pauses value-log compression while the queue is more than half full
+/// (by count or bytes) and resumes it below a quarter: compressing costs the
+/// writer CPU, and a message dropped for want of time costs more than the
+/// bytes compression would have saved.
+#[derive(Default)]
+struct Pressure {
+    paused: bool,
+}
+
+impl Pressure {
+    fn update(&mut self, store: &Store, stats: &Stats) {
+        let share = |used: u64, max: u64| used as f64 / max.max(1) as f64;
+        let fill = share(
+            stats.queued.load(Ordering::Relaxed),
+            stats.queue_capacity.load(Ordering::Relaxed),
+        )
+        .max(share(
+            stats.queued_bytes.load(Ordering::Relaxed),
+            stats.queue_max_bytes.load(Ordering::Relaxed),
+        ));
+        let paused = if self.paused { fill > 0.25 } else { fill > 0.5 };
+        if paused != self.paused {
+            self.paused = paused;
+            store.pause_compression(paused);
+        }
+    }
 }
 
 /// How often the writer looks at the free space of the store's disk.
@@ -635,6 +665,47 @@ mod tests {
             batch.push(message(0, 1));
         }
         assert_eq!(receiver.try_recv().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn compression_pauses_above_half_a_queue_and_resumes_below_a_quarter() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), crate::engine::Options::default()).unwrap();
+        let t = store
+            .register_topic(crate::engine::TopicSpec {
+                name: "/camera".into(),
+                type_name: "sensor_msgs/msg/Image".into(),
+                serialization_format: "cdr".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let stats = Stats::default();
+        stats.queue_capacity.store(100, Ordering::Relaxed);
+        stats.queue_max_bytes.store(1000, Ordering::Relaxed);
+        let image = vec![7u8; 100_000];
+        let mut p = Pressure::default();
+        // (queued, queued bytes) -> paused after the update, and what
+        // the next large compressible payload counts as.
+        let steps = [
+            ((10, 100), false),
+            ((51, 100), true),  // over half by count
+            ((30, 300), true),  // between: stays paused
+            ((20, 200), false), // below a quarter
+            ((1, 600), true),   // over half by bytes
+            ((0, 0), false),
+        ];
+        let mut busy = 0;
+        for ((n, b), paused) in steps {
+            stats.queued.store(n, Ordering::Relaxed);
+            stats.queued_bytes.store(b, Ordering::Relaxed);
+            p.update(&store, &stats);
+            assert_eq!(p.paused, paused, "queued {n}, {b} bytes");
+            store.append(t, 1, 0, &image).unwrap();
+            busy += u64::from(paused);
+            let c = store.topics()[0].value_codec.unwrap();
+            assert_eq!(c.busy, busy, "queued {n}, {b} bytes");
+            assert_eq!(c.encoded + c.busy, c.raw + c.encoded, "{c:?}");
+        }
     }
 
     #[test]
