@@ -9,7 +9,10 @@ Every configuration runs against three node modes in the same run:
   rclrs  the default build, recording;
   r2r    the r2r build, recording.
 For each, the per-topic rate doubles (2 s per step, fresh topics per step)
-until a message is lost or the publisher cannot keep up. A step is
+until a message is lost or the publisher cannot keep up. The recording
+modes then run 4 s at half their loss-free rate on a fresh node with the
+latency probe (MOTEDB_BENCH_LATENCY): publish (source timestamp) to
+durable (WAL fsynced past the record) p50/p99. A step is
 loss-free when every published message was taken (null) or stored
 (recording). Node CPU per message comes from /proc. The disk anchor is the
 rate at which this script writes and fsyncs 4 MiB blocks into the store's
@@ -74,10 +77,12 @@ def disk_anchor(directory, total=1 << 30, block=4 << 20, sync_every=32 << 20):
 
 
 class NodeUnderTest:
-    def __init__(self, peer, binary, store, log, null):
+    def __init__(self, peer, binary, store, log, null, latency_file=None):
         env = dict(os.environ)
         if null:
             env['MOTEDB_BENCH_NULL_RECORDER'] = '1'
+        if latency_file:
+            env['MOTEDB_BENCH_LATENCY'] = latency_file
         self.log = open(log, 'wb')
         self.proc = subprocess.Popen(
             [binary, '--ros-args', '-p', f'storage.path:={store}',
@@ -214,6 +219,7 @@ def search(peer, args, node, null, config):
     best = max(clean, key=lambda r: r['achieved_msg_per_s']) if clean else None
     return {
         'loss_free_msg_per_s': best and best['achieved_msg_per_s'],
+        'loss_free_per_topic_rate': best and best['per_topic_rate'],
         'loss_free_mb_per_s': best and best['mb_per_s'],
         'node_cpu_us_per_msg': best and best['node_cpu_us_per_msg'],
         'stopped_by': stopped_by,
@@ -234,7 +240,34 @@ def run_mode(peer, args, mode, binary, null):
         finally:
             results['exit_codes'].append(node.stop())
             shutil.rmtree(store, ignore_errors=True)
+        if not null:
+            results[config]['latency'] = latency(peer, args, mode, binary, config,
+                                                 results[config])
     return results
+
+
+def latency(peer, args, mode, binary, config, found):
+    """Publish-to-durable latency at half the loss-free rate (the first
+    rate if none was loss-free), on a fresh node with the latency probe
+    (MOTEDB_BENCH_LATENCY): default durability, a WAL fsync every 100 ms."""
+    rate = (found.get('loss_free_per_topic_rate') or CONFIGS[config][2] * 2) / 2
+    store = os.path.join(args.out, f'store-{mode}-latency')
+    shutil.rmtree(store, ignore_errors=True)
+    out = os.path.join(args.out, f'latency-{mode}-{config}.json')
+    if os.path.exists(out):
+        os.unlink(out)
+    node = NodeUnderTest(peer, binary, store, os.path.join(args.out, f'{mode}-{config}-latency.log'),
+                         False, latency_file=out)
+    try:
+        row = step(peer, node, args.bench_pub, False, config, rate, args.seconds * 2, 0)
+    finally:
+        rc = node.stop()
+        shutil.rmtree(store, ignore_errors=True)
+    with open(out) as f:
+        result = json.load(f)
+    result.update({'per_topic_rate': rate, 'lost': row['lost'], 'exit_code': rc})
+    print(json.dumps({'latency': mode, 'config': config, **result}), flush=True)
+    return result
 
 
 def main():

@@ -470,6 +470,16 @@ impl Store {
         self.inner.health()
     }
 
+    /// WAL positions for measuring time to durable: `(added, synced)`. A
+    /// record appended before a call that returned `added = a` is durable
+    /// once a later call returns `synced >= a`. (0, 0) when read-only.
+    pub fn wal_positions(&self) -> (u64, u64) {
+        self.inner
+            .wal
+            .as_ref()
+            .map_or((0, 0), |w| (w.added_lsn(), w.synced_lsn()))
+    }
+
     /// Pauses value-log compression (large payloads are stored raw and
     /// counted `busy`) until called with false: for a caller that falls
     /// behind its input.

@@ -162,6 +162,11 @@ impl Wal {
         self.synced_lsn.load(Ordering::Acquire)
     }
 
+    /// The lsn of the last record added.
+    pub fn added_lsn(&self) -> u64 {
+        self.buf.lock().lsn
+    }
+
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written.load(Ordering::Relaxed)
     }

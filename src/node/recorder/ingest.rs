@@ -348,7 +348,19 @@ impl Writer {
         };
         let thread = std::thread::Builder::new()
             .name("motedb-writer".into())
-            .spawn(move || write_loop(&store, &stats, &receiver, &dir))?;
+            .spawn(move || {
+                let probe = super::latency::LatencyProbe::from_env(&store);
+                write_loop(
+                    &store,
+                    &stats,
+                    &receiver,
+                    &dir,
+                    probe.as_ref().map(|p| &*p.0),
+                );
+                if let Some((p, t)) = probe {
+                    p.finish(t);
+                }
+            })?;
         Ok((
             queue,
             Writer {
@@ -364,7 +376,13 @@ impl Writer {
     }
 }
 
-fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Vec<Incoming>>, dir: &Path) {
+fn write_loop(
+    store: &Store,
+    stats: &Stats,
+    receiver: &mpsc::Receiver<Vec<Incoming>>,
+    dir: &Path,
+    probe: Option<&super::latency::LatencyProbe>,
+) {
     let mut last_flush = Instant::now();
     let mut guard = DiskGuard::default();
     let mut pressure = Pressure::default();
@@ -377,7 +395,11 @@ fn write_loop(store: &Store, stats: &Stats, receiver: &mpsc::Receiver<Vec<Incomi
                 for m in &batch {
                     stats.dequeued(m);
                     if writable {
-                        write_one(store, stats, m);
+                        if write_one(store, stats, m) {
+                            if let Some(p) = probe {
+                                p.written(store, m.publish_time);
+                            }
+                        }
                     } else {
                         stats.add_loss(m.topic, 1, 0);
                     }
@@ -496,15 +518,18 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-fn write_one(store: &Store, stats: &Stats, m: &Incoming) {
+/// True when the message was stored.
+fn write_one(store: &Store, stats: &Stats, m: &Incoming) -> bool {
     match store.append(m.topic, m.log_time, m.publish_time, &m.payload) {
         Ok(_) => {
             stats.written.fetch_add(1, Ordering::Relaxed);
+            true
         }
         Err(e) => {
             // Refused (stopped, poisoned, quota): counted, never silent.
             stats.note_error(e.to_string());
             stats.add_loss(m.topic, 1, 0);
+            false
         }
     }
 }

@@ -5,5 +5,6 @@
 
 pub mod clock;
 pub mod ingest;
+pub mod latency;
 pub mod qos;
 pub mod select;
