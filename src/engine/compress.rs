@@ -3,13 +3,13 @@
 //!
 //! A topic starts by trying its codec on every payload. A payload whose
 //! encoding saves less than 1/8 of its size is stored raw (zstd stops as
-//! soon as its output passes 7/8 of the input), and the topic then stores raw until every
+//! soon as its output would pass 7/8 of the input), and the topic then stores raw until every
 //! `RESAMPLE_EVERY`-th payload, which is tried again: a camera that switches
 //! from raw to compressed images, or the reverse, is followed within that
 //! many messages.
 //!
-//! Compression costs the appending thread 3-7 ms of CPU per MB (zstd level
-//! 1, docs/benchmarks.md). A caller that falls behind (the node's writer
+//! Compression costs the appending thread 2-6 ms of CPU per MB (zstd level
+//! 1, `bench_engine compression` in docs/benchmarks.md). A caller that falls behind (the node's writer
 //! when its queue fills) pauses it with `set_paused`: payloads are then
 //! stored raw and counted as `busy`, and nothing is lost to compression.
 
@@ -30,9 +30,10 @@ const LZ4_MAX_RATIO: usize = 256;
 const MAX_RESERVE: usize = 64 << 20;
 
 /// Decodes `data` that `codec` encoded from `raw_len` bytes. The length is
-/// untrusted: nothing is reserved beyond what the input can expand to (lz4)
-/// or `MAX_RESERVE` (zstd, streamed and cut one byte past `raw_len`), and
-/// any output of another length is refused (None).
+/// untrusted: nothing is reserved beyond what the input can expand to
+/// (lz4), or beyond `MAX_RESERVE` and only when the zstd frame header
+/// declares the same length (zstd is streamed and cut one byte past
+/// `raw_len`); any output of another length is refused (None).
 pub fn decode(codec: Codec, data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
     match codec {
         Codec::Raw => Some(data.to_vec()),
@@ -48,7 +49,15 @@ pub fn decode(codec: Codec, data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
 fn zstd_bounded(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
     use std::io::Read;
     let limit = u64::try_from(raw_len).ok()?.checked_add(1)?;
-    let mut out = Vec::with_capacity(raw_len.saturating_add(1).min(MAX_RESERVE));
+    // Reserve the whole output only when the frame header says the same
+    // length (and never past MAX_RESERVE); otherwise grow with the output.
+    let declared = zstd::zstd_safe::get_frame_content_size(data).ok().flatten();
+    let reserve = if declared == Some(limit - 1) {
+        raw_len.saturating_add(1).min(MAX_RESERVE)
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(reserve);
     zstd::stream::read::Decoder::new(data)
         .ok()?
         .take(limit)
@@ -61,37 +70,38 @@ thread_local! {
     static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// Encodes `raw` into `out` (cleared first) when that saves at least 1/8
-/// of it; false (and `out` unspecified) otherwise.
-pub fn encode_if_smaller(codec: Codec, raw: &[u8], out: &mut Vec<u8>) -> bool {
+/// Encodes `raw` into the front of `out` when that saves at least 1/8 of
+/// it; returns the encoded length (`out` may be longer), or None. `out` is
+/// reused: it only grows (zero-filled once), and shrinks when it is far
+/// larger than this payload needs.
+pub fn encode_if_smaller(codec: Codec, raw: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    // Stored only when the encoding is at most this long.
     let budget = raw.len() - raw.len() / 8;
-    out.clear();
-    match codec {
-        Codec::Raw => false,
-        Codec::Lz4 => {
-            // lz4_flex wants room for its worst case up front.
-            out.resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
-            match lz4_flex::block::compress_into(raw, out) {
-                Ok(n) if n < budget => {
-                    out.truncate(n);
-                    true
-                }
-                _ => false,
-            }
-        }
+    let room = match codec {
+        Codec::Raw => return None,
+        // lz4_flex wants room for its worst case up front.
+        Codec::Lz4 => lz4_flex::block::get_maximum_output_size(raw.len()),
+        // zstd stops as soon as its output would not fit.
+        Codec::Zstd => budget,
+    };
+    if out.len() > room.saturating_mul(4).max(1 << 20) {
+        *out = Vec::new();
+    }
+    if out.len() < room {
+        out.resize(room, 0);
+    }
+    let n = match codec {
+        Codec::Raw => return None,
+        Codec::Lz4 => lz4_flex::block::compress_into(raw, &mut out[..room]).ok()?,
         Codec::Zstd => ZSTD.with(|z| {
             let mut z = z.borrow_mut();
             if z.is_none() {
                 *z = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
             }
-            let Some(c) = z.as_mut() else {
-                return false;
-            };
-            out.reserve(budget);
-            // Fails when the output would not fit in `budget` bytes.
-            c.compress_to_buffer(raw, out).is_ok() && out.len() < budget
-        }),
-    }
+            z.as_mut()?.compress_to_buffer(raw, &mut out[..room]).ok()
+        })?,
+    };
+    (n <= budget).then_some(n)
 }
 
 /// What compression did for one topic since the store opened.
@@ -138,12 +148,13 @@ impl ValueCodecs {
         self.paused.store(paused, Ordering::Relaxed);
     }
 
-    /// Encodes `raw` for `topic` into `out` when the topic's state says to
-    /// try and the encoding pays; returns the codec used (`Raw`: store
-    /// `raw` itself). Encoding runs outside the lock.
-    pub fn encode(&self, topic: u32, raw: &[u8], out: &mut Vec<u8>) -> Codec {
+    /// Encodes `raw` for `topic` into the front of `out` when the topic's
+    /// state says to try and the encoding pays; returns the codec used and
+    /// the encoded length (`Raw`: store `raw` itself). Encoding runs
+    /// outside the lock. The caller checks that `topic` exists.
+    pub fn encode(&self, topic: u32, raw: &[u8], out: &mut Vec<u8>) -> (Codec, usize) {
         if self.codec == Codec::Raw {
-            return Codec::Raw;
+            return (Codec::Raw, raw.len());
         }
         let t = topic as usize;
         let busy = self.paused.load(Ordering::Relaxed);
@@ -163,17 +174,21 @@ impl ValueCodecs {
                 false
             }
         };
-        let encoded = attempt && encode_if_smaller(self.codec, raw, out);
+        let encoded = if attempt {
+            encode_if_smaller(self.codec, raw, out)
+        } else {
+            None
+        };
         let mut g = self.topics.lock();
         let s = &mut g[t];
         let n = raw.len() as u64;
         s.stats.bytes_in += n;
-        if encoded {
+        if let Some(len) = encoded {
             s.stats.encoded += 1;
-            s.stats.bytes_out += out.len() as u64;
+            s.stats.bytes_out += len as u64;
             s.stats.codec = self.codec;
             s.skip = 0;
-            self.codec
+            (self.codec, len)
         } else {
             s.stats.raw += 1;
             s.stats.bytes_out += n;
@@ -181,7 +196,7 @@ impl ValueCodecs {
                 s.stats.codec = Codec::Raw;
                 s.skip = RESAMPLE_EVERY - 1;
             }
-            Codec::Raw
+            (Codec::Raw, raw.len())
         }
     }
 
@@ -220,18 +235,45 @@ mod tests {
     #[test]
     fn encoded_payloads_decode_to_the_input_and_lengths_are_checked() {
         let raw = compressible(200_000);
+        // The buffer is reused, also after a larger payload.
+        let mut out = vec![0u8; 1 << 20];
         for codec in [Codec::Lz4, Codec::Zstd] {
-            let mut out = Vec::new();
-            assert!(encode_if_smaller(codec, &raw, &mut out), "{codec:?}");
-            assert!(out.len() < raw.len() / 8, "{codec:?} {}", out.len());
-            assert_eq!(decode(codec, &out, raw.len()).as_deref(), Some(&raw[..]));
-            assert_eq!(decode(codec, &out, raw.len() - 1), None, "{codec:?}");
-            assert_eq!(decode(codec, &out, raw.len() + 1), None, "{codec:?}");
-            assert_eq!(decode(codec, &out[..out.len() / 2], raw.len()), None);
+            let n = encode_if_smaller(codec, &raw, &mut out).expect("compresses");
+            let enc = &out[..n];
+            assert!(n < raw.len() / 8, "{codec:?} {n}");
+            assert_eq!(decode(codec, enc, raw.len()).as_deref(), Some(&raw[..]));
+            assert_eq!(decode(codec, enc, raw.len() - 1), None, "{codec:?}");
+            assert_eq!(decode(codec, enc, raw.len() + 1), None, "{codec:?}");
+            assert_eq!(decode(codec, &enc[..n / 2], raw.len()), None);
         }
-        // A length the input cannot reach reserves nothing and fails.
+        // A length the input cannot reach fails (lz4 reserves nothing,
+        // zstd nothing unless the frame header declares that length).
         assert_eq!(decode(Codec::Lz4, &[0u8; 4], u32::MAX as usize), None);
         assert_eq!(decode(Codec::Zstd, &[0u8; 4], u32::MAX as usize), None);
+    }
+
+    #[test]
+    fn the_saving_must_be_at_least_an_eighth() {
+        for n in [64 << 10, 200_000] {
+            let raw = random(n, 11);
+            let mut out = Vec::new();
+            for codec in [Codec::Lz4, Codec::Zstd] {
+                if let Some(len) = encode_if_smaller(codec, &raw, &mut out) {
+                    panic!("{codec:?} stored {len} of {n} random bytes");
+                }
+            }
+            // Every fourth 64-byte run zeroed: saves about 1/4 with both
+            // codecs, so it is stored encoded, within the 7/8 budget.
+            let quarter: Vec<u8> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, b)| if i / 64 % 4 == 0 { 0 } else { *b })
+                .collect();
+            for codec in [Codec::Lz4, Codec::Zstd] {
+                let len = encode_if_smaller(codec, &quarter, &mut out);
+                assert!(len.is_some_and(|l| l <= n - n / 8), "{codec:?} {len:?}");
+            }
+        }
     }
 
     #[test]
@@ -239,7 +281,7 @@ mod tests {
         let raw = random(100_000, 7);
         for codec in [Codec::Lz4, Codec::Zstd] {
             let mut out = Vec::new();
-            assert!(!encode_if_smaller(codec, &raw, &mut out), "{codec:?}");
+            assert_eq!(encode_if_smaller(codec, &raw, &mut out), None, "{codec:?}");
         }
     }
 
@@ -248,17 +290,17 @@ mod tests {
         let c = ValueCodecs::new(Codec::Zstd);
         let mut out = Vec::new();
         let (good, bad) = (compressible(100_000), random(100_000, 3));
-        assert_eq!(c.encode(0, &good, &mut out), Codec::Zstd);
-        assert_eq!(c.encode(1, &bad, &mut out), Codec::Raw);
+        assert_eq!(c.encode(0, &good, &mut out).0, Codec::Zstd);
+        assert_eq!(c.encode(1, &bad, &mut out).0, Codec::Raw);
         // Topic 1 is not tried again for RESAMPLE_EVERY - 1 payloads, even
         // compressible ones; the next one is tried and pays.
         for _ in 0..RESAMPLE_EVERY - 1 {
-            assert_eq!(c.encode(1, &good, &mut out), Codec::Raw);
+            assert_eq!(c.encode(1, &good, &mut out).0, Codec::Raw);
         }
-        assert_eq!(c.encode(1, &good, &mut out), Codec::Zstd);
+        assert_eq!(c.encode(1, &good, &mut out).0, Codec::Zstd);
         // Topic 0 stops at the first payload that does not pay.
-        assert_eq!(c.encode(0, &bad, &mut out), Codec::Raw);
-        assert_eq!(c.encode(0, &good, &mut out), Codec::Raw);
+        assert_eq!(c.encode(0, &bad, &mut out).0, Codec::Raw);
+        assert_eq!(c.encode(0, &good, &mut out).0, Codec::Raw);
         let s = c.stats();
         assert_eq!(s.len(), 2);
         let (t0, t1) = (s[0].1, s[1].1);
@@ -268,14 +310,14 @@ mod tests {
         assert!(t0.bytes_out > 200_000 && t0.bytes_out < 210_000);
         // Paused: stored raw, counted busy, and the topic's state is kept.
         c.set_paused(true);
-        assert_eq!(c.encode(1, &good, &mut out), Codec::Raw);
+        assert_eq!(c.encode(1, &good, &mut out).0, Codec::Raw);
         c.set_paused(false);
-        assert_eq!(c.encode(1, &good, &mut out), Codec::Zstd);
+        assert_eq!(c.encode(1, &good, &mut out).0, Codec::Zstd);
         let t1 = c.stats()[1].1;
         assert_eq!((t1.encoded, t1.raw, t1.busy), (2, 33, 1));
         // Off: nothing is tried, nothing is counted.
         let off = ValueCodecs::new(Codec::Raw);
-        assert_eq!(off.encode(0, &good, &mut out), Codec::Raw);
+        assert_eq!(off.encode(0, &good, &mut out).0, Codec::Raw);
         assert!(off.stats().is_empty());
     }
 }

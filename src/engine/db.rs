@@ -80,6 +80,8 @@ pub struct Inner {
     pub last_written: AtomicU64,
     /// Per-topic compression of value-log payloads.
     pub codecs: ValueCodecs,
+    /// The manifest has `FEATURE_ENCODED_VALUES`.
+    pub encoded_values: AtomicBool,
 }
 
 impl Inner {
@@ -229,6 +231,7 @@ impl Inner {
             resume_lock: Mutex::new(()),
             last_written: AtomicU64::new(last_written),
             codecs: ValueCodecs::new(opts.value_compression),
+            encoded_values: AtomicBool::new(state.features & manifest::FEATURE_ENCODED_VALUES != 0),
             opts,
         })
     }

@@ -58,7 +58,16 @@ pub enum Edit {
         num: u64,
         wall: u64,
     },
+    /// Format features the store uses (bits, ORed in): a version that
+    /// does not know this tag cannot open the store, and one that does
+    /// refuses bits it does not know.
+    Features(u64),
 }
+
+/// Value-log pointers may be encoded (entry kind 2).
+pub const FEATURE_ENCODED_VALUES: u64 = 1;
+/// Every feature this version reads.
+pub const KNOWN_FEATURES: u64 = FEATURE_ENCODED_VALUES;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopicEntry {
@@ -80,6 +89,8 @@ pub struct State {
     pub retention: (u64, u64, u64),
     /// table number -> `TableWritten` wall time
     pub table_wall: BTreeMap<u64, u64>,
+    /// `Features` bits.
+    pub features: u64,
 }
 
 impl State {
@@ -118,12 +129,18 @@ impl State {
             Edit::TableWritten { num, wall } => {
                 self.table_wall.insert(*num, *wall);
             }
+            Edit::Features(bits) => self.features |= bits,
         }
     }
 
     /// Edits that recreate this state from nothing.
     pub fn snapshot(&self) -> Vec<Edit> {
-        let mut out = vec![
+        let mut out = Vec::new();
+        if self.features != 0 {
+            // First, so a version without the tag stops before anything.
+            out.push(Edit::Features(self.features));
+        }
+        out.extend([
             Edit::NextFile(self.next_file),
             Edit::WalFloor(self.wal_floor),
             Edit::Retention {
@@ -131,7 +148,7 @@ impl State {
                 bytes: self.retention.1,
                 messages: self.retention.2,
             },
-        ];
+        ]);
         for (id, t) in &self.topics {
             out.push(Edit::Topic {
                 id: *id,
@@ -230,6 +247,10 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
             put_u64(b, *num);
             put_u64(b, *wall);
         }
+        Edit::Features(bits) => {
+            put_u8(b, 13);
+            put_u64(b, *bits);
+        }
     }
 }
 
@@ -280,6 +301,7 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
             num: d.u64()?,
             wall: d.u64()?,
         },
+        13 => Edit::Features(d.u64()?),
         _ => return None,
     })
 }
@@ -351,6 +373,13 @@ pub fn parse(data: &[u8], path: &Path) -> Result<(State, u64, u64)> {
             check_topic_id(&st, &e).map_err(|reason| corrupt(path, *off, reason))?;
             st.apply(&e);
         }
+    }
+    let unknown = st.features & !KNOWN_FEATURES;
+    if unknown != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{}: the store uses format features {unknown:#x} that this version of motedb does not read; open it with the version that wrote it or a newer one",
+            path.display()
+        )));
     }
     Ok((st, frames.dropped, frames.frames.len() as u64))
 }

@@ -619,3 +619,35 @@ fn a_damaged_compressed_payload_is_reported_never_returned() {
         .unwrap_err();
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
 }
+
+#[test]
+fn the_manifest_says_when_encoded_payloads_exist_and_unknown_features_are_refused() {
+    let fs = FaultFs::new();
+    let dir = Path::new("/db");
+    let features = || manifest::load(&fs, dir).unwrap().0.features;
+    let store = Store::open(dir, fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/image")).unwrap();
+    // Large but random: stored raw, so no feature is claimed.
+    store.append(t, 1, 0, &noise(5, 20_000)).unwrap();
+    assert_eq!(features(), 0);
+    let image: Vec<u8> = (0..20_000u32).map(|j| (j / 64) as u8).collect();
+    for i in 2..40 {
+        store.append(t, i, 0, &image).unwrap();
+    }
+    assert_eq!(store.topics()[0].value_codec.unwrap().encoded, 38 - 31);
+    assert_eq!(features(), manifest::FEATURE_ENCODED_VALUES);
+    drop(store);
+    // Kept across the manifest rewrite of every writable open.
+    let store = Store::open(dir, fault_opts(&fs)).unwrap();
+    assert_eq!(all(&store, &[]).len(), 39);
+    drop(store);
+    assert_eq!(features(), manifest::FEATURE_ENCODED_VALUES);
+    // A feature this version does not know: refused, by name.
+    let mut state = manifest::load(&fs, dir).unwrap().0;
+    state.features |= 1 << 7;
+    let fsa: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    drop(manifest::ManifestWriter::rewrite(fsa, dir, &state).unwrap());
+    let err = Store::open(dir, fault_opts(&fs)).err().unwrap().to_string();
+    assert!(err.contains("format features 0x80"), "{err}");
+    assert!(Store::open_read_only_with(dir, fault_opts(&fs)).is_err());
+}

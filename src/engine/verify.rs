@@ -10,6 +10,7 @@ use super::error::{Error, Result};
 use super::fs::FileSystem;
 use super::manifest;
 use super::sstable::Table;
+use super::types::{Codec, Entry, Value};
 use super::vlog::{VlogFile, ENTRY_HEADER};
 use super::wal;
 use std::path::{Path, PathBuf};
@@ -178,13 +179,46 @@ fn check_table(inner: &Inner, t: &Arc<Table>) -> FileReport {
             return r;
         }
     };
+    let vlogs = &inner.snapshot().version.vlogs;
     for i in 0..t.block_count() {
         match t.check_block(&*file, i) {
-            Ok(_) => r.items += 1,
+            Ok(entries) => {
+                r.items += 1;
+                check_encoded(vlogs, &entries, &mut r);
+            }
             Err(e) => r.problem(&e),
         }
     }
     r
+}
+
+/// Decodes the encoded value-log payloads the entries point at: the
+/// value-log pass checks stored bytes only (its headers do not say how
+/// they are encoded), so a payload whose crc holds but that does not
+/// decode is found here. A crc mismatch is left to that pass.
+fn check_encoded(
+    vlogs: &std::collections::BTreeMap<u64, Arc<VlogFile>>,
+    entries: &[Entry],
+    r: &mut FileReport,
+) {
+    for e in entries {
+        let Value::Ptr(p) = &e.value else {
+            continue;
+        };
+        if p.codec == Codec::Raw {
+            continue;
+        }
+        let Some(v) = vlogs.get(&p.file) else {
+            continue;
+        };
+        match v.read(p, &e.key) {
+            Ok(_) | Err(Error::ChecksumMismatch { .. }) => {}
+            Err(err) => r.problems.push(format!(
+                "record (topic {}, time {}, seq {}): {err}",
+                e.key.topic, e.key.time, e.key.seq
+            )),
+        }
+    }
 }
 
 /// Every entry, header then payload CRC, front to back. A damaged header

@@ -309,3 +309,42 @@ impl Drop for VlogFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fs::FaultFs;
+
+    #[test]
+    fn an_encoded_payload_that_does_not_decode_to_its_length_is_corrupt() {
+        let fs: Arc<dyn FileSystem> = Arc::new(FaultFs::new());
+        let dir = Path::new("/db");
+        fs.create_dir_all(dir).unwrap();
+        let raw: Vec<u8> = (0..100_000u32).map(|i| (i / 50) as u8).collect();
+        let mut enc = Vec::new();
+        let n = crate::engine::compress::encode_if_smaller(Codec::Zstd, &raw, &mut enc).unwrap();
+        let mut w = VlogWriter::create(&*fs, dir, 1).unwrap();
+        let key = Key::new(0, 1, 0);
+        // The crc covers the stored bytes, so only the decode can tell the
+        // length is wrong (a writer bug, or damage the crc missed).
+        let good = w
+            .append(&key, &enc[..n], Codec::Zstd, raw.len() as u32)
+            .unwrap();
+        let key2 = Key::new(0, 2, 1);
+        let bad = w
+            .append(&key2, &enc[..n], Codec::Zstd, raw.len() as u32 + 1)
+            .unwrap();
+        w.sync().unwrap();
+        let f = VlogFile::open(fs.clone(), dir, 1, false).unwrap();
+        assert_eq!(f.read(&good, &key).unwrap(), raw);
+        match f.read(&bad, &key2) {
+            Err(Error::Corrupt { reason, .. }) => {
+                assert!(
+                    reason.contains("does not decode to 100001 bytes"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -34,14 +34,24 @@ impl Inner {
         }
         self.throttle()?;
         let large = payload.len() >= self.opts.value_threshold.max(1);
+        if large && topic as usize >= self.topic_count() {
+            // Before the per-topic codec state is sized by the id.
+            return Err(Error::UnknownTopic(topic));
+        }
         ENCODED.with_borrow_mut(|buf| {
             // Encoded outside the writer lock: other topics keep appending.
-            let codec = if large {
+            let (mut codec, len) = if large {
                 self.codecs.encode(topic, payload, buf)
             } else {
-                Codec::Raw
+                (Codec::Raw, payload.len())
             };
-            let stored: &[u8] = if codec == Codec::Raw { payload } else { buf };
+            if codec != Codec::Raw && !self.encoded_values_allowed() {
+                codec = Codec::Raw;
+            }
+            let (codec, stored) = match (codec, buf.get(..len)) {
+                (Codec::Raw, _) | (_, None) => (Codec::Raw, payload),
+                (c, Some(b)) => (c, b),
+            };
             self.append_stored(
                 topic,
                 time,
@@ -50,6 +60,24 @@ impl Inner {
                 large.then_some((stored, codec)),
             )
         })
+    }
+
+    /// True once the manifest says the store may hold encoded value-log
+    /// pointers (`FEATURE_ENCODED_VALUES`), logging that the first time:
+    /// a version that cannot read them then refuses the store instead of
+    /// taking the pointers for damage. False when the edit cannot be
+    /// logged (the payload is then stored raw).
+    fn encoded_values_allowed(&self) -> bool {
+        if self.encoded_values.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut c = Change::default();
+        c.note(Edit::Features(super::manifest::FEATURE_ENCODED_VALUES));
+        let ok = self.commit(c).is_ok();
+        if ok {
+            self.encoded_values.store(true, Ordering::Release);
+        }
+        ok
     }
 
     /// The rest of `append`: `large` is the value-log payload as stored.

@@ -414,9 +414,9 @@ impl Table {
 
     /// Reads and decodes block `i` (CRC, codec, entry count); returns the
     /// block's offset and its number of entries. Used by `Store::verify`.
-    pub fn check_block(&self, file: &dyn RandomAccessFile, i: usize) -> Result<(u64, usize)> {
-        let offset = self.index.get(i).map_or(0, |ix| ix.offset);
-        self.read_block(file, i).map(|es| (offset, es.len()))
+    /// Reads and checks block `i`; returns its entries.
+    pub fn check_block(&self, file: &dyn RandomAccessFile, i: usize) -> Result<Vec<Entry>> {
+        self.read_block(file, i)
     }
 
     /// The file, opened for a verification pass.
