@@ -8,7 +8,8 @@ Every configuration runs against three node modes in the same run:
          loss-free rate is the floor the middleware sets on this machine;
   rclrs  the default build, recording;
   r2r    the r2r build, recording.
-For each, the per-topic rate doubles (2 s per step, fresh topics per step)
+256B_x16_4_processes spreads the same 16 topics over four bench_pub
+processes (4 topics each). For each, the per-topic rate doubles (2 s per step, fresh topics per step)
 until a message is lost or the publisher cannot keep up. The recording
 modes then run 4 s at half their loss-free rate on a fresh node with the
 latency probe (MOTEDB_BENCH_LATENCY): publish (source timestamp) to
@@ -35,12 +36,13 @@ from rclpy.node import Node
 TICK = os.sysconf('SC_CLK_TCK')
 
 CONFIGS = {
-    # name: (bytes, topics, first per-topic rate, best_effort)
-    '256B_x16': (256, 16, 250, False),
-    '256B_x16_best_effort': (256, 16, 250, True),
-    '64KiB': (64 << 10, 1, 100, False),
-    '1MiB': (1 << 20, 1, 25, False),
-    '4MiB': (4 << 20, 1, 10, False),
+    # name: (bytes, topics, first per-topic rate, best_effort, publisher processes)
+    '256B_x16': (256, 16, 250, False, 1),
+    '256B_x16_4_processes': (256, 16, 250, False, 4),
+    '256B_x16_best_effort': (256, 16, 250, True, 1),
+    '64KiB': (64 << 10, 1, 100, False, 1),
+    '1MiB': (1 << 20, 1, 25, False, 1),
+    '4MiB': (4 << 20, 1, 10, False, 1),
 }
 STEPS = 8
 
@@ -141,7 +143,7 @@ def settle(count, target, quiet_s=2.0, timeout_s=60.0):
 
 
 def step(peer, node, bench_pub, null, config, rate, seconds, index):
-    size, topics, _, best_effort = CONFIGS[config]
+    size, topics, _, best_effort, procs = CONFIGS[config]
     prefix = f'/bench/c{config}/s{index}/'
     names = [f'{prefix}t{i}' for i in range(topics)]
     count = max(1, int(rate * seconds))
@@ -151,20 +153,33 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
     while time.monotonic() < until:
         rclpy.spin_once(peer, timeout_sec=0.05)
     base_taken = node.received or 0
-    argv = [bench_pub, '--size', str(size), '--count', str(count), '--rate', str(rate)]
-    for n in names:
-        argv += ['--topic', n]
-    if best_effort:
-        argv.append('--best-effort')
+    argvs = []
+    for p in range(procs):
+        argv = [bench_pub, '--size', str(size), '--count', str(count), '--rate', str(rate)]
+        for n in names[p::procs]:
+            argv += ['--topic', n]
+        if best_effort:
+            argv.append('--best-effort')
+        argvs.append(argv)
     cpu0 = cpu_seconds(node.proc.pid)
-    with open(os.path.join(os.path.dirname(node.log.name), 'bench_pub.err'), 'w+b') as err:
-        pub = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err)
-        while pub.poll() is None:
+    reports = []
+    logdir = os.path.dirname(node.log.name)
+    errs = [open(os.path.join(logdir, f'bench_pub{p}.err'), 'w+b') for p in range(procs)]
+    try:
+        pubs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=e) for a, e in zip(argvs, errs)]
+        while any(p.poll() is None for p in pubs):
             rclpy.spin_once(peer, timeout_sec=0.05)
-        out = pub.stdout.read()
-        err.seek(0)
-        assert pub.returncode == 0, err.read().decode()
-    report = json.loads(out.decode().strip().splitlines()[-1])
+        for p, e in zip(pubs, errs):
+            out = p.stdout.read()
+            e.seek(0)
+            assert p.returncode == 0, e.read().decode()
+            reports.append(json.loads(out.decode().strip().splitlines()[-1]))
+    finally:
+        for e in errs:
+            e.close()
+    # Processes run side by side: the step lasts as long as the slowest.
+    report = {'published': sum(r['published'] for r in reports),
+              'seconds': max(r['seconds'] for r in reports)}
     published = report['published']
 
     def taken():
@@ -188,7 +203,7 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
 def search(peer, args, node, null, config):
     """Doubles the per-topic rate until a loss or a publisher that falls
     behind; a lossy step is tried once more; then 3/4 of the lossy rate."""
-    _, topics, first, _ = CONFIGS[config]
+    _, topics, first, _, _ = CONFIGS[config]
     rows, rate, index = [], first, 0
 
     def attempt(r):
