@@ -154,8 +154,13 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
         rclpy.spin_once(peer, timeout_sec=0.05)
     base_taken = node.received or 0
     argvs = []
+    # Several processes start publishing at one agreed time (each matches
+    # first); the span below then measures load that really overlapped.
+    start_at = time.time() + 5.0 if procs > 1 else None
     for p in range(procs):
         argv = [bench_pub, '--size', str(size), '--count', str(count), '--rate', str(rate)]
+        if start_at is not None:
+            argv += ['--start-at', f'{start_at:.6f}']
         for n in names[p::procs]:
             argv += ['--topic', n]
         if best_effort:
@@ -165,8 +170,10 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
     reports = []
     logdir = os.path.dirname(node.log.name)
     errs = [open(os.path.join(logdir, f'bench_pub{p}.err'), 'w+b') for p in range(procs)]
+    pubs = []
     try:
-        pubs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=e) for a, e in zip(argvs, errs)]
+        for a, e in zip(argvs, errs):
+            pubs.append(subprocess.Popen(a, stdout=subprocess.PIPE, stderr=e))
         while any(p.poll() is None for p in pubs):
             rclpy.spin_once(peer, timeout_sec=0.05)
         for p, e in zip(pubs, errs):
@@ -175,11 +182,20 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
             assert p.returncode == 0, e.read().decode()
             reports.append(json.loads(out.decode().strip().splitlines()[-1]))
     finally:
+        for p in pubs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
         for e in errs:
             e.close()
-    # Processes run side by side: the step lasts as long as the slowest.
+    # Processes run side by side: the step spans the first process's first
+    # publish to the last one's last publish.
     report = {'published': sum(r['published'] for r in reports),
-              'seconds': max(r['seconds'] for r in reports)}
+              'seconds': max(r['ended_unix'] for r in reports) -
+              min(r['started_unix'] for r in reports),
+              'start_skew_s': max(r['started_unix'] for r in reports) -
+              min(r['started_unix'] for r in reports)}
     published = report['published']
 
     def taken():
@@ -195,6 +211,7 @@ def step(peer, node, bench_pub, null, config, rate, seconds, index):
         'achieved_msg_per_s': round(achieved), 'accounted': got, 'lost': published - got,
         'mb_per_s': round(achieved * size / 1e6, 1),
         'node_cpu_us_per_msg': round(1e6 * cpu / got, 2) if got else None,
+        'start_skew_s': round(report['start_skew_s'], 3),
     }
     print(json.dumps(row), flush=True)
     return row

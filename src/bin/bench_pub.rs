@@ -32,6 +32,11 @@ struct Args {
     /// Seconds between matching and the first message.
     #[arg(long, default_value_t = 0.5)]
     settle: f64,
+    /// Unix time (seconds) of the first message, so several processes
+    /// start together; a process that matches later starts at once (its
+    /// `started_unix` says when).
+    #[arg(long)]
+    start_at: Option<f64>,
 }
 
 fn main() {
@@ -45,14 +50,15 @@ fn main() {
         depth: a.depth,
         match_timeout: Duration::from_secs_f64(a.match_timeout),
         settle: Duration::from_secs_f64(a.settle),
+        start_at: a.start_at,
     };
     let prefixes = motedb::cdr::definition::prefixes_from_env_value(
         &std::env::var("AMENT_PREFIX_PATH").unwrap_or_default(),
     );
     match motedb::node::bench::publish(&opts, &prefixes) {
         Ok(r) => println!(
-            "{{\"published\": {}, \"seconds\": {:.6}, \"all_acked\": {}}}",
-            r.published, r.seconds, r.all_acked
+            "{{\"published\": {}, \"seconds\": {:.6}, \"started_unix\": {:.6}, \"ended_unix\": {:.6}, \"all_acked\": {}}}",
+            r.published, r.seconds, r.started_unix, r.ended_unix, r.all_acked
         ),
         Err(e) => {
             eprintln!("bench_pub: {e}");

@@ -651,3 +651,45 @@ fn the_manifest_says_when_encoded_payloads_exist_and_unknown_features_are_refuse
     assert!(err.contains("format features 0x80"), "{err}");
     assert!(Store::open_read_only_with(dir, fault_opts(&fs)).is_err());
 }
+
+#[test]
+fn verify_and_reads_report_an_encoded_payload_that_does_not_decode_to_its_length() {
+    let fs = FaultFs::new();
+    let store = Store::open("/db", fault_opts(&fs)).unwrap();
+    let t = store.register_topic(spec("/image")).unwrap();
+    let image: Vec<u8> = (0..20_000u32).map(|j| (j / 64) as u8).collect();
+    let mut enc = Vec::new();
+    let n = compress::encode_if_smaller(Codec::Zstd, &image, &mut enc).unwrap();
+    // A writer bug stand-in: the pointer says one byte more than the
+    // stored frame decodes to; the crc of the stored bytes holds.
+    assert!(store.inner.encoded_values_allowed());
+    let longer = vec![0u8; image.len() + 1];
+    store
+        .inner
+        .append_stored(t, 1, 0, &longer, Some((&enc[..n], Codec::Zstd)))
+        .unwrap();
+    store.flush().unwrap();
+    let report = store.verify().unwrap();
+    let table = report
+        .files
+        .iter()
+        .find(|f| f.kind == FileKind::Table)
+        .unwrap();
+    assert_eq!(table.problems.len(), 1, "{report:?}");
+    assert!(
+        table.problems[0].contains("does not decode to 20001 bytes"),
+        "{:?}",
+        table.problems
+    );
+    assert!(report
+        .files
+        .iter()
+        .filter(|f| f.kind != FileKind::Table)
+        .all(|f| f.problems.is_empty()));
+    let err = store
+        .iter(&[], 0, u64::MAX, false)
+        .unwrap()
+        .collect::<Result<Vec<_>>>()
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}

@@ -67,7 +67,7 @@ impl Inner {
     /// a version that cannot read them then refuses the store instead of
     /// taking the pointers for damage. False when the edit cannot be
     /// logged (the payload is then stored raw).
-    fn encoded_values_allowed(&self) -> bool {
+    pub(super) fn encoded_values_allowed(&self) -> bool {
         if self.encoded_values.load(Ordering::Acquire) {
             return true;
         }
@@ -81,7 +81,7 @@ impl Inner {
     }
 
     /// The rest of `append`: `large` is the value-log payload as stored.
-    fn append_stored(
+    pub(super) fn append_stored(
         &self,
         topic: u32,
         time: u64,

@@ -26,6 +26,8 @@ pub struct PublishOptions {
     /// the match before the subscriber does, and a best-effort message
     /// sent in between is lost for reasons that are not the recorder's.
     pub settle: Duration,
+    /// Unix time (seconds) not to publish before, after the settle pause.
+    pub start_at: Option<f64>,
 }
 
 /// What was published.
@@ -33,6 +35,10 @@ pub struct PublishOptions {
 pub struct PublishReport {
     pub published: u64,
     pub seconds: f64,
+    /// Wall-clock (unix) seconds of the first and last publish, so a
+    /// driver can combine several processes' spans.
+    pub started_unix: f64,
+    pub ended_unix: f64,
     /// Reliable only: every subscriber acknowledged everything in time.
     pub all_acked: bool,
 }
@@ -91,6 +97,18 @@ pub fn publish(
     }
     std::thread::sleep(opts.settle);
     let mut cdr = uint8_multi_array(opts.size);
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    if let Some(at) = opts.start_at {
+        let wait = at - unix();
+        if wait > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(wait));
+        }
+    }
+    let started_unix = unix();
     let start = Instant::now();
     let mut published = 0u64;
     for i in 0..opts.count {
@@ -110,6 +128,7 @@ pub fn publish(
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    let ended_unix = unix();
     let mut all_acked = true;
     if opts.reliable {
         for p in &pubs {
@@ -121,6 +140,8 @@ pub fn publish(
     Ok(PublishReport {
         published,
         seconds,
+        started_unix,
+        ended_unix,
         all_acked,
     })
 }

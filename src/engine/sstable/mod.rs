@@ -412,9 +412,8 @@ impl Table {
         self.index.len()
     }
 
-    /// Reads and decodes block `i` (CRC, codec, entry count); returns the
-    /// block's offset and its number of entries. Used by `Store::verify`.
-    /// Reads and checks block `i`; returns its entries.
+    /// Reads and decodes block `i` (CRC, codec, entry count); returns its
+    /// entries. Used by `Store::verify`.
     pub fn check_block(&self, file: &dyn RandomAccessFile, i: usize) -> Result<Vec<Entry>> {
         self.read_block(file, i)
     }
