@@ -225,15 +225,7 @@ mod tests {
     }
 
     fn random(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::engine::tests::noise(seed, n)
     }
 
     #[test]

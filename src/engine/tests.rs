@@ -526,7 +526,8 @@ fn unreferenced_files_are_removed_at_open() {
     );
 }
 
-fn noise(seed: u64, n: usize) -> Vec<u8> {
+/// `n` xorshift bytes from `seed`: incompressible test payloads.
+pub(super) fn noise(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
