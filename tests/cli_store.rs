@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use common::*;
-use motedb::engine::{Store, TopicSpec};
+use motedb::engine::{NewMark, Store, TopicSpec};
 
 #[cfg(test)]
 fn s(p: &std::path::Path) -> &str {
@@ -443,9 +443,10 @@ fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::Path
 }
 
 /// The read commands of the CLI, each as arguments after the binary.
-fn read_commands<'a>(store: &'a str, out: &'a str) -> [Vec<&'a str>; 6] {
+fn read_commands<'a>(store: &'a str, out: &'a str) -> [Vec<&'a str>; 7] {
     [
         vec!["info", store],
+        vec!["marks", store],
         vec!["topics", store],
         vec!["du", store],
         vec!["verify", store],
@@ -727,4 +728,59 @@ fn du_and_info_show_stored_bytes_and_the_codec_per_topic() {
     let o = motedb(&["--json", "info", s(&path)]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["topics"][1]["compression"], "raw");
+}
+
+#[test]
+fn marks_and_info_list_the_marks_with_their_pin_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_store(dir.path(), 5);
+    let store = Store::open(&path, small_options()).unwrap();
+    let mark = |label: &str, tags: &[&str], pin: bool| {
+        store
+            .add_mark(NewMark {
+                label: label.into(),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                start: T0,
+                end: T0 + 2_500_000_000,
+                pin,
+            })
+            .unwrap()
+    };
+    mark("estop", &["safety"], true);
+    let dock = mark("dock", &["nav", "safety"], true);
+    mark("bump", &["nav"], false);
+    store.unpin(dock.id).unwrap();
+    store.close().unwrap();
+
+    let o = motedb(&["marks", s(&path)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("Mark 1: estop | Tags: safety |") && lines[0].ends_with("| pinned")
+    );
+    assert!(lines[1].contains("dock | Tags: nav,safety") && lines[1].ends_with("| not pinned"));
+    assert!(lines[0].contains("(2.500000000s)"), "{}", lines[0]);
+    let o = motedb(&["--json", "marks", s(&path), "--tag", "nav"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<u64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![2, 3]);
+    assert_eq!(v[0]["pinned"], false);
+    assert_eq!(v[0]["start"], T0);
+    let o = motedb(&["info", s(&path)]);
+    let text = stdout(&o);
+    assert!(text.contains("Marks:             3 (1 pinned"), "{text}");
+    assert!(text.contains("Mark 3: bump"), "{text}");
+    let o = motedb(&["--json", "info", s(&path)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["marks"].as_array().unwrap().len(), 3);
+    // A store without marks says so.
+    let bare = make_store(&dir.path().join("bare"), 1);
+    assert_eq!(stdout(&motedb(&["marks", s(&bare)])), "no marks\n");
 }

@@ -96,6 +96,7 @@ fn options(fs: &FaultFs, durability: Durability, quota: u64) -> Options {
         retention: Retention {
             max_bytes: quota,
             max_age: None,
+            ..Retention::default()
         },
         fs: Arc::new(fs.clone()),
         tuning: Tuning {

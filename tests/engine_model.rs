@@ -771,7 +771,7 @@ proptest! {
         rounds in proptest::collection::vec((0..TOPICS, 1usize..80, 0usize..300, proptest::bool::weighted(0.1)), 1..40),
     ) {
         let limit = limit_kib << 10;
-        let retention = Retention { max_bytes: limit, max_age: None };
+        let retention = Retention { max_bytes: limit, max_age: None, ..Retention::default() };
         let mut h = Harness::new(cfg, retention);
         h.shared_clock = true;
         for (i, (topic, count, len, big)) in rounds.iter().enumerate() {
@@ -809,6 +809,7 @@ fn retention_keeps_everything_under_the_limit() {
     let retention = Retention {
         max_bytes: 64 << 20,
         max_age: None,
+        ..Retention::default()
     };
     let mut h = Harness::new(cfg, retention);
     for round in 0..20 {
@@ -900,6 +901,7 @@ fn retention_never_leaves_a_hole_inside_a_topic() {
     h.retention = Retention {
         max_bytes: total - 1,
         max_age: None,
+        ..Retention::default()
     };
     h.store =
         Some(Store::open(h.dir.path(), options(&h.cfg, h.retention.clone(), &h.wall)).unwrap());
@@ -1115,6 +1117,7 @@ fn retention_by_age_keeps_everything_younger_than_the_cutoff() {
     let retention = Retention {
         max_bytes: 0,
         max_age: Some(max_age),
+        ..Retention::default()
     };
     let mut h = Harness::new(cfg, retention);
     h.shared_clock = true;

@@ -101,6 +101,7 @@ fn regression_input_vanishes() {
     o.retention = Retention {
         max_bytes: 0,
         max_age: None,
+        ..Retention::default()
     };
     let store = Store::open("/db", o.clone()).unwrap();
     let t = store.register_topic(spec("/a")).unwrap();

@@ -62,6 +62,7 @@ fn a_far_future_stamp_does_not_make_live_data_old() {
     let retention = Retention {
         max_bytes: 0,
         max_age: Some(Duration::from_secs(10)),
+        ..Retention::default()
     };
     let store = Store::open(dir.path(), options(&wall, retention)).unwrap();
     let (a, b) = (
@@ -119,6 +120,7 @@ fn a_sim_time_reset_makes_retention_drop_the_old_session_first() {
         .set_retention(Retention {
             max_bytes: used - 1,
             max_age: None,
+            ..Retention::default()
         })
         .unwrap();
     store.compact().unwrap();

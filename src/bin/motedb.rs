@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use motedb::cdr::{self, Schema};
-use motedb::engine::{self, FileReport, Nanos, Options, Record, Store, TopicInfo};
+use motedb::engine::{self, FileReport, Mark, Nanos, Options, Record, Store, TopicInfo};
 use motedb::export::timearg::{format_time, format_unix, parse_time};
 use motedb::export::{
     self, ExportControl, ExportError, ExportOptions, ImportOptions, McapCompression,
@@ -85,6 +85,13 @@ enum Cmd {
     Compact { store: PathBuf },
     /// Disk usage by level, WAL and topic.
     Du { store: PathBuf },
+    /// Event marks (made with the node's ~/mark), oldest first.
+    Marks {
+        store: PathBuf,
+        /// Only marks carrying this tag.
+        #[arg(long)]
+        tag: Option<String>,
+    },
     /// Print the full ros2msg definition of a type from installed .msg files.
     Msgdef {
         /// e.g. sensor_msgs/msg/Imu
@@ -208,6 +215,7 @@ fn run(cli: &Cli) -> CliResult {
         Cmd::Verify { store, decode } => verify(&open_read(store)?, *decode, json),
         Cmd::Compact { store } => compact(store, json),
         Cmd::Du { store } => du(&open_read(store)?, json),
+        Cmd::Marks { store, tag } => marks(&open_read(store)?, tag.as_deref(), json),
         Cmd::Msgdef {
             type_name,
             prefixes,

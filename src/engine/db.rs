@@ -6,6 +6,7 @@ use super::error::{Error, Result};
 use super::fs::{FileSystem, LockGuard};
 use super::health::{Controller, Poison, StateCell, Stats};
 use super::manifest::{self, Edit, ManifestWriter, TopicEntry};
+use super::marks::Mark;
 use super::memtable::Memtable;
 use super::sstable::{Table, TopicRange};
 use super::types::{Entry, Key, VPtr, Value, ValueRef};
@@ -82,6 +83,12 @@ pub struct Inner {
     pub codecs: ValueCodecs,
     /// The manifest has `FEATURE_ENCODED_VALUES`.
     pub encoded_values: AtomicBool,
+    /// The manifest has `FEATURE_MARKS`.
+    pub marks_feature: AtomicBool,
+    /// Event marks by id, as the manifest holds them (marks.rs).
+    pub marks: Mutex<BTreeMap<u64, Mark>>,
+    /// Pins retention released since open, newest last (for health).
+    pub released_pins: Mutex<(u64, Option<String>)>,
 }
 
 impl Inner {
@@ -232,6 +239,9 @@ impl Inner {
             last_written: AtomicU64::new(last_written),
             codecs: ValueCodecs::new(opts.value_compression),
             encoded_values: AtomicBool::new(state.features & manifest::FEATURE_ENCODED_VALUES != 0),
+            marks_feature: AtomicBool::new(state.features & manifest::FEATURE_MARKS != 0),
+            marks: Mutex::new(state.marks.clone()),
+            released_pins: Mutex::new((0, None)),
             opts,
         })
     }

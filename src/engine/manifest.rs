@@ -8,6 +8,7 @@ use super::codec::{
 };
 use super::error::{Error, Result};
 use super::fs::{FileSystem, WritableFile};
+use super::marks::{Mark, MAX_TAGS};
 use super::TopicSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -62,12 +63,17 @@ pub enum Edit {
     /// does not know this tag cannot open the store, and one that does
     /// refuses bits it does not know.
     Features(u64),
+    /// An event mark, whole: a later edit with the same id replaces it
+    /// (unpin, a pin released by retention).
+    Mark(Mark),
 }
 
 /// Value-log pointers may be encoded (entry kind 2).
 pub const FEATURE_ENCODED_VALUES: u64 = 1;
+/// The manifest holds `Mark` edits (tag 14).
+pub const FEATURE_MARKS: u64 = 2;
 /// Every feature this version reads.
-pub const KNOWN_FEATURES: u64 = FEATURE_ENCODED_VALUES;
+pub const KNOWN_FEATURES: u64 = FEATURE_ENCODED_VALUES | FEATURE_MARKS;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopicEntry {
@@ -91,6 +97,8 @@ pub struct State {
     pub table_wall: BTreeMap<u64, u64>,
     /// `Features` bits.
     pub features: u64,
+    /// Event marks by id.
+    pub marks: BTreeMap<u64, Mark>,
 }
 
 impl State {
@@ -130,6 +138,9 @@ impl State {
                 self.table_wall.insert(*num, *wall);
             }
             Edit::Features(bits) => self.features |= bits,
+            Edit::Mark(m) => {
+                self.marks.insert(m.id, m.clone());
+            }
         }
     }
 
@@ -165,6 +176,7 @@ impl State {
             });
         }
         out.extend(self.vlogs.iter().map(|n| Edit::AddVlog { num: *n }));
+        out.extend(self.marks.values().cloned().map(Edit::Mark));
         for (n, l) in &self.tables {
             out.push(Edit::AddTable { level: *l, num: *n });
             if let Some(w) = self.table_wall.get(n) {
@@ -251,6 +263,19 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
             put_u8(b, 13);
             put_u64(b, *bits);
         }
+        Edit::Mark(m) => {
+            put_u8(b, 14);
+            put_u64(b, m.id);
+            put_u64(b, m.start);
+            put_u64(b, m.end);
+            put_u64(b, m.created);
+            put_u8(b, u8::from(m.pinned) | (u8::from(m.released) << 1));
+            put_bytes(b, m.label.as_bytes());
+            put_u32(b, m.tags.len() as u32);
+            for t in &m.tags {
+                put_bytes(b, t.as_bytes());
+            }
+        }
     }
 }
 
@@ -302,7 +327,30 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
             wall: d.u64()?,
         },
         13 => Edit::Features(d.u64()?),
+        14 => Edit::Mark(decode_mark(d)?),
         _ => return None,
+    })
+}
+
+fn decode_mark(d: &mut Dec<'_>) -> Option<Mark> {
+    let (id, start, end, created, flags) = (d.u64()?, d.u64()?, d.u64()?, d.u64()?, d.u8()?);
+    let label = d.string()?;
+    let count = usize::try_from(d.u32()?).ok()?;
+    // Bounded before anything is allocated for it: tags are what
+    // `NewMark::check` lets in.
+    if flags > 3 || start > end || id == 0 || count > MAX_TAGS {
+        return None;
+    }
+    let tags = (0..count).map(|_| d.string()).collect::<Option<Vec<_>>>()?;
+    Some(Mark {
+        id,
+        label,
+        tags,
+        start,
+        end,
+        pinned: flags & 1 != 0,
+        released: flags & 2 != 0,
+        created,
     })
 }
 
@@ -531,6 +579,49 @@ mod tests {
         assert_eq!(got.next_file, 7);
         assert_eq!(got.topics[&0].next_seq, 42);
         assert_eq!(got.topics[&0].spec.name, "/a");
+    }
+
+    #[test]
+    fn a_mark_edit_round_trips_replaces_by_id_and_damage_is_refused() {
+        let m = Mark {
+            id: 3,
+            label: "estop".into(),
+            tags: vec!["a".into(), "bb".into()],
+            start: 10,
+            end: 20,
+            pinned: true,
+            released: false,
+            created: 99,
+        };
+        let mut b = Vec::new();
+        encode_edit(&mut b, &Edit::Mark(m.clone()));
+        let mut d = Dec::new(&b);
+        assert_eq!(decode_edit(&mut d), Some(Edit::Mark(m.clone())));
+        let mut st = State::default();
+        st.apply(&Edit::Mark(m.clone()));
+        let released = Mark {
+            pinned: false,
+            released: true,
+            ..m.clone()
+        };
+        st.apply(&Edit::Mark(released.clone()));
+        assert_eq!(st.marks.values().collect::<Vec<_>>(), vec![&released]);
+        assert!(st.snapshot().contains(&Edit::Mark(released)));
+        // Damage: unknown flag bits, a reversed window, id 0, a tag count
+        // beyond the limit (refused before anything is allocated for it).
+        let flags_at = 1 + 8 * 4;
+        for (at, byte) in [(flags_at, 4u8), (1 + 8, 0xFF), (1, 0)] {
+            let mut bad = b.clone();
+            bad[at] = byte;
+            if at == 1 {
+                bad[1..9].fill(0);
+            }
+            assert_eq!(decode_edit(&mut Dec::new(&bad)), None, "byte {at}");
+        }
+        let count_at = flags_at + 1 + 4 + m.label.len();
+        let mut bad = b.clone();
+        bad[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_edit(&mut Dec::new(&bad)), None);
     }
 
     #[test]

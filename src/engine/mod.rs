@@ -14,6 +14,7 @@ mod error;
 pub mod fs;
 mod health;
 mod manifest;
+mod marks;
 mod memtable;
 mod merge;
 mod read;
@@ -29,6 +30,7 @@ mod write;
 
 pub use compress::TopicCodecStats;
 pub use error::{Error, Result};
+pub use marks::{Mark, NewMark, MAX_LABEL_BYTES, MAX_MARKS, MAX_TAGS, MAX_TAG_BYTES};
 pub use types::Codec;
 pub use verify::{FileKind, FileReport, VerifyReport};
 pub use wal::TornTail;
@@ -121,10 +123,28 @@ pub enum Compression {
 pub struct Retention {
     /// 0: unlimited.
     pub max_bytes: u64,
+    /// Most bytes pinned marks may keep from retention (tables overlapping
+    /// a pinned window and the value-log files they point into); beyond
+    /// it the oldest pin is released. 0: half of `max_bytes`, unlimited
+    /// when that is 0 too. Never more than `max_bytes`.
+    pub pinned_max_bytes: u64,
     /// None: unlimited. Age is wall-clock time since a table's newest
     /// record was written (`Tuning::clock`), not log time: a sim-time
     /// reset or a far-future stamp cannot drop live data.
     pub max_age: Option<Duration>,
+}
+
+impl Retention {
+    /// The bytes pins may keep: `pinned_max_bytes`, else half of
+    /// `max_bytes`, at most `max_bytes`; u64::MAX when neither is set.
+    pub fn pin_budget(&self) -> u64 {
+        match (self.pinned_max_bytes, self.max_bytes) {
+            (0, 0) => u64::MAX,
+            (0, m) => m / 2,
+            (p, 0) => p,
+            (p, m) => p.min(m),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -327,6 +347,15 @@ pub struct Health {
     pub retention_dropped_files: u64,
     pub retention_dropped_bytes: u64,
     pub retention_dropped_messages: u64,
+    /// Bytes pinned marks keep from retention now, and the most they
+    /// may keep (`Retention::pin_budget`; u64::MAX: no limit).
+    pub pinned_bytes: u64,
+    pub pin_budget: u64,
+    /// Marks in the store.
+    pub marks: u64,
+    /// Pins retention released since open (over the budget), and the last.
+    pub pins_released: u64,
+    pub last_pin_released: Option<String>,
     /// Value-log compression per topic name since the store was opened
     /// (topics that wrote a large payload since).
     pub value_compression: Vec<(String, TopicCodecStats)>,
@@ -505,6 +534,22 @@ impl Store {
         *self.inner.retention.lock() = retention;
         self.inner.notify();
         Ok(())
+    }
+
+    /// Stores an event mark (fsynced in the manifest before it returns).
+    pub fn add_mark(&self, mark: NewMark) -> Result<Mark> {
+        self.inner.add_mark(mark)
+    }
+
+    /// Every mark, oldest first.
+    pub fn marks(&self) -> Vec<Mark> {
+        self.inner.marks()
+    }
+
+    /// Unpins mark `id` (retention may then drop its window): the mark
+    /// now, and whether it was pinned before.
+    pub fn unpin(&self, id: u64) -> Result<(Mark, bool)> {
+        self.inner.unpin(id)
     }
 
     /// Compacts until no level needs it, and waits.

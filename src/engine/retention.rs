@@ -9,6 +9,7 @@ use super::db::Inner;
 use super::error::Result;
 use super::health::Stats;
 use super::manifest::Edit;
+use super::marks::Mark;
 use super::sstable::Table;
 use super::version::Version;
 use super::{Health, LevelHealth};
@@ -18,6 +19,8 @@ use std::sync::Arc;
 struct Plan {
     tables: Vec<(usize, Arc<Table>)>,
     vlogs: Vec<(u64, u64)>,
+    /// Pins released to bring the pinned bytes within their budget.
+    released: Vec<Mark>,
 }
 
 fn vlog_refs(tables: &[(usize, Arc<Table>)]) -> BTreeMap<u64, usize> {
@@ -30,8 +33,33 @@ fn vlog_refs(tables: &[(usize, Arc<Table>)]) -> BTreeMap<u64, usize> {
     refs
 }
 
+/// Some topic of `t` has data inside a window `pins` protect.
+fn pinned(t: &Table, pins: &[Mark]) -> bool {
+    pins.iter().any(|m| {
+        t.meta
+            .topics
+            .values()
+            .any(|r| r.count > 0 && m.overlaps(r.min_time, r.max_time))
+    })
+}
+
+/// Bytes `pins` keep from retention: the tables they overlap and every
+/// value-log file those tables point into, each counted once.
+fn pinned_bytes(tables: &[(usize, Arc<Table>)], sizes: &BTreeMap<u64, u64>, pins: &[Mark]) -> u64 {
+    let mut vlogs = std::collections::BTreeSet::new();
+    let mut total = 0u64;
+    for (_, t) in tables.iter().filter(|(_, t)| pinned(t, pins)) {
+        total = total.saturating_add(t.meta.size);
+        vlogs.extend(t.meta.vlogs.iter().copied());
+    }
+    vlogs.iter().fold(total, |acc, v| {
+        acc.saturating_add(sizes.get(v).copied().unwrap_or(0))
+    })
+}
+
 impl Inner {
-    fn plan_retention(&self, v: &Version) -> Plan {
+    /// `marks`: the store's marks (the caller holds their lock).
+    fn plan_retention(&self, v: &Version, marks: &BTreeMap<u64, Mark>) -> Plan {
         let r = self.retention.lock().clone();
         let mut tables: Vec<(usize, Arc<Table>)> =
             v.tables().map(|(l, t)| (l, t.clone())).collect();
@@ -48,9 +76,21 @@ impl Inner {
         let cutoff = r
             .max_age
             .map(|a| now.saturating_sub(u64::try_from(a.as_nanos()).unwrap_or(u64::MAX)));
+        // Pins over their budget are released oldest first.
+        let mut pins: Vec<Mark> = marks.values().filter(|m| m.protects()).cloned().collect();
+        let mut released = Vec::new();
+        while !pins.is_empty() && pinned_bytes(&tables, &sizes, &pins) > r.pin_budget() {
+            let m = pins.remove(0);
+            released.push(Mark {
+                pinned: false,
+                released: true,
+                ..m
+            });
+        }
         let mut plan = Plan {
             tables: Vec::new(),
             vlogs: Vec::new(),
+            released,
         };
         for (num, size) in &sizes {
             if *num < pin_from && !refs.contains_key(num) {
@@ -60,10 +100,13 @@ impl Inner {
         }
         let old = |t: &Table| cutoff.is_some_and(|c| t.written_at < c);
         // Oldest written first, so what goes is always a prefix of what
-        // was written: never a hole in the middle of a recording.
-        while !tables.is_empty() {
+        // was written (never a hole in the middle of a recording), except
+        // for the windows pins keep.
+        for (level, t) in tables {
+            if pinned(&t, &pins) {
+                continue;
+            }
             let over = r.max_bytes > 0 && total > r.max_bytes;
-            let (level, t) = tables.remove(0);
             if !over && !old(&t) {
                 break;
             }
@@ -82,20 +125,26 @@ impl Inner {
         plan
     }
 
-    /// One retention pass; true when files were dropped.
+    /// One retention pass; true when files were dropped or pins released.
     pub fn enforce_retention(&self) -> Result<bool> {
         let r = self.retention.lock().clone();
         if r.max_bytes == 0 && r.max_age.is_none() {
             return Ok(false);
         }
         let v = self.snapshot().version.clone();
-        let plan = self.plan_retention(&v);
-        if plan.tables.is_empty() && plan.vlogs.is_empty() {
+        // Held through the commit: an unpin in between would otherwise be
+        // overwritten by a stale copy of the mark.
+        let mut marks = self.marks.lock();
+        let plan = self.plan_retention(&v, &marks);
+        if plan.tables.is_empty() && plan.vlogs.is_empty() && plan.released.is_empty() {
             return Ok(false);
         }
         // The totals start from the manifest: saturate, never overflow.
         let mut counters = *self.retention_counters.lock();
         let mut c = Change::default();
+        for m in &plan.released {
+            c.note(Edit::Mark(m.clone()));
+        }
         for (level, t) in &plan.tables {
             c.remove_table(*level, t.meta.num);
             counters.0 = counters.0.saturating_add(1);
@@ -114,7 +163,37 @@ impl Inner {
         });
         self.commit(c)?;
         *self.retention_counters.lock() = counters;
+        if let Some(last) = plan.released.last() {
+            let mut pins = self.released_pins.lock();
+            pins.0 = pins.0.saturating_add(plan.released.len() as u64);
+            pins.1 = Some(format!(
+                "mark {} ({:?}): pinned data exceeded {} bytes",
+                last.id,
+                last.label,
+                r.pin_budget()
+            ));
+        }
+        for m in plan.released {
+            marks.insert(m.id, m);
+        }
         Ok(true)
+    }
+
+    /// Bytes the store's pins keep from retention now.
+    fn pinned_bytes_now(&self, v: &Version) -> u64 {
+        let pins: Vec<Mark> = self
+            .marks
+            .lock()
+            .values()
+            .filter(|m| m.protects())
+            .cloned()
+            .collect();
+        if pins.is_empty() {
+            return 0;
+        }
+        let tables: Vec<(usize, Arc<Table>)> = v.tables().map(|(l, t)| (l, t.clone())).collect();
+        let sizes: BTreeMap<u64, u64> = v.vlogs.iter().map(|(n, f)| (*n, f.size())).collect();
+        pinned_bytes(&tables, &sizes, &pins)
     }
 
     pub fn health(&self) -> Health {
@@ -145,6 +224,10 @@ impl Inner {
             + Stats::get(&s.compaction_bytes)
             + Stats::get(&s.vlog_bytes);
         let counters = *self.retention_counters.lock();
+        // Each lock taken and released here: guards in the literal below
+        // would live to its end (parking_lot locks do not nest).
+        let retention = self.retention.lock().clone();
+        let (pins_released, last_pin_released) = self.released_pins.lock().clone();
         Health {
             write_state: self.refresh_state(),
             poisoned: self.poison.is_set(),
@@ -174,7 +257,7 @@ impl Inner {
                 written as f64 / ingested as f64
             },
             disk_bytes: table_bytes + vlog_disk + wal_bytes,
-            quota_bytes: self.retention.lock().max_bytes,
+            quota_bytes: retention.max_bytes,
             wal_bytes,
             // Counts come from table metas: saturate rather than overflow.
             messages_stored: Inner::topic_ranges(&sv)
@@ -183,6 +266,11 @@ impl Inner {
             retention_dropped_files: counters.0,
             retention_dropped_bytes: counters.1,
             retention_dropped_messages: counters.2,
+            pinned_bytes: self.pinned_bytes_now(v),
+            pin_budget: retention.pin_budget(),
+            marks: self.marks.lock().len() as u64,
+            pins_released,
+            last_pin_released,
             value_compression: {
                 let cat = self.catalog.read();
                 self.codecs

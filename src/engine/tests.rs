@@ -371,6 +371,7 @@ fn retention_set_at_run_time_takes_effect() {
         .set_retention(Retention {
             max_bytes: 200 << 10,
             max_age: None,
+            ..Retention::default()
         })
         .unwrap();
     store.compact().unwrap();
@@ -693,4 +694,36 @@ fn verify_and_reads_report_an_encoded_payload_that_does_not_decode_to_its_length
         .collect::<Result<Vec<_>>>()
         .unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn the_first_mark_logs_its_feature_in_a_batch_before_it() {
+    let fs = FaultFs::new();
+    let dir = Path::new("/db");
+    let store = Store::open(dir, fault_opts(&fs)).unwrap();
+    assert_eq!(manifest::load(&fs, dir).unwrap().0.features, 0);
+    let m = store
+        .add_mark(crate::engine::NewMark {
+            label: "a".into(),
+            start: 1,
+            end: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    let state = manifest::load(&fs, dir).unwrap().0;
+    assert_eq!(state.features, manifest::FEATURE_MARKS);
+    assert_eq!(state.marks[&m.id], m);
+    // A version that knows `Features` but not marks stops at the feature
+    // batch, before the mark's tag 14 could read as damage: the feature
+    // edit is in a frame of its own, ahead of the mark.
+    let bytes = fs.contents(&dir.join(manifest::FILE)).unwrap();
+    let feature = bytes
+        .windows(9)
+        .position(|w| w[0] == 13 && w[1..] == manifest::FEATURE_MARKS.to_le_bytes())
+        .unwrap();
+    let mark = bytes
+        .windows(9)
+        .position(|w| w[0] == 14 && w[1..] == m.id.to_le_bytes())
+        .unwrap();
+    assert!(feature + 9 < mark, "feature at {feature}, mark at {mark}");
 }

@@ -3,14 +3,17 @@
 //! same field names, so each adapter names its types (`Time`,
 //! `DiagnosticStatus`, `KeyValue`, `StoredMessage`, `TopicInfoMsg`,
 //! `QueryRequest`, `QueryResponse`, `LatestResponse`, `ExportRequest`,
-//! `ExportResponse`) and expands this macro next to them.
+//! `ExportResponse`, `MarkInfo`, `MarkRequest`, `MarkResponse`,
+//! `UnpinResponse`, `ListMarksResponse`) and expands this macro next to
+//! them.
 
 macro_rules! message_conversions {
     () => {
-        use crate::engine::TopicInfo;
+        use crate::engine::{Mark, TopicInfo};
         use crate::node::diagnostics::Status;
         use crate::node::services::{
-            ExportInput, ExportOutput, LatestOutput, QueryInput, QueryOutput, Stamp, Stored,
+            ExportInput, ExportOutput, LatestOutput, MarkInput, MarkOutput, QueryInput,
+            QueryOutput, Stamp, Stored,
         };
 
         pub fn stamp(t: &Time) -> Stamp {
@@ -104,6 +107,62 @@ macro_rules! message_conversions {
                 path: out.path,
                 message_count: out.message_count,
                 size_bytes: out.size_bytes,
+            }
+        }
+
+        pub fn mark_info(m: &Mark) -> MarkInfo {
+            MarkInfo {
+                id: m.id,
+                label: m.label.clone(),
+                tags: m.tags.clone(),
+                start: time(m.start),
+                end: time(m.end),
+                pinned: m.pinned,
+                released: m.released,
+                created: time(m.created),
+            }
+        }
+
+        pub fn mark_input(r: &MarkRequest) -> MarkInput {
+            MarkInput {
+                label: r.label.clone(),
+                tags: r.tags.clone(),
+                start: stamp(&r.start),
+                end: stamp(&r.end),
+                pre_s: r.pre_s,
+                post_s: r.post_s,
+                pin: r.pin,
+            }
+        }
+
+        pub fn mark_response(out: MarkOutput) -> MarkResponse {
+            MarkResponse {
+                success: out.success,
+                message: out.message,
+                mark: out.mark.as_ref().map(mark_info).unwrap_or_default(),
+            }
+        }
+
+        pub fn unpin_response(out: MarkOutput) -> UnpinResponse {
+            UnpinResponse {
+                success: out.success,
+                message: out.message,
+                mark: out.mark.as_ref().map(mark_info).unwrap_or_default(),
+            }
+        }
+
+        pub fn list_marks_response(out: Result<Vec<Mark>, String>) -> ListMarksResponse {
+            match out {
+                Ok(marks) => ListMarksResponse {
+                    success: true,
+                    message: format!("{} mark(s)", marks.len()),
+                    marks: marks.iter().map(mark_info).collect(),
+                },
+                Err(message) => ListMarksResponse {
+                    success: false,
+                    message,
+                    ..Default::default()
+                },
             }
         }
 

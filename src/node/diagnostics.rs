@@ -59,6 +59,10 @@ pub struct RecorderSnapshot {
     pub last_error: String,
     /// Why the recorder thread is not taking messages, while it is down.
     pub down: Option<String>,
+    /// Paused by `~/pause` (or `start_paused`).
+    pub paused: bool,
+    /// Messages taken and discarded while paused since the start.
+    pub skipped_while_paused: u64,
 }
 
 /// Paces `/diagnostics` by `diagnostic_updater.period`, which may change
@@ -95,6 +99,7 @@ pub struct Composer {
     last_jumps: u64,
     last_gaps: u64,
     last_qos: u64,
+    last_pins_released: u64,
     /// Prefix of the status names.
     node: String,
 }
@@ -170,6 +175,7 @@ impl Composer {
         self.last_jumps = recorder.clock_jumps_back;
         self.last_gaps = recorder.gaps_detected;
         self.last_qos = recorder.qos_events;
+        self.last_pins_released = health.pins_released;
         statuses
     }
 
@@ -255,6 +261,16 @@ impl Composer {
                 "writes slowed down: compaction is behind".into(),
             );
         }
+        let released = h.pins_released.saturating_sub(self.last_pins_released);
+        if released > 0 {
+            v.raise(
+                Level::Warn,
+                format!(
+                    "{released} pin(s) released, oldest first, their windows may now be dropped: {}; raise retention.pinned_max_bytes or unpin marks",
+                    h.last_pin_released.as_deref().unwrap_or("")
+                ),
+            );
+        }
         let values = vec![
             kv("write_state", write_state_name(h.write_state)),
             kv("poisoned", h.poisoned),
@@ -275,6 +291,17 @@ impl Composer {
             kv("recovery_torn_tails", torn_tails(&h.recovery)),
             kv("recovery_records_dropped", h.recovery.dropped_records),
             kv("value_compression", compression_summary(h)),
+            kv("marks", h.marks),
+            kv("pinned_bytes", h.pinned_bytes),
+            kv(
+                "pinned_max_bytes",
+                if h.pin_budget == u64::MAX {
+                    "unlimited".to_string()
+                } else {
+                    h.pin_budget.to_string()
+                },
+            ),
+            kv("pins_released", h.pins_released),
         ];
         self.status("storage", v, "OK", values)
     }
@@ -329,6 +356,12 @@ impl Composer {
             v.raise(
                 Level::Error,
                 "not recording: the store refuses writes".into(),
+            );
+        }
+        if r.paused {
+            v.raise(
+                Level::Ok,
+                "paused: messages are taken and discarded until ~/resume".into(),
             );
         }
         if r.waiting_for_clock {
@@ -411,6 +444,8 @@ impl Composer {
             kv("without_definition", r.without_definition.join(",")),
             kv("last_error", &r.last_error),
             kv("recorder_down", r.down.as_deref().unwrap_or("")),
+            kv("paused", r.paused),
+            kv("skipped_while_paused", r.skipped_while_paused),
             kv("client_library", self.client_library),
         ];
         self.status("recorder", v, "recorder", values)
@@ -496,6 +531,11 @@ mod tests {
             retention_dropped_files: 0,
             retention_dropped_bytes: 0,
             retention_dropped_messages: 0,
+            pinned_bytes: 0,
+            pin_budget: u64::MAX,
+            marks: 0,
+            pins_released: 0,
+            last_pin_released: None,
             value_compression: Vec::new(),
         }
     }
@@ -617,6 +657,24 @@ mod tests {
         let values: std::collections::BTreeMap<_, _> = st[2].values.iter().cloned().collect();
         assert_eq!(values["recorder_down"], "rcl_init failed");
         assert_eq!(values["last_error"], "recorder stopped: rcl_init failed");
+    }
+
+    #[test]
+    fn a_paused_recorder_is_ok_and_says_so_with_the_discarded_count() {
+        let mut c = Composer::new("x", "test 1.0");
+        let r = RecorderSnapshot {
+            paused: true,
+            skipped_while_paused: 7,
+            ..RecorderSnapshot::default()
+        };
+        let st = c.compose(&healthy(), &r);
+        assert_eq!(st[2].level, Level::Ok);
+        assert!(st[2].message.starts_with("paused"), "{}", st[2].message);
+        let values: std::collections::BTreeMap<_, _> = st[2].values.iter().cloned().collect();
+        assert_eq!(values["paused"], "true");
+        assert_eq!(values["skipped_while_paused"], "7");
+        let st = c.compose(&healthy(), &RecorderSnapshot::default());
+        assert_eq!(st[2].message, "recorder");
     }
 
     #[test]

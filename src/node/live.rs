@@ -29,6 +29,9 @@ impl Live {
         store: &Arc<Store>,
         stats: &Arc<Stats>,
     ) -> Result<(Recording, Arc<Live>)> {
+        // Before the recorder takes its first message.
+        stats.set_paused(params.start_paused);
+        stats.set_sim_time(params.use_sim_time);
         let recording = Recording::start(identity, params, store, stats)?;
         let live = Live::new(
             params.clone(),

@@ -84,6 +84,12 @@ pub const SPECS: &[ParamSpec] = &[
         "Also record hidden topics (a name part starting with '_'), as rosbag2's --include-hidden-topics.",
     ),
     spec(
+        "start_paused",
+        false,
+        None,
+        "Start with recording paused until ~/resume. Read-only.",
+    ),
+    spec(
         "queue.capacity",
         false,
         Some(1.0),
@@ -136,6 +142,12 @@ pub const SPECS: &[ParamSpec] = &[
         true,
         Some(0.0),
         "Drop files older than this many seconds; 0: unlimited.",
+    ),
+    spec(
+        "retention.pinned_max_bytes",
+        true,
+        Some(0.0),
+        "Most bytes pinned marks keep from retention (oldest pin released beyond); 0: half of retention.max_bytes.",
     ),
     spec(
         "query.max_messages",

@@ -61,10 +61,15 @@ pub struct NodeParams {
     pub sync_interval: Duration,
     pub retention_max_bytes: u64,
     pub retention_max_age: Duration,
+    /// 0: half of `retention_max_bytes` (unlimited when that is 0).
+    pub retention_pinned_max_bytes: u64,
     pub query_max_messages: u32,
     pub query_max_bytes: u64,
     pub export_directory: PathBuf,
     pub use_sim_time: bool,
+    /// Start with recording paused (`~/resume` starts it), like
+    /// `ros2 bag record --start-paused`.
+    pub start_paused: bool,
     /// `qos_overrides.<topic>.reliability` (reliable, best_effort) and
     /// `qos_overrides.<topic>.durability` (transient_local, volatile).
     pub qos_overrides: BTreeMap<String, Override>,
@@ -100,10 +105,12 @@ impl NodeParams {
             sync_interval: Duration::from_millis(100),
             retention_max_bytes: 0,
             retention_max_age: Duration::ZERO,
+            retention_pinned_max_bytes: 0,
             query_max_messages: 1000,
             query_max_bytes: 16 << 20,
             export_directory: ros_home.join("motedb_exports"),
             use_sim_time: false,
+            start_paused: false,
             qos_overrides: BTreeMap::new(),
         }
     }
@@ -168,6 +175,9 @@ impl NodeParams {
         if let Some(v) = r.non_negative_seconds("retention.max_age_s")? {
             p.retention_max_age = v;
         }
+        if let Some(v) = r.non_negative("retention.pinned_max_bytes")? {
+            p.retention_pinned_max_bytes = v;
+        }
         if let Some(v) = r.positive("query.max_messages")? {
             p.query_max_messages = u32::try_from(v).map_err(|_| NodeError::ParamValue {
                 name: "query.max_messages".into(),
@@ -183,7 +193,19 @@ impl NodeParams {
         if let Some(v) = r.bool("use_sim_time")? {
             p.use_sim_time = v;
         }
+        if let Some(v) = r.bool("start_paused")? {
+            p.start_paused = v;
+        }
         p.qos_overrides = qos_overrides(given)?;
+        if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes > p.retention_max_bytes {
+            return Err(NodeError::ParamValue {
+                name: "retention.pinned_max_bytes".into(),
+                reason: format!(
+                    "{} is more than retention.max_bytes {}: pins could then keep the store over its quota",
+                    p.retention_pinned_max_bytes, p.retention_max_bytes
+                ),
+            });
+        }
         Ok(p)
     }
 
@@ -200,6 +222,7 @@ impl NodeParams {
             value_compression: self.value_compression,
             retention: Retention {
                 max_bytes: self.retention_max_bytes,
+                pinned_max_bytes: self.retention_pinned_max_bytes,
                 max_age,
             },
             ..Options::default()
@@ -226,6 +249,7 @@ impl NodeParams {
                 V::Double(self.discovery_period.as_secs_f64()),
             ),
             ("include_hidden_topics", V::Bool(self.include_hidden_topics)),
+            ("start_paused", V::Bool(self.start_paused)),
             (
                 "queue.capacity",
                 V::Integer(saturating_i64(self.queue_capacity as u64)),
@@ -261,6 +285,10 @@ impl NodeParams {
             (
                 "retention.max_age_s",
                 V::Double(self.retention_max_age.as_secs_f64()),
+            ),
+            (
+                "retention.pinned_max_bytes",
+                V::Integer(saturating_i64(self.retention_pinned_max_bytes)),
             ),
             (
                 "query.max_messages",
@@ -531,6 +559,35 @@ mod tests {
             err.contains("storage.value_compression") && err.contains("zstd, lz4, none"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_pin_budget_defaults_to_half_the_quota_and_may_not_exceed_it() {
+        let quota = |pinned: i64| {
+            NodeParams::from_overrides(
+                &given(&[
+                    ("retention.max_bytes", ParamValue::Integer(1000)),
+                    ("retention.pinned_max_bytes", ParamValue::Integer(pinned)),
+                ]),
+                "/r".as_ref(),
+            )
+        };
+        assert_eq!(
+            quota(0).unwrap().engine_options().retention.pin_budget(),
+            500
+        );
+        assert_eq!(
+            quota(800).unwrap().engine_options().retention.pin_budget(),
+            800
+        );
+        let err = quota(1001).unwrap_err().to_string();
+        assert!(
+            err.contains("retention.pinned_max_bytes") && err.contains("over its quota"),
+            "{err}"
+        );
+        let p = NodeParams::defaults("/r".as_ref());
+        assert_eq!(p.engine_options().retention.pin_budget(), u64::MAX);
+        assert!(!p.start_paused);
     }
 
     #[test]

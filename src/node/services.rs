@@ -2,7 +2,8 @@
 //! validation, limits, and the answers. The adapter converts messages to
 //! and from these structs and runs the work off its executor thread.
 
-use crate::engine::{Nanos, Record, ScanRequest, Store, TopicInfo, WriteState};
+use super::recorder::ingest::Stats;
+use crate::engine::{Mark, Nanos, NewMark, Record, ScanRequest, Store, TopicInfo, WriteState};
 
 /// builtin_interfaces/Time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +35,160 @@ impl Stamp {
     pub fn is_zero(self) -> bool {
         self.sec == 0 && self.nanosec == 0
     }
+}
+
+/// `~/pause` (true) and `~/resume` (false), std_srvs/Trigger's answer:
+/// both always succeed (as rosbag2's do), the message says whether the
+/// state changed.
+pub fn set_paused(stats: &Stats, paused: bool) -> (bool, String) {
+    let changed = stats.set_paused(paused);
+    let message = match (paused, changed) {
+        (true, true) => "paused: messages are discarded until ~/resume",
+        (true, false) => "already paused",
+        (false, true) => "recording",
+        (false, false) => "already recording",
+    };
+    (true, message.to_string())
+}
+
+/// What a client asked in `~/mark` (or published on `places.mark_topic`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MarkInput {
+    pub label: String,
+    pub tags: Vec<String>,
+    pub start: Stamp,
+    pub end: Stamp,
+    pub pre_s: f64,
+    pub post_s: f64,
+    pub pin: bool,
+}
+
+/// The answer of `~/mark` and `~/unpin`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MarkOutput {
+    pub success: bool,
+    pub message: String,
+    pub mark: Option<Mark>,
+}
+
+impl MarkOutput {
+    fn failed(message: String) -> MarkOutput {
+        MarkOutput {
+            message,
+            ..MarkOutput::default()
+        }
+    }
+}
+
+/// The window a mark request names, in log time: `start`/`end` when given
+/// (a zero end: up to now), else `now - pre_s .. now + post_s`. `now` is
+/// None with use_sim_time before the first /clock.
+pub fn mark_window(input: &MarkInput, now: Option<Nanos>) -> Result<(Nanos, Nanos), String> {
+    let seconds = |name: &str, s: f64| {
+        if s.is_finite() && s >= 0.0 {
+            Ok((s * 1e9).min(u64::MAX as f64) as u64)
+        } else {
+            Err(format!("{name} must be a number of seconds >= 0, not {s}"))
+        }
+    };
+    let (pre, post) = (
+        seconds("pre_s", input.pre_s)?,
+        seconds("post_s", input.post_s)?,
+    );
+    let need_now = || {
+        now.ok_or_else(|| "no /clock received yet (use_sim_time): give start and end".to_string())
+    };
+    let valid = |name: &str, t: Stamp| {
+        t.to_nanos()
+            .ok_or_else(|| format!("{name} {}.{:09} is not a valid time", t.sec, t.nanosec))
+    };
+    if input.start.is_zero() && input.end.is_zero() {
+        let now = need_now()?;
+        return Ok((now.saturating_sub(pre), now.saturating_add(post)));
+    }
+    if pre > 0 || post > 0 {
+        return Err("give either start/end or pre_s/post_s, not both".into());
+    }
+    if input.start.is_zero() {
+        return Err("end without start: give start too (or neither, with pre_s/post_s)".into());
+    }
+    let start = valid("start", input.start)?;
+    let end = if input.end.is_zero() {
+        need_now()?
+    } else {
+        valid("end", input.end)?
+    };
+    if start > end {
+        return Err(format!("start {start} is after end {end}"));
+    }
+    Ok((start, end))
+}
+
+/// `~/mark`.
+pub fn add_mark(store: &Store, input: &MarkInput, now: Option<Nanos>) -> MarkOutput {
+    let (start, end) = match mark_window(input, now) {
+        Ok(w) => w,
+        Err(e) => return MarkOutput::failed(e),
+    };
+    let new = NewMark {
+        label: input.label.clone(),
+        tags: input.tags.clone(),
+        start,
+        end,
+        pin: input.pin,
+    };
+    match store.add_mark(new) {
+        Ok(mark) => MarkOutput {
+            success: true,
+            message: format!(
+                "mark {} stored{}",
+                mark.id,
+                if mark.pinned { ", pinned" } else { "" }
+            ),
+            mark: Some(mark),
+        },
+        Err(e) => MarkOutput::failed(e.to_string()),
+    }
+}
+
+/// `~/unpin`.
+pub fn unpin(store: &Store, id: u64) -> MarkOutput {
+    match store.unpin(id) {
+        Ok((mark, was_pinned)) => MarkOutput {
+            success: true,
+            message: if was_pinned {
+                format!("mark {id} unpinned: retention may drop its window")
+            } else if mark.released {
+                format!("mark {id} is not pinned (retention released its pin)")
+            } else {
+                format!("mark {id} is not pinned")
+            },
+            mark: Some(mark),
+        },
+        Err(e) => MarkOutput::failed(e.to_string()),
+    }
+}
+
+/// `~/list_marks`: marks carrying `tag` (empty: all) whose window meets
+/// `[start, end]` (zero: open), oldest first.
+pub fn list_marks(store: &Store, tag: &str, start: Stamp, end: Stamp) -> Result<Vec<Mark>, String> {
+    let bound = |name: &str, t: Stamp, open: Nanos| {
+        if t.is_zero() {
+            return Ok(open);
+        }
+        t.to_nanos()
+            .ok_or_else(|| format!("{name} {}.{:09} is not a valid time", t.sec, t.nanosec))
+    };
+    let (lo, hi) = (bound("start", start, 0)?, bound("end", end, Nanos::MAX)?);
+    if lo > hi {
+        return Err(format!("start {lo} is after end {hi}"));
+    }
+    Ok(store
+        .marks()
+        .into_iter()
+        .filter(|m| tag.is_empty() || m.tags.iter().any(|t| t == tag))
+        .filter(|m| m.overlaps(lo, hi))
+        .collect())
 }
 
 /// A stored message with its topic resolved to name and type.
@@ -361,6 +516,27 @@ pub fn export_mcap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pause_and_resume_say_whether_the_state_changed() {
+        let stats = Stats::default();
+        assert!(!stats.is_paused());
+        assert_eq!(
+            set_paused(&stats, false),
+            (true, "already recording".into())
+        );
+        let (ok, message) = set_paused(&stats, true);
+        assert!(ok && message.starts_with("paused"), "{message}");
+        assert!(stats.is_paused());
+        assert!(
+            stats.take_urgent(),
+            "a change goes out on /diagnostics at once"
+        );
+        assert_eq!(set_paused(&stats, true), (true, "already paused".into()));
+        assert!(!stats.take_urgent());
+        assert_eq!(set_paused(&stats, false), (true, "recording".into()));
+        assert!(!stats.is_paused());
+    }
 
     #[test]
     fn stamp_round_trip_and_invalid() {

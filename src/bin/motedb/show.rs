@@ -1,4 +1,4 @@
-//! Read-only views: info (stores and bags), topics, du.
+//! Read-only views: info (stores and bags), topics, du, marks.
 
 use super::*;
 
@@ -78,6 +78,8 @@ pub(crate) fn info(store: &Store, path: &Path, json: bool) -> CliResult {
             "path": path, "size_bytes": health.disk_bytes, "message_count": count,
             "start": first, "end": last, "duration_ns": duration,
             "topics": topics.iter().map(topic_json).collect::<Vec<_>>(),
+            "marks": store.marks().iter().map(mark_json).collect::<Vec<_>>(),
+            "pinned_bytes": health.pinned_bytes,
         }));
         return Ok(0);
     }
@@ -110,6 +112,66 @@ pub(crate) fn info(store: &Store, path: &Path, json: bool) -> CliResult {
             t.gap_count,
             t.spec.serialization_format
         );
+    }
+    let marks = store.marks();
+    if !marks.is_empty() {
+        println!(
+            "Marks:             {} ({} pinned, {} kept by pins)",
+            marks.len(),
+            marks.iter().filter(|m| m.protects()).count(),
+            human_bytes(health.pinned_bytes)
+        );
+        for m in &marks {
+            println!("  {}", mark_line(m));
+        }
+    }
+    Ok(0)
+}
+
+fn mark_state(m: &Mark) -> &'static str {
+    match (m.pinned, m.released) {
+        (true, _) => "pinned",
+        (false, true) => "pin released by retention",
+        (false, false) => "not pinned",
+    }
+}
+
+fn mark_line(m: &Mark) -> String {
+    format!(
+        "Mark {}: {} | Tags: {} | {} .. {} ({}s) | {}",
+        m.id,
+        m.label,
+        m.tags.join(","),
+        format_time(m.start),
+        format_time(m.end),
+        format_unix(m.end - m.start),
+        mark_state(m)
+    )
+}
+
+fn mark_json(m: &Mark) -> serde_json::Value {
+    json!({
+        "id": m.id, "label": m.label, "tags": m.tags, "start": m.start, "end": m.end,
+        "pinned": m.pinned, "released": m.released, "created": m.created,
+    })
+}
+
+/// `motedb marks`.
+pub(crate) fn marks(store: &Store, tag: Option<&str>, json: bool) -> CliResult {
+    let marks: Vec<Mark> = store
+        .marks()
+        .into_iter()
+        .filter(|m| tag.is_none_or(|t| m.tags.iter().any(|x| x == t)))
+        .collect();
+    if json {
+        print_json(&json!(marks.iter().map(mark_json).collect::<Vec<_>>()));
+        return Ok(0);
+    }
+    if marks.is_empty() {
+        println!("no marks");
+    }
+    for m in &marks {
+        println!("{}", mark_line(m));
     }
     Ok(0)
 }

@@ -3,13 +3,19 @@
 
 use r2r::builtin_interfaces::msg::Time;
 use r2r::diagnostic_msgs::msg::{DiagnosticStatus, KeyValue};
-use r2r::motedb_interfaces::msg::{StoredMessage, TopicInfo as TopicInfoMsg};
-use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, QueryRange};
+use r2r::motedb_interfaces::msg::{MarkInfo, StoredMessage, TopicInfo as TopicInfoMsg};
+use r2r::motedb_interfaces::srv::{
+    ExportMcap, GetLatest, ListMarks, Mark as MarkSrv, QueryRange, Unpin,
+};
 
 type QueryRequest = QueryRange::Request;
 type QueryResponse = QueryRange::Response;
 type LatestResponse = GetLatest::Response;
 type ExportRequest = ExportMcap::Request;
 type ExportResponse = ExportMcap::Response;
+type MarkRequest = MarkSrv::Request;
+type MarkResponse = MarkSrv::Response;
+type UnpinResponse = Unpin::Response;
+type ListMarksResponse = ListMarks::Response;
 
 crate::node::convert::message_conversions!();

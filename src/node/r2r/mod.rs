@@ -21,7 +21,10 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::{Future, StreamExt};
 use r2r::diagnostic_msgs::msg::DiagnosticArray;
-use r2r::motedb_interfaces::srv::{ExportMcap, GetLatest, ListTopics, QueryRange};
+use r2r::motedb_interfaces::srv::{
+    ExportMcap, GetLatest, IsPaused, ListMarks, ListTopics, Mark as MarkSrv, QueryRange, Unpin,
+};
+use r2r::std_srvs::srv::Trigger;
 use r2r::QosProfile;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +78,8 @@ pub fn run() -> Result<()> {
     serve_query_range(&mut node, &pool, &store, &lanes, &live, &logger)?;
     serve_get_latest(&mut node, &pool, &store, &lanes, &logger)?;
     serve_export(&mut node, &pool, &store, &lanes, &params, &logger)?;
+    serve_pause(&mut node, &pool, &stats, &logger)?;
+    serve_marks(&mut node, &pool, &store, &lanes, &stats, &logger)?;
     publish_diagnostics(&mut node, &pool, &store, &stats, &live, &logger)?;
 
     while !signals::stop_requested() && !stats.has_failed() {
@@ -157,6 +162,42 @@ fn serve_list_topics(
                 "~/list_topics",
                 &logger,
             );
+            futures::future::ready(())
+        }),
+    )
+}
+
+/// `~/pause`, `~/resume` (std_srvs/Trigger) and `~/is_paused`, answered on
+/// the executor: they only flip or read a flag.
+fn serve_pause(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    stats: &Arc<Stats>,
+    logger: &str,
+) -> Result<()> {
+    for (name, paused) in [("~/pause", true), ("~/resume", false)] {
+        let requests = node
+            .create_service::<Trigger::Service>(name, QosProfile::services_default())
+            .map_err(mw(name))?;
+        let (stats, logger) = (Arc::clone(stats), logger.to_string());
+        spawn(
+            pool,
+            requests.for_each(move |req| {
+                let (success, message) = services::set_paused(&stats, paused);
+                respond(req, Trigger::Response { success, message }, name, &logger);
+                futures::future::ready(())
+            }),
+        )?;
+    }
+    let requests = node
+        .create_service::<IsPaused::Service>("~/is_paused", QosProfile::services_default())
+        .map_err(mw("~/is_paused"))?;
+    let (stats, logger) = (Arc::clone(stats), logger.to_string());
+    spawn(
+        pool,
+        requests.for_each(move |req| {
+            let paused = stats.is_paused();
+            respond(req, IsPaused::Response { paused }, "~/is_paused", &logger);
             futures::future::ready(())
         }),
     )
@@ -252,6 +293,71 @@ fn serve_get_latest(
             success: false,
             message: r.message("query"),
             ..GetLatest::Response::default()
+        },
+    )
+}
+
+/// `~/mark`, `~/list_marks` and `~/unpin`. Marking and unpinning fsync the
+/// manifest, so all three run on the short-job lane, off the executor.
+fn serve_marks(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    lanes: &Arc<Lanes>,
+    stats: &Arc<Stats>,
+    logger: &str,
+) -> Result<()> {
+    let (s, st) = (Arc::clone(store), Arc::clone(stats));
+    serve_off_thread::<MarkSrv::Service, _>(
+        node,
+        pool,
+        (lanes, |l| &l.latest),
+        "~/mark",
+        logger,
+        move |request| {
+            let (store, input, now) = (Arc::clone(&s), convert::mark_input(request), st.log_now());
+            move || convert::mark_response(services::add_mark(&store, &input, now))
+        },
+        |r| MarkSrv::Response {
+            success: false,
+            message: r.message("mark"),
+            ..MarkSrv::Response::default()
+        },
+    )?;
+    let s = Arc::clone(store);
+    serve_off_thread::<ListMarks::Service, _>(
+        node,
+        pool,
+        (lanes, |l| &l.latest),
+        "~/list_marks",
+        logger,
+        move |request| {
+            let store = Arc::clone(&s);
+            let tag = request.tag.clone();
+            let (start, end) = (convert::stamp(&request.start), convert::stamp(&request.end));
+            move || convert::list_marks_response(services::list_marks(&store, &tag, start, end))
+        },
+        |r| ListMarks::Response {
+            success: false,
+            message: r.message("list_marks"),
+            ..ListMarks::Response::default()
+        },
+    )?;
+    let s = Arc::clone(store);
+    serve_off_thread::<Unpin::Service, _>(
+        node,
+        pool,
+        (lanes, |l| &l.latest),
+        "~/unpin",
+        logger,
+        move |request| {
+            let (store, id) = (Arc::clone(&s), request.id);
+            move || convert::unpin_response(services::unpin(&store, id))
+        },
+        |r| Unpin::Response {
+            success: false,
+            message: r.message("unpin"),
+            ..Unpin::Response::default()
         },
     )
 }

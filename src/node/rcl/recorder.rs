@@ -102,6 +102,7 @@ impl<'n> SimClock<'n> {
                     stats.clock_jumped_back(back);
                 }
                 self.now = Some(t);
+                stats.set_sim_now(t);
             }
         }
     }
@@ -354,6 +355,13 @@ fn drain(
                         continue; // taken before: not recorded twice
                     };
                     stats.add_loss(rec.topic, 0, missed);
+                }
+                // Paused: taken (so the history does not overflow into
+                // losses and the sequence numbers above stay current) but
+                // not recorded.
+                if stats.is_paused() {
+                    stats.skipped_while_paused();
+                    continue;
                 }
                 batch.push(incoming(rec.topic, payload, &info, sim_now));
             }

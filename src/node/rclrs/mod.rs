@@ -23,9 +23,11 @@ use ::rclrs::{
 };
 use ros_env::diagnostic_msgs::msg::DiagnosticArray;
 use ros_env::motedb_interfaces::srv::{
-    ExportMcap, GetLatest, GetLatest_Request, ListTopics, ListTopics_Request, ListTopics_Response,
-    QueryRange,
+    ExportMcap, GetLatest, GetLatest_Request, IsPaused, IsPaused_Request, IsPaused_Response,
+    ListMarks, ListMarks_Request, ListTopics, ListTopics_Request, ListTopics_Response, Mark,
+    QueryRange, Unpin, Unpin_Request,
 };
+use ros_env::std_srvs::srv::{Trigger, Trigger_Request, Trigger_Response};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +82,8 @@ pub fn run() -> Result<()> {
     let declared = declare_params(&node, &live, &params)?;
     let lanes = Arc::new(Lanes::default());
     let services = serve(&node, &store, &lanes, &live)?;
+    let pausing = serve_pause(&node, &stats)?;
+    let marking = serve_marks(&node, &store, &lanes, &stats)?;
     let diagnostics = publish_diagnostics(&node, &store, &stats, &live)?;
 
     // The watcher halts the executor for as long as it spins once a stop
@@ -119,7 +123,7 @@ pub fn run() -> Result<()> {
         );
     }
     let recorded = recording.stop();
-    drop((services, diagnostics, declared));
+    drop((services, pausing, marking, diagnostics, declared));
     drop(lanes);
     drop(node);
     let closed = close_store(store, &params);
@@ -341,6 +345,105 @@ fn serve(
         })
         .map_err(mw("create ~/export_mcap"))?;
     Ok((list, query, latest, export))
+}
+
+/// `~/pause`, `~/resume` (std_srvs/Trigger) and `~/is_paused`, answered on
+/// the executor: they only flip or read a flag.
+fn serve_pause(
+    node: &Node,
+    stats: &Arc<Stats>,
+) -> Result<(
+    ::rclrs::Service<Trigger>,
+    ::rclrs::Service<Trigger>,
+    ::rclrs::Service<IsPaused>,
+)> {
+    let trigger = |name: &'static str, paused: bool| {
+        let stats = Arc::clone(stats);
+        node.create_service::<Trigger, _>(name, move |_: Trigger_Request| {
+            let (success, message) = services::set_paused(&stats, paused);
+            Trigger_Response { success, message }
+        })
+        .map_err(mw(name))
+    };
+    let (pause, resume) = (trigger("~/pause", true)?, trigger("~/resume", false)?);
+    let stats = Arc::clone(stats);
+    let is_paused = node
+        .create_service::<IsPaused, _>("~/is_paused", move |_: IsPaused_Request| {
+            IsPaused_Response {
+                paused: stats.is_paused(),
+            }
+        })
+        .map_err(mw("~/is_paused"))?;
+    Ok((pause, resume, is_paused))
+}
+
+/// `~/mark`, `~/list_marks` and `~/unpin`. Marking and unpinning fsync the
+/// manifest, so all three run on the short-job lane, off the executor.
+fn serve_marks(
+    node: &Node,
+    store: &Arc<Store>,
+    lanes: &Arc<Lanes>,
+    stats: &Arc<Stats>,
+) -> Result<(
+    ::rclrs::Service<Mark>,
+    ::rclrs::Service<ListMarks>,
+    ::rclrs::Service<Unpin>,
+)> {
+    let (s, w, st) = (Arc::clone(store), Arc::clone(lanes), Arc::clone(stats));
+    let mark = node
+        .create_async_service::<Mark, _>("~/mark", move |req| {
+            let (store, lanes) = (Arc::clone(&s), Arc::clone(&w));
+            let (input, now) = (convert::mark_input(&req), st.log_now());
+            async move {
+                convert::mark_response(
+                    lanes
+                        .latest
+                        .run(move || services::add_mark(&store, &input, now))
+                        .await
+                        .unwrap_or_else(|r| services::MarkOutput {
+                            message: r.message("mark"),
+                            ..Default::default()
+                        }),
+                )
+            }
+        })
+        .map_err(mw("create ~/mark"))?;
+    let (s, w) = (Arc::clone(store), Arc::clone(lanes));
+    let list = node
+        .create_async_service::<ListMarks, _>("~/list_marks", move |req: ListMarks_Request| {
+            let (store, lanes) = (Arc::clone(&s), Arc::clone(&w));
+            let (start, end) = (convert::stamp(&req.start), convert::stamp(&req.end));
+            async move {
+                let job = move || services::list_marks(&store, &req.tag, start, end);
+                convert::list_marks_response(
+                    lanes
+                        .latest
+                        .run(job)
+                        .await
+                        .unwrap_or_else(|r| Err(r.message("list_marks"))),
+                )
+            }
+        })
+        .map_err(mw("create ~/list_marks"))?;
+    let (s, w) = (Arc::clone(store), Arc::clone(lanes));
+    let unpin = node
+        .create_async_service::<Unpin, _>("~/unpin", move |req: Unpin_Request| {
+            let (store, lanes) = (Arc::clone(&s), Arc::clone(&w));
+            async move {
+                convert::unpin_response(
+                    lanes
+                        .latest
+                        .run(move || services::unpin(&store, req.id))
+                        .await
+                        .unwrap_or_else(|r| services::MarkOutput {
+                            message: r.message("unpin"),
+                            ..Default::default()
+                        }),
+                )
+            }
+        })
+        .map_err(mw("create ~/unpin"))?;
+    Ok((mark, list, unpin))
 }
 
 /// `/diagnostics` every `diagnostic_updater.period`, which may change while

@@ -66,6 +66,14 @@ pub struct Stats {
     urgent: std::sync::atomic::AtomicBool,
     /// Losses not yet handed to `Store::record_loss`: topic -> (dropped, gaps).
     pending_loss: Mutex<HashMap<TopicId, (u64, u64)>>,
+    /// Paused (`~/pause`): messages are taken and discarded, not recorded.
+    paused: std::sync::atomic::AtomicBool,
+    /// Messages taken and discarded while paused (not a loss).
+    skipped_paused: AtomicU64,
+    /// use_sim_time is on: `log_now` is the last /clock time.
+    sim_time: std::sync::atomic::AtomicBool,
+    /// The last /clock time (0: none yet).
+    sim_now: AtomicU64,
 }
 
 impl Stats {
@@ -95,7 +103,50 @@ impl Stats {
             without_definition: self.no_definition.lock().iter().cloned().collect(),
             last_error: self.last_error.lock().clone().unwrap_or_default(),
             down: self.down.lock().clone(),
+            paused: self.is_paused(),
+            skipped_while_paused: self.skipped_paused.load(Ordering::Relaxed),
         }
+    }
+
+    /// Pauses (true) or resumes recording; false when it already was so.
+    /// Diagnostics go out at once on a change.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        let changed = self.paused.swap(paused, Ordering::AcqRel) != paused;
+        if changed {
+            self.urgent.store(true, Ordering::Release);
+        }
+        changed
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Log time follows /clock (use_sim_time).
+    pub fn set_sim_time(&self, on: bool) {
+        self.sim_time.store(on, Ordering::Release);
+    }
+
+    /// The recorder saw /clock at `t`.
+    pub fn set_sim_now(&self, t: Nanos) {
+        self.sim_now.store(t, Ordering::Release);
+    }
+
+    /// Now on the clock log times come from: the last /clock with
+    /// use_sim_time (None before the first one), else the system clock.
+    pub fn log_now(&self) -> Option<Nanos> {
+        if self.sim_time.load(Ordering::Acquire) {
+            return Some(self.sim_now.load(Ordering::Acquire)).filter(|t| *t > 0);
+        }
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// A message was taken while paused and is not recorded.
+    pub fn skipped_while_paused(&self) {
+        self.skipped_paused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records an error: shown as `last_error` on /diagnostics and logged

@@ -1,0 +1,99 @@
+"""Event marks through the node: ~/mark (a window around now or given),
+~/list_marks, ~/unpin, bad requests answered with a reason, and marks that
+survive kill -9."""
+
+import signal
+import time
+
+from builtin_interfaces.msg import Time
+from conftest import call
+from motedb_interfaces.srv import ListMarks, Mark, Unpin
+
+SEC = 1_000_000_000
+
+
+def ns(t):
+    return t.sec * SEC + t.nanosec
+
+
+def stamp(n):
+    return Time(sec=n // SEC, nanosec=n % SEC)
+
+
+def mark(peer, node, **fields):
+    # Once: ~/mark is not idempotent (a call repeated after a lost answer
+    # would make a second mark).
+    return call(peer, Mark, '/motedb/mark', Mark.Request(**fields), node, attempts=1)
+
+
+def list_marks(peer, node, **fields):
+    response = call(peer, ListMarks, '/motedb/list_marks', ListMarks.Request(**fields), node)
+    assert response.success, response.message
+    return response.marks
+
+
+def unpin(peer, node, mark_id):
+    return call(peer, Unpin, '/motedb/unpin', Unpin.Request(id=mark_id), node)
+
+
+def test_a_mark_around_now_is_listed_unpinned_and_survives_kill_9(peer, start_node, tmp_path):
+    store = tmp_path / 'marks'
+    node = start_node(storage=store)
+    before = time.time_ns()
+    got = mark(peer, node, label='estop', tags=['safety', 'bay3'], pre_s=3.0, post_s=1.5, pin=True)
+    after = time.time_ns()
+    assert got.success, got.message
+    m = got.mark
+    assert (m.id, m.label, list(m.tags), m.pinned, m.released) == \
+        (1, 'estop', ['safety', 'bay3'], True, False)
+    # The window is the node's now - 3 s .. now + 1.5 s.
+    assert before - 3 * SEC <= ns(m.start) <= after - 3 * SEC
+    assert ns(m.end) - ns(m.start) == 4_500_000_000
+    given = mark(peer, node, label='dock', start=stamp(100 * SEC), end=stamp(102 * SEC))
+    assert given.success, given.message
+    assert (given.mark.id, ns(given.mark.start), ns(given.mark.end), given.mark.pinned) == \
+        (2, 100 * SEC, 102 * SEC, False)
+
+    assert [x.id for x in list_marks(peer, node)] == [1, 2]
+    assert [x.id for x in list_marks(peer, node, tag='bay3')] == [1]
+    assert [x.id for x in list_marks(peer, node, start=stamp(101 * SEC),
+                                     end=stamp(200 * SEC))] == [2]
+    # Kill -9: a mark is durable once ~/mark answered.
+    node.proc.send_signal(signal.SIGKILL)
+    node.proc.wait(timeout=20)
+    node = start_node(storage=store)
+    listed = list_marks(peer, node)
+    assert [(x.id, x.label, x.pinned) for x in listed] == [(1, 'estop', True), (2, 'dock', False)]
+    assert ns(listed[0].start) == ns(m.start) and ns(listed[0].end) == ns(m.end)
+
+    done = unpin(peer, node, 1)
+    assert done.success and 'unpinned' in done.message and not done.mark.pinned
+    again = unpin(peer, node, 1)
+    assert again.success and 'not pinned' in again.message
+    assert not list_marks(peer, node)[0].pinned
+    assert node.stop() == 0, node.log()
+
+
+def test_bad_mark_requests_get_a_reason_and_store_nothing(peer, start_node):
+    node = start_node()
+    for fields, why in [
+        (dict(label=''), 'needs a label'),
+        (dict(label='x' * 300), 'at most 256'),
+        (dict(label='a', tags=['']), 'a tag has'),
+        (dict(label='a', pre_s=-1.0), 'pre_s must be'),
+        (dict(label='a', post_s=float('nan')), 'post_s must be'),
+        (dict(label='a', start=stamp(5 * SEC), end=stamp(9 * SEC), pre_s=1.0), 'not both'),
+        (dict(label='a', start=stamp(9 * SEC), end=stamp(5 * SEC)), 'after end'),
+        (dict(label='a', end=stamp(5 * SEC)), 'end without start'),
+        (dict(label='a', start=Time(sec=-3)), 'not a valid time'),
+    ]:
+        got = mark(peer, node, **fields)
+        assert not got.success, fields
+        assert why in got.message, (fields, got.message)
+    bad = unpin(peer, node, 7)
+    assert not bad.success and 'no mark 7' in bad.message
+    response = call(peer, ListMarks, '/motedb/list_marks',
+                    ListMarks.Request(start=stamp(9 * SEC), end=stamp(5 * SEC)), node)
+    assert not response.success and 'after end' in response.message
+    assert list_marks(peer, node) == []
+    assert node.stop() == 0, node.log()
