@@ -19,7 +19,7 @@ import time
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from motedb_interfaces.srv import ExportMcap, GetLatest, ListTopics, QueryRange
+from motedb_interfaces.srv import ExportMcap, GetLatest, ListTopics, Mark, QueryRange
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -187,6 +187,14 @@ def main():
                                GetLatest.Request(topic='/odom'))
         print(f'planner: latest /odom -> found={latest.found} seq={latest.record.sequence} '
               f'in {odom_s * 1000:.1f} ms median')
+
+        # An incident: the last 3 s marked and pinned, as a fault detector
+        # would (retention keeps a pinned window until ~/unpin).
+        marked, _ = call(node, executor, Mark, '/motedb/mark',
+                         Mark.Request(label='demo-bump', tags=['demo', 'bump'],
+                                      pre_s=3.0, pin=True))
+        print(f'fault detector: mark "demo-bump" (last 3 s, pinned) -> id={marked.mark.id} '
+              f'success={marked.success} {marked.message}')
 
         executor.spin_once(timeout_sec=1.5)
         end = time.monotonic() + 5

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use motedb::engine::{Nanos, Record, Store};
+use motedb::engine::{Nanos, NewMark, Record, Store};
 use motedb::export::{export_bag, import_bag, ExportError, ExportOptions, ImportOptions};
 
 #[cfg(test)]
@@ -195,4 +195,118 @@ fn import_reports_a_listed_file_that_is_missing() {
     assert!(r.messages > 0 && r.messages < 200);
     assert!(r.skipped[0].reason.contains("missing"));
     dst.close().unwrap();
+}
+
+#[test]
+fn marks_go_into_every_file_of_a_bag_and_come_back_once_on_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_store(dir.path(), 100);
+    let store = Store::open(&path, small_options()).unwrap();
+    let mark = |label: &str, start: u64, end: u64, pin: bool| {
+        store
+            .add_mark(NewMark {
+                label: label.into(),
+                tags: vec!["t1".into(), label.into()],
+                start,
+                end,
+                pin,
+            })
+            .unwrap()
+    };
+    let inside = mark("inside", T0 + 2 * S, T0 + 3 * S, true);
+    // Starts at the last nanosecond before the exclusive end: exported.
+    mark("edge", T0 + 6 * S - 1, T0 + 7 * S, false);
+    // Starts at the exclusive end: not exported.
+    mark("after", T0 + 6 * S, T0 + 21 * S, false);
+    store.close().unwrap();
+    let store = Store::open_read_only(&path).unwrap();
+    let s = export_bag(
+        &store,
+        &ExportOptions {
+            start: T0,
+            end: T0 + 6 * S,
+            output: dir.path().join("bag"),
+            split_duration: Some(std::time::Duration::from_secs(2)),
+            ..ExportOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(s.files.len() >= 3, "{:?}", s.files);
+    // Every file, read alone, carries the marks that meet the range.
+    for f in &s.files {
+        let bytes = std::fs::read(f).unwrap();
+        let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+        let labels: Vec<String> = summary
+            .metadata_indexes
+            .iter()
+            .filter(|i| i.name == "motedb.mark")
+            .map(|i| {
+                let m = mcap::read::metadata(&bytes, i).unwrap();
+                m.metadata["label"].clone()
+            })
+            .collect();
+        assert_eq!(labels, vec!["inside", "edge"], "{}", f.display());
+    }
+    let target = Store::open(dir.path().join("copy"), small_options()).unwrap();
+    let report = import_bag(&target, &s.path, &ImportOptions::default()).unwrap();
+    assert!(report.complete(), "{:?}", report.skipped);
+    assert_eq!(report.marks, 2);
+    let again = import_bag(&target, &s.path, &ImportOptions::default()).unwrap();
+    assert_eq!(again.marks, 0, "a second import duplicated the marks");
+    let got = target.marks();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        (
+            got[0].label.as_str(),
+            &got[0].tags,
+            got[0].start,
+            got[0].end,
+            got[0].pinned
+        ),
+        ("inside", &inside.tags, inside.start, inside.end, true)
+    );
+    assert_eq!((got[1].label.as_str(), got[1].pinned), ("edge", false));
+}
+
+#[test]
+fn a_damaged_mark_record_is_reported_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("marks.mcap");
+    let mut w = mcap::Writer::new(std::io::BufWriter::new(
+        std::fs::File::create(&file).unwrap(),
+    ))
+    .unwrap();
+    let record = |start: &str| mcap::records::Metadata {
+        name: "motedb.mark".into(),
+        metadata: [
+            ("label", "estop"),
+            ("tags", "[]"),
+            ("start", start),
+            ("end", "2000"),
+            ("pinned", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    w.write_metadata(&record("1000")).unwrap();
+    w.write_metadata(&record("later")).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    let store = Store::open(dir.path().join("store"), small_options()).unwrap();
+    let report = import_bag(&store, &file, &ImportOptions::default()).unwrap();
+    assert_eq!(report.marks, 1);
+    assert!(!report.complete());
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].reason.contains("motedb.mark")
+            && report.skipped[0].reason.contains("later"),
+        "{}",
+        report.skipped[0].reason
+    );
+    let marks = store.marks();
+    assert_eq!(
+        (marks.len(), marks[0].start, marks[0].pinned),
+        (1, 1000, true)
+    );
 }

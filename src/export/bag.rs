@@ -581,6 +581,11 @@ impl BagWriter<'_> {
             source: e,
         };
         file.writer.write_metadata(&record).map_err(mcap_err)?;
+        for m in &self.opts.marks {
+            file.writer
+                .write_metadata(&super::marks::to_metadata(m))
+                .map_err(mcap_err)?;
+        }
         file.writer.finish().map_err(mcap_err)?;
         let mut buf = file.writer.into_inner().inner;
         buf.flush().map_err(io_err(&path))?;

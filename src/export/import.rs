@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::engine::{Store, TopicId, TopicSpec};
 
-use super::mcap_read::import_mcap_records;
+use super::mcap_read::import_mcap_file;
 use super::metadata::{qos_text_from_yaml, BagInfo, MetadataFile};
 use super::{io_err, ExportError, Result};
 
@@ -42,6 +42,9 @@ pub struct ImportReport {
     /// Messages imported per topic.
     pub per_topic: BTreeMap<String, u64>,
     pub skipped: Vec<Skipped>,
+    /// Event marks added (`motedb.mark` metadata records; one the store
+    /// already has, same label, tags and window, is not added again).
+    pub marks: u64,
 }
 
 impl ImportReport {
@@ -99,7 +102,28 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
             }
             Ok(())
         };
-        let tail = import_mcap_records(file, &mut on_msg)?;
+        let mut marks = Vec::new();
+        let mut on_meta = |m: &mcap::records::Metadata| {
+            if m.name == super::marks::NAME {
+                marks.push(super::marks::from_metadata(&m.metadata));
+            }
+        };
+        let tail = import_mcap_file(file, &mut on_msg, &mut on_meta)?;
+        for mark in marks {
+            match mark {
+                Ok(new) if store.marks().iter().any(|m| super::marks::same(&new, m)) => {}
+                Ok(new) => {
+                    store.add_mark(new)?;
+                    report.marks += 1;
+                }
+                Err(why) => report.skipped.push(Skipped {
+                    file: file.clone(),
+                    messages: Some(0),
+                    offset: None,
+                    reason: format!("{} metadata record not imported: {why}", super::marks::NAME),
+                }),
+            }
+        }
         for (reason, messages) in skipped {
             report.skipped.push(Skipped {
                 file: file.clone(),

@@ -9,6 +9,7 @@
 mod bag;
 mod baginfo;
 mod import;
+mod marks;
 mod mcap_read;
 pub mod metadata;
 pub mod timearg;
@@ -21,7 +22,7 @@ use crate::engine::{Nanos, Store, TopicId};
 
 pub use baginfo::{bag_info, is_bag, BagInfo, BagTopic};
 pub use import::{import_bag, ChannelInfo, ImportOptions, ImportReport, Skipped};
-pub use mcap_read::{import_mcap_records, MessageFn};
+pub use mcap_read::{import_mcap_file, import_mcap_records, MessageFn, MetadataFn};
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
 
@@ -66,6 +67,10 @@ pub struct ExportOptions {
     pub split_bytes: Option<u64>,
     /// Start a new file once the current one spans this much log time.
     pub split_duration: Option<Duration>,
+    /// Event marks written into every file as `motedb.mark` metadata
+    /// records (`export_bag` fills them from the store: those whose window
+    /// meets the exported range).
+    pub marks: Vec<crate::engine::Mark>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +201,13 @@ pub fn export_bag_with(
     let ids: Vec<TopicId> = topics.iter().map(|t| t.id).collect();
     let end: Nanos = if opts.end == 0 { Nanos::MAX } else { opts.end };
     let records = store.iter(&ids, opts.start, end, false)?;
-    bag::write_bag(&topics, records, opts, ctl)
+    let mut opts = opts.clone();
+    opts.marks = store
+        .marks()
+        .into_iter()
+        .filter(|m| m.overlaps(opts.start, end.saturating_sub(1)))
+        .collect();
+    bag::write_bag(&topics, records, &opts, ctl)
 }
 
 /// Writes a bag from any record stream (log-time order) of `topics`:

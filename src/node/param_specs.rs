@@ -90,6 +90,12 @@ pub const SPECS: &[ParamSpec] = &[
         "Start with recording paused until ~/resume. Read-only.",
     ),
     spec(
+        "places.mark_topic",
+        false,
+        None,
+        "Topic of motedb_interfaces/msg/Mark messages that make marks (always recorded); empty: none. Read-only.",
+    ),
+    spec(
         "queue.capacity",
         false,
         Some(1.0),

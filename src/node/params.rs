@@ -67,6 +67,9 @@ pub struct NodeParams {
     pub query_max_bytes: u64,
     pub export_directory: PathBuf,
     pub use_sim_time: bool,
+    /// Topic whose `motedb_interfaces/msg/Mark` messages make marks
+    /// (empty: none). Always recorded.
+    pub places_mark_topic: String,
     /// Start with recording paused (`~/resume` starts it), like
     /// `ros2 bag record --start-paused`.
     pub start_paused: bool,
@@ -111,6 +114,7 @@ impl NodeParams {
             export_directory: ros_home.join("motedb_exports"),
             use_sim_time: false,
             start_paused: false,
+            places_mark_topic: String::new(),
             qos_overrides: BTreeMap::new(),
         }
     }
@@ -196,6 +200,9 @@ impl NodeParams {
         if let Some(v) = r.bool("start_paused")? {
             p.start_paused = v;
         }
+        if let Some(v) = r.string("places.mark_topic")? {
+            p.places_mark_topic = v;
+        }
         p.qos_overrides = qos_overrides(given)?;
         if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes > p.retention_max_bytes {
             return Err(NodeError::ParamValue {
@@ -250,6 +257,10 @@ impl NodeParams {
             ),
             ("include_hidden_topics", V::Bool(self.include_hidden_topics)),
             ("start_paused", V::Bool(self.start_paused)),
+            (
+                "places.mark_topic",
+                V::String(self.places_mark_topic.clone()),
+            ),
             (
                 "queue.capacity",
                 V::Integer(saturating_i64(self.queue_capacity as u64)),

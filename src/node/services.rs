@@ -495,6 +495,7 @@ pub fn export_mcap(
         compression,
         split_bytes: None,
         split_duration: None,
+        marks: Vec::new(),
     };
     let stall = |_: u64, _: u64| stall_until_cancelled(cancel);
     let ctl = crate::export::ExportControl {

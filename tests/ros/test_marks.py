@@ -1,13 +1,17 @@
 """Event marks through the node: ~/mark (a window around now or given),
-~/list_marks, ~/unpin, bad requests answered with a reason, and marks that
-survive kill -9."""
+~/list_marks, ~/unpin, bad requests answered with a reason, marks that
+survive kill -9, and marks published on places.mark_topic."""
 
 import signal
 import time
 
 from builtin_interfaces.msg import Time
-from conftest import call
+from conftest import call, spin_until
+from diagnostic_msgs.msg import DiagnosticArray
+from motedb_interfaces.msg import Mark as MarkMsg
 from motedb_interfaces.srv import ListMarks, Mark, Unpin
+from peers import last_status, topics, wait_matched, wait_stored
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 
 SEC = 1_000_000_000
 
@@ -96,4 +100,37 @@ def test_bad_mark_requests_get_a_reason_and_store_nothing(peer, start_node):
                     ListMarks.Request(start=stamp(9 * SEC), end=stamp(5 * SEC)), node)
     assert not response.success and 'after end' in response.message
     assert list_marks(peer, node) == []
+    assert node.stop() == 0, node.log()
+
+
+def test_marks_published_on_the_mark_topic_are_made_and_the_topic_recorded(peer, start_node):
+    # Only /other is selected: the mark topic is recorded all the same.
+    node = start_node('-p', 'places.mark_topic:=/incidents', '-p', 'topics:=[/other]',
+                      '-p', 'diagnostic_updater.period:=0.2', '-p', 'discovery_period_s:=0.1')
+    seen = []
+    sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    pub = peer.create_publisher(MarkMsg, '/incidents', QoSProfile(
+        depth=10, reliability=QoSReliabilityPolicy.RELIABLE))
+    wait_matched(peer, [pub], node)
+    pub.publish(MarkMsg(label='from-topic', tags=['bt'], pre_s=1.0, pin=True))
+    pub.publish(MarkMsg(label=''))
+    wait_stored(peer, {'/incidents': 2}, node)
+
+    def made():
+        return len(list_marks(peer, node)) >= 1
+    assert spin_until(peer, made, 30.0, node)
+    marks = list_marks(peer, node)
+    assert [(m.label, list(m.tags), m.pinned) for m in marks] == [('from-topic', ['bt'], True)]
+    assert ns(marks[0].end) - ns(marks[0].start) == SEC
+    # The window ends at the message's log time: when it was received.
+    stored = topics(peer, node)['/incidents']
+    assert ns(stored.first_time) == ns(marks[0].end)
+
+    def refused():
+        status = last_status(seen, 'recorder')
+        return status is not None and any(
+            kv.key == 'last_error' and 'mark refused' in kv.value for kv in status.values)
+    assert spin_until(peer, refused, 30.0, node), 'the empty label was not reported'
+    peer.destroy_subscription(sub)
+    peer.destroy_publisher(pub)
     assert node.stop() == 0, node.log()

@@ -76,6 +76,7 @@ pub(crate) fn export_options(
         compression: args.compression,
         split_bytes: args.split_size.as_deref().map(parse_size).transpose()?,
         split_duration,
+        marks: Vec::new(),
     };
     Ok((opts, total))
 }
@@ -138,6 +139,9 @@ pub(crate) fn import_cmd(store: &Path, bag: &Path, topics: &[String], json: bool
         );
         for (t, n) in &report.per_topic {
             println!("  {t}: {n}");
+        }
+        if report.marks > 0 {
+            println!("  marks: {}", report.marks);
         }
         for s in &report.skipped {
             let at = s

@@ -56,12 +56,25 @@ struct ChunkOutcome {
 /// they held (`messages: None` when it cannot tell). Errors from `on_msg`
 /// abort the read.
 pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Vec<Skipped>> {
+    import_mcap_file(path, on_msg, &mut |_| {})
+}
+
+/// Called for each Metadata record read from an MCAP file.
+pub type MetadataFn<'a> = dyn FnMut(&mcap::records::Metadata) + 'a;
+
+/// `import_mcap_records`, also handing every Metadata record to `on_meta`.
+pub fn import_mcap_file(
+    path: &Path,
+    on_msg: &mut MessageFn<'_>,
+    on_meta: &mut MetadataFn<'_>,
+) -> Result<Vec<Skipped>> {
     let mut file = File::open(path).map_err(io_err(path))?;
     let file_len = file.metadata().map_err(io_err(path))?.len();
     let summary = read_summary(&mut file, file_len).map_err(io_err(path))?;
     let mut scan = Scan {
         path: path.to_path_buf(),
         on_msg,
+        on_meta,
         schemas: HashMap::new(),
         channels: HashMap::new(),
         summary: summary.as_ref().ok().and_then(Option::as_ref),
@@ -98,6 +111,7 @@ pub fn import_mcap_records(path: &Path, on_msg: &mut MessageFn<'_>) -> Result<Ve
 struct Scan<'a, 'f> {
     path: PathBuf,
     on_msg: &'a mut MessageFn<'f>,
+    on_meta: &'a mut MetadataFn<'f>,
     schemas: HashMap<u16, SchemaInfo>,
     channels: HashMap<u16, ChannelInfo>,
     summary: Option<&'a Summary>,
@@ -357,6 +371,7 @@ impl Scan<'_, '_> {
                 }
                 self.message(&header, &data)?;
             }
+            Record::Metadata(m) => (self.on_meta)(&m),
             Record::Unknown { opcode, data } => {
                 self.unknown_records.push((at, opcode, data.len()));
             }

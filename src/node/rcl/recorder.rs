@@ -53,7 +53,8 @@ impl Selection {
                 &params.exclude_regex,
                 own_node,
                 params.include_hidden_topics,
-            )?,
+            )?
+            .always(&params.places_mark_topic, own_node),
             discovery_period: params.discovery_period,
         })
     }
@@ -540,6 +541,17 @@ fn subscribe<'n>(
         type_hash,
     };
     let topic = store.register_topic(spec).map_err(|e| e.to_string())?;
+    if cfg.selection.lock().filter.always_recorded() == Some(name) {
+        if type_name == super::super::recorder::marks::MARK_TYPE {
+            stats.set_mark_topic(Some(topic));
+        } else {
+            stats.set_mark_topic(None);
+            stats.note_error(format!(
+                "places.mark_topic {name} has type {type_name}, not {}: recorded, but its messages make no marks",
+                super::super::recorder::marks::MARK_TYPE
+            ));
+        }
+    }
     let sub = SerializedSub::new(node, name, ts, &sub_qos(&chosen)).map_err(|e| e.to_string())?;
     Ok(Some(Recorded {
         topic,

@@ -74,6 +74,11 @@ pub struct Stats {
     sim_time: std::sync::atomic::AtomicBool,
     /// The last /clock time (0: none yet).
     sim_now: AtomicU64,
+    /// Topic id + 1 of `places.mark_topic` once it is recorded with the
+    /// Mark type (0: none).
+    mark_topic: AtomicU64,
+    /// Marks made from the mark topic since the start.
+    pub marks_from_topic: AtomicU64,
 }
 
 impl Stats {
@@ -142,6 +147,16 @@ impl Stats {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// The mark topic's id (None: no mark topic recorded).
+    pub fn set_mark_topic(&self, topic: Option<TopicId>) {
+        let v = topic.map_or(0, |t| u64::from(t) + 1);
+        self.mark_topic.store(v, Ordering::Release);
+    }
+
+    fn is_mark_topic(&self, topic: TopicId) -> bool {
+        self.mark_topic.load(Ordering::Acquire) == u64::from(topic) + 1
     }
 
     /// A message was taken while paused and is not recorded.
@@ -450,6 +465,9 @@ fn write_loop(
                             if let Some(p) = probe {
                                 p.written(store, m.publish_time);
                             }
+                            if stats.is_mark_topic(m.topic) {
+                                mark_from_topic(store, stats, m);
+                            }
                         }
                     } else {
                         stats.add_loss(m.topic, 1, 0);
@@ -582,6 +600,21 @@ fn write_one(store: &Store, stats: &Stats, m: &Incoming) -> bool {
             stats.add_loss(m.topic, 1, 0);
             false
         }
+    }
+}
+
+/// A stored message of the mark topic makes a mark, its window around the
+/// message's log time; a message that is no valid mark is an error shown
+/// on /diagnostics (and logged), never a lost message: it was recorded.
+fn mark_from_topic(store: &Store, stats: &Stats, m: &Incoming) {
+    let made = super::marks::decode(&m.payload)
+        .map(|input| crate::node::services::add_mark(store, &input, Some(m.log_time)));
+    match made {
+        Ok(out) if out.success => {
+            stats.marks_from_topic.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(out) => stats.note_error(format!("places.mark_topic: mark refused: {}", out.message)),
+        Err(e) => stats.note_error(format!("places.mark_topic: {e}")),
     }
 }
 

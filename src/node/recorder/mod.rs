@@ -6,5 +6,6 @@
 pub mod clock;
 pub mod ingest;
 pub mod latency;
+pub mod marks;
 pub mod qos;
 pub mod select;

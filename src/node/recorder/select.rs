@@ -18,6 +18,8 @@ pub struct TopicFilter {
     exclude: Option<Regex>,
     /// Fully qualified name of motedb's node: its own topics are skipped.
     own_prefix: String,
+    /// Recorded whatever the other rules say (`places.mark_topic`).
+    always: Option<String>,
 }
 
 fn compile(name: &str, pattern: &str) -> Result<Option<Regex>> {
@@ -53,11 +55,24 @@ impl TopicFilter {
             include: compile("include_regex", include)?,
             exclude: compile("exclude_regex", exclude)?,
             own_prefix: format!("{}/", own_node.trim_end_matches('/')),
+            always: None,
         })
     }
 
+    /// Also records `topic` (expanded like `topics`), whatever the rest of
+    /// the selection says; an empty name changes nothing.
+    pub fn always(mut self, topic: &str, own_node: &str) -> TopicFilter {
+        self.always = (!topic.is_empty()).then(|| expand(topic, own_node));
+        self
+    }
+
+    /// The always-recorded topic, fully qualified.
+    pub fn always_recorded(&self) -> Option<&str> {
+        self.always.as_deref()
+    }
+
     pub fn wants(&self, topic: &str) -> bool {
-        if self.topics.iter().any(|t| t == topic) {
+        if self.always.as_deref() == Some(topic) || self.topics.iter().any(|t| t == topic) {
             return true;
         }
         if topic.starts_with(&self.own_prefix) {
@@ -127,6 +142,22 @@ mod tests {
         assert!(f.wants("/camera/image"));
         assert!(!f.wants("/camera/image/compressed"));
         assert!(!f.wants("/scan"));
+    }
+
+    #[test]
+    fn the_mark_topic_is_recorded_whatever_the_selection_and_changes_nothing_else() {
+        let f = filter(&["/other"], "", "^/inc").always("/incidents", "/motedb");
+        assert!(f.wants("/incidents"), "exclude_regex does not apply to it");
+        assert!(f.wants("/other") && !f.wants("/scan"));
+        let relative = filter(&[], "", "").always("incidents", "/robot/motedb");
+        assert_eq!(relative.always_recorded(), Some("/robot/incidents"));
+        // Recording everything stays everything.
+        let all = filter(&[], "", "").always("/incidents", "/motedb");
+        assert!(all.wants("/scan") && all.wants("/incidents") && !all.wants("/rosout"));
+        assert_eq!(
+            filter(&[], "", "").always("", "/motedb").always_recorded(),
+            None
+        );
     }
 
     #[test]
