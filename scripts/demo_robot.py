@@ -188,13 +188,15 @@ def main():
         print(f'planner: latest /odom -> found={latest.found} seq={latest.record.sequence} '
               f'in {odom_s * 1000:.1f} ms median')
 
-        # An incident: the last 3 s marked and pinned, as a fault detector
-        # would (retention keeps a pinned window until ~/unpin).
+        # An incident: the robot's last 3 s marked and pinned, as a fault
+        # detector would (retention keeps a pinned window until ~/unpin).
+        bump_ns = max(0, ns(last) - 3 * 10**9)
         marked, _ = call(node, executor, Mark, '/motedb/mark',
                          Mark.Request(label='demo-bump', tags=['demo', 'bump'],
-                                      pre_s=3.0, pin=True))
-        print(f'fault detector: mark "demo-bump" (last 3 s, pinned) -> id={marked.mark.id} '
-              f'success={marked.success} {marked.message}')
+                                      start=Time(sec=bump_ns // 10**9, nanosec=bump_ns % 10**9),
+                                      end=last, pin=True))
+        print(f'fault detector: mark "demo-bump" (the last 3 s of /scan, pinned) -> '
+              f'id={marked.mark.id} success={marked.success} {marked.message}')
 
         executor.spin_once(timeout_sec=1.5)
         end = time.monotonic() + 5
