@@ -187,7 +187,7 @@ fn a_pinned_window_outlives_retention_until_it_is_unpinned() {
     let h = store.health();
     assert!(h.pinned_bytes > 0 && h.pinned_bytes <= h.pin_budget);
     assert_eq!((h.marks, h.pins_released), (2, 0));
-    // The pin is gone after a reopen too: it lives in the manifest.
+    // The pin holds after a reopen too: it lives in the manifest.
     store.close().unwrap();
     let store = Store::open(
         dir.path(),

@@ -269,7 +269,7 @@ fn marks_go_into_every_file_of_a_bag_and_come_back_once_on_import() {
 }
 
 #[test]
-fn a_damaged_mark_record_is_reported_and_imports_nothing() {
+fn a_damaged_mark_record_is_reported_and_the_good_one_still_imported() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("marks.mcap");
     let mut w = mcap::Writer::new(std::io::BufWriter::new(

@@ -420,14 +420,16 @@ pub fn parse(data: &[u8], path: &Path) -> Result<(State, u64, u64)> {
             let e = decode_edit(&mut d).ok_or_else(|| corrupt(path, *off, "bad edit"))?;
             check_topic_id(&st, &e).map_err(|reason| corrupt(path, *off, reason))?;
             st.apply(&e);
+            // At once: a feature's edits follow it in later batches, and
+            // this version would read them as damage.
+            let unknown = st.features & !KNOWN_FEATURES;
+            if unknown != 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: the store uses format features {unknown:#x} that this version of motedb does not read; open it with the version that wrote it or a newer one",
+                    path.display()
+                )));
+            }
         }
-    }
-    let unknown = st.features & !KNOWN_FEATURES;
-    if unknown != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "{}: the store uses format features {unknown:#x} that this version of motedb does not read; open it with the version that wrote it or a newer one",
-            path.display()
-        )));
     }
     Ok((st, frames.dropped, frames.frames.len() as u64))
 }
@@ -579,6 +581,22 @@ mod tests {
         assert_eq!(got.next_file, 7);
         assert_eq!(got.topics[&0].next_seq, 42);
         assert_eq!(got.topics[&0].spec.name, "/a");
+    }
+
+    #[test]
+    fn an_unknown_feature_is_refused_by_name_before_the_edits_it_announces() {
+        // What a later version writes: its feature bit in a batch of its
+        // own, then an edit with a tag this version does not know.
+        let mut data = Vec::new();
+        put_frame(&mut data, &encode_batch(&[Edit::Features(1 << 9)]));
+        let mut unknown = Vec::new();
+        put_u32(&mut unknown, 1);
+        put_u8(&mut unknown, 200);
+        put_frame(&mut data, &unknown);
+        let err = parse(&data, Path::new("/db/MANIFEST"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format features 0x200"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 pub const MAX_LABEL_BYTES: usize = 256;
 pub const MAX_TAG_BYTES: usize = 64;
 pub const MAX_TAGS: usize = 32;
-pub const MAX_MARKS: usize = 100_000;
+pub const MAX_MARKS: usize = 10_000;
 
 /// A mark as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +54,14 @@ impl NewMark {
         let bad = |why: String| Err(Error::InvalidArgument(why));
         if self.label.is_empty() {
             return bad("a mark needs a label".into());
+        }
+        if let Some(text) = std::iter::once(&self.label)
+            .chain(&self.tags)
+            .find(|t| t.chars().any(char::is_control))
+        {
+            return bad(format!(
+                "{text:?}: labels and tags may not hold control characters (newlines, tabs)"
+            ));
         }
         if self.label.len() > MAX_LABEL_BYTES {
             return bad(format!(
@@ -94,9 +102,10 @@ impl Mark {
 }
 
 impl Inner {
-    /// Logs `FEATURE_MARKS` once, in a batch of its own: a version that
-    /// knows `Features` but not marks then refuses the store by name
-    /// instead of reading tag 14 as damage.
+    /// Logs `FEATURE_MARKS` once, in a batch of its own, ahead of the
+    /// first mark: a version that checks features as it reads them (this
+    /// one and later) then refuses a store with features it does not know
+    /// by name, before it meets their edits.
     fn marks_allowed(&self) -> Result<()> {
         if self.marks_feature.load(Ordering::Acquire) {
             return Ok(());
@@ -121,8 +130,14 @@ impl Inner {
             )));
         }
         self.marks_allowed()?;
+        let id = match marks.keys().next_back() {
+            None => 1,
+            Some(last) => last.checked_add(1).ok_or_else(|| {
+                Error::InvalidArgument("mark ids are exhausted (the last is u64::MAX)".into())
+            })?,
+        };
         let mark = Mark {
-            id: marks.keys().next_back().map_or(1, |id| id + 1),
+            id,
             label: new.label,
             tags: new.tags,
             start: new.start,
@@ -209,6 +224,14 @@ mod tests {
                     ..new("a")
                 },
                 "tags; at most",
+            ),
+            (new("two\nlines"), "control characters"),
+            (
+                NewMark {
+                    tags: vec!["a\tb".into()],
+                    ..new("a")
+                },
+                "control characters",
             ),
         ] {
             let e = m.check().expect_err(why).to_string();

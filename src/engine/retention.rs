@@ -35,26 +35,114 @@ fn vlog_refs(tables: &[(usize, Arc<Table>)]) -> BTreeMap<u64, usize> {
 
 /// Some topic of `t` has data inside a window `pins` protect.
 fn pinned(t: &Table, pins: &[Mark]) -> bool {
-    pins.iter().any(|m| {
-        t.meta
-            .topics
-            .values()
-            .any(|r| r.count > 0 && m.overlaps(r.min_time, r.max_time))
-    })
+    pins.iter().any(|m| overlaps(t, m))
+}
+
+fn overlaps(t: &Table, m: &Mark) -> bool {
+    t.meta
+        .topics
+        .values()
+        .any(|r| r.count > 0 && m.overlaps(r.min_time, r.max_time))
+}
+
+/// What pins keep from retention, released oldest first while it exceeds
+/// a budget: each pin's tables are found once, and bytes are reference
+/// counted per table and per value-log file (files at or above `keep_from`
+/// are kept anyway and not counted).
+struct PinCount<'a> {
+    tables: &'a [(usize, Arc<Table>)],
+    sizes: &'a BTreeMap<u64, u64>,
+    keep_from: u64,
+    /// Table indexes each pin overlaps, by pin.
+    covers: Vec<Vec<usize>>,
+    table_refs: Vec<usize>,
+    vlog_refs: BTreeMap<u64, usize>,
+    bytes: u64,
+}
+
+impl<'a> PinCount<'a> {
+    fn new(
+        tables: &'a [(usize, Arc<Table>)],
+        sizes: &'a BTreeMap<u64, u64>,
+        keep_from: u64,
+        pins: &[Mark],
+    ) -> PinCount<'a> {
+        let covers = pins
+            .iter()
+            .map(|m| {
+                (0..tables.len())
+                    .filter(|i| overlaps(&tables[*i].1, m))
+                    .collect()
+            })
+            .collect();
+        let mut c = PinCount {
+            tables,
+            sizes,
+            keep_from,
+            covers: Vec::new(),
+            table_refs: vec![0; tables.len()],
+            vlog_refs: BTreeMap::new(),
+            bytes: 0,
+        };
+        c.covers = covers;
+        for p in 0..c.covers.len() {
+            c.change(p, true);
+        }
+        c
+    }
+
+    /// Adds (true) or removes pin `p`'s tables.
+    fn change(&mut self, p: usize, add: bool) {
+        for &i in &self.covers[p] {
+            let t = &self.tables[i].1;
+            let n = &mut self.table_refs[i];
+            let edge = if add {
+                *n += 1;
+                *n == 1
+            } else {
+                *n -= 1;
+                *n == 0
+            };
+            if !edge {
+                continue;
+            }
+            self.bytes = step(self.bytes, t.meta.size, add);
+            for v in t.meta.vlogs.iter().filter(|v| **v < self.keep_from) {
+                let r = self.vlog_refs.entry(*v).or_insert(0);
+                let first_or_last = if add {
+                    *r += 1;
+                    *r == 1
+                } else {
+                    *r -= 1;
+                    *r == 0
+                };
+                if first_or_last {
+                    let size = self.sizes.get(v).copied().unwrap_or(0);
+                    self.bytes = step(self.bytes, size, add);
+                }
+            }
+        }
+    }
+}
+
+fn step(total: u64, by: u64, add: bool) -> u64 {
+    if add {
+        total.saturating_add(by)
+    } else {
+        total.saturating_sub(by)
+    }
 }
 
 /// Bytes `pins` keep from retention: the tables they overlap and every
-/// value-log file those tables point into, each counted once.
-fn pinned_bytes(tables: &[(usize, Arc<Table>)], sizes: &BTreeMap<u64, u64>, pins: &[Mark]) -> u64 {
-    let mut vlogs = std::collections::BTreeSet::new();
-    let mut total = 0u64;
-    for (_, t) in tables.iter().filter(|(_, t)| pinned(t, pins)) {
-        total = total.saturating_add(t.meta.size);
-        vlogs.extend(t.meta.vlogs.iter().copied());
-    }
-    vlogs.iter().fold(total, |acc, v| {
-        acc.saturating_add(sizes.get(v).copied().unwrap_or(0))
-    })
+/// value-log file below `keep_from` those tables point into, each counted
+/// once.
+fn pinned_bytes(
+    tables: &[(usize, Arc<Table>)],
+    sizes: &BTreeMap<u64, u64>,
+    keep_from: u64,
+    pins: &[Mark],
+) -> u64 {
+    PinCount::new(tables, sizes, keep_from, pins).bytes
 }
 
 impl Inner {
@@ -77,16 +165,22 @@ impl Inner {
             .max_age
             .map(|a| now.saturating_sub(u64::try_from(a.as_nanos()).unwrap_or(u64::MAX)));
         // Pins over their budget are released oldest first.
-        let mut pins: Vec<Mark> = marks.values().filter(|m| m.protects()).cloned().collect();
-        let mut released = Vec::new();
-        while !pins.is_empty() && pinned_bytes(&tables, &sizes, &pins) > r.pin_budget() {
-            let m = pins.remove(0);
-            released.push(Mark {
+        let all: Vec<Mark> = marks.values().filter(|m| m.protects()).cloned().collect();
+        let mut count = PinCount::new(&tables, &sizes, pin_from, &all);
+        let mut kept = 0;
+        while kept < all.len() && count.bytes > r.pin_budget() {
+            count.change(kept, false);
+            kept += 1;
+        }
+        let released: Vec<Mark> = all[..kept]
+            .iter()
+            .map(|m| Mark {
                 pinned: false,
                 released: true,
-                ..m
-            });
-        }
+                ..m.clone()
+            })
+            .collect();
+        let pins = &all[kept..];
         let mut plan = Plan {
             tables: Vec::new(),
             vlogs: Vec::new(),
@@ -103,7 +197,7 @@ impl Inner {
         // was written (never a hole in the middle of a recording), except
         // for the windows pins keep.
         for (level, t) in tables {
-            if pinned(&t, &pins) {
+            if pinned(&t, pins) {
                 continue;
             }
             let over = r.max_bytes > 0 && total > r.max_bytes;
@@ -193,7 +287,8 @@ impl Inner {
         }
         let tables: Vec<(usize, Arc<Table>)> = v.tables().map(|(l, t)| (l, t.clone())).collect();
         let sizes: BTreeMap<u64, u64> = v.vlogs.iter().map(|(n, f)| (*n, f.size())).collect();
-        pinned_bytes(&tables, &sizes, &pins)
+        let keep_from = vlog_refs(&tables).keys().next_back().copied().unwrap_or(0);
+        pinned_bytes(&tables, &sizes, keep_from, &pins)
     }
 
     pub fn health(&self) -> Health {
@@ -228,6 +323,7 @@ impl Inner {
         // would live to its end (parking_lot locks do not nest).
         let retention = self.retention.lock().clone();
         let (pins_released, last_pin_released) = self.released_pins.lock().clone();
+        let marks = self.marks.lock().len() as u64;
         Health {
             write_state: self.refresh_state(),
             poisoned: self.poison.is_set(),
@@ -268,7 +364,7 @@ impl Inner {
             retention_dropped_messages: counters.2,
             pinned_bytes: self.pinned_bytes_now(v),
             pin_budget: retention.pin_budget(),
-            marks: self.marks.lock().len() as u64,
+            marks,
             pins_released,
             last_pin_released,
             value_compression: {

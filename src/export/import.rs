@@ -109,11 +109,16 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
             }
         };
         let tail = import_mcap_file(file, &mut on_msg, &mut on_meta)?;
+        let mut have = store.marks();
         for mark in marks {
-            match mark {
-                Ok(new) if store.marks().iter().any(|m| super::marks::same(&new, m)) => {}
-                Ok(new) => {
-                    store.add_mark(new)?;
+            let added = match mark {
+                Ok(new) if have.iter().any(|m| super::marks::same(&new, m)) => continue,
+                Ok(new) => store.add_mark(new).map_err(|e| e.to_string()),
+                Err(why) => Err(why),
+            };
+            match added {
+                Ok(m) => {
+                    have.push(m);
                     report.marks += 1;
                 }
                 Err(why) => report.skipped.push(Skipped {

@@ -58,7 +58,10 @@ pub fn from_metadata(values: &BTreeMap<String, String>) -> Result<NewMark, Strin
         tags,
         start: number("start")?,
         end: number("end")?,
-        pin: flag("pinned")? && !flag("released")?,
+        pin: {
+            let (pinned, released) = (flag("pinned")?, flag("released")?);
+            pinned && !released
+        },
     };
     mark.check().map_err(|e| e.to_string())?;
     Ok(mark)
@@ -123,6 +126,7 @@ mod tests {
             ("start", "soon", "start"),
             ("tags", "[1]", "tags"),
             ("pinned", "yes", "neither true nor false"),
+            ("released", "maybe", "neither true nor false"),
             ("end", "0", "after its end"),
             ("label", "", "needs a label"),
         ] {

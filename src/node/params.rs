@@ -204,11 +204,11 @@ impl NodeParams {
             p.places_mark_topic = v;
         }
         p.qos_overrides = qos_overrides(given)?;
-        if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes > p.retention_max_bytes {
+        if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes >= p.retention_max_bytes {
             return Err(NodeError::ParamValue {
                 name: "retention.pinned_max_bytes".into(),
                 reason: format!(
-                    "{} is more than retention.max_bytes {}: pins could then keep the store over its quota",
+                    "{} is not below retention.max_bytes {}: pins could then fill the whole quota and leave no room for new data",
                     p.retention_pinned_max_bytes, p.retention_max_bytes
                 ),
             });
@@ -591,11 +591,13 @@ mod tests {
             quota(800).unwrap().engine_options().retention.pin_budget(),
             800
         );
-        let err = quota(1001).unwrap_err().to_string();
-        assert!(
-            err.contains("retention.pinned_max_bytes") && err.contains("over its quota"),
-            "{err}"
-        );
+        for refused in [1000, 1001] {
+            let err = quota(refused).unwrap_err().to_string();
+            assert!(
+                err.contains("retention.pinned_max_bytes") && err.contains("no room for new data"),
+                "{err}"
+            );
+        }
         let p = NodeParams::defaults("/r".as_ref());
         assert_eq!(p.engine_options().retention.pin_budget(), u64::MAX);
         assert!(!p.start_paused);

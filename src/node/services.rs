@@ -98,17 +98,40 @@ pub fn mark_window(input: &MarkInput, now: Option<Nanos>) -> Result<(Nanos, Nano
     let need_now = || {
         now.ok_or_else(|| "no /clock received yet (use_sim_time): give start and end".to_string())
     };
+    let window = if input.start.is_zero() && input.end.is_zero() {
+        let now = need_now()?;
+        (now.saturating_sub(pre), now.saturating_add(post))
+    } else if input.pre_s != 0.0 || input.post_s != 0.0 {
+        return Err("give either start/end or pre_s/post_s, not both".into());
+    } else {
+        given_window(input, need_now)?
+    };
+    // A window reaching far ahead would pin everything recorded from now
+    // on: bounded where now is known.
+    if let Some(now) = now {
+        if window.1 > now.saturating_add(MAX_AHEAD_NS) {
+            return Err(format!(
+                "the window ends {:.0} s after now; a mark reaches at most {} s ahead",
+                (window.1 - now) as f64 / 1e9,
+                MAX_AHEAD_NS / NANOS_PER_SEC
+            ));
+        }
+    }
+    Ok(window)
+}
+
+/// How far past now a mark's window may end.
+pub const MAX_AHEAD_NS: Nanos = 3600 * NANOS_PER_SEC;
+
+/// The window of a request that gives `start` (and `end`, zero: now).
+fn given_window(
+    input: &MarkInput,
+    need_now: impl Fn() -> Result<Nanos, String>,
+) -> Result<(Nanos, Nanos), String> {
     let valid = |name: &str, t: Stamp| {
         t.to_nanos()
             .ok_or_else(|| format!("{name} {}.{:09} is not a valid time", t.sec, t.nanosec))
     };
-    if input.start.is_zero() && input.end.is_zero() {
-        let now = need_now()?;
-        return Ok((now.saturating_sub(pre), now.saturating_add(post)));
-    }
-    if pre > 0 || post > 0 {
-        return Err("give either start/end or pre_s/post_s, not both".into());
-    }
     if input.start.is_zero() {
         return Err("end without start: give start too (or neither, with pre_s/post_s)".into());
     }
@@ -517,6 +540,57 @@ pub fn export_mcap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mark_windows_saturate_and_never_reach_more_than_an_hour_ahead() {
+        let now = 10 * NANOS_PER_SEC;
+        let around = |pre_s: f64, post_s: f64| {
+            mark_window(
+                &MarkInput {
+                    pre_s,
+                    post_s,
+                    ..MarkInput::default()
+                },
+                Some(now),
+            )
+        };
+        assert_eq!(
+            around(2.5, 1.0),
+            Ok((now - 2_500_000_000, now + NANOS_PER_SEC))
+        );
+        assert_eq!(around(1e300, 0.0), Ok((0, now)), "saturates at 0");
+        assert_eq!(around(0.0, 3600.0), Ok((now, now + MAX_AHEAD_NS)));
+        for post in [3600.5, 1e300] {
+            let e = around(0.0, post).unwrap_err();
+            assert!(e.contains("at most 3600 s ahead"), "{e}");
+        }
+        let given = |start: Stamp, end: Stamp, pre_s: f64| {
+            mark_window(
+                &MarkInput {
+                    start,
+                    end,
+                    pre_s,
+                    ..MarkInput::default()
+                },
+                Some(now),
+            )
+        };
+        let far = Stamp {
+            sec: i32::MAX,
+            nanosec: 0,
+        };
+        assert!(given(Stamp { sec: 1, nanosec: 0 }, far, 0.0)
+            .unwrap_err()
+            .contains("ahead"));
+        // Any pre_s, however small, with start/end is refused.
+        assert!(given(Stamp { sec: 1, nanosec: 0 }, Stamp::default(), 1e-12)
+            .unwrap_err()
+            .contains("not both"));
+        // With use_sim_time before the first /clock: only a given window,
+        // and nothing to bound it by.
+        let e = mark_window(&MarkInput::default(), None).unwrap_err();
+        assert!(e.contains("no /clock"), "{e}");
+    }
 
     #[test]
     fn pause_and_resume_say_whether_the_state_changed() {

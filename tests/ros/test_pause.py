@@ -88,6 +88,8 @@ def test_paused_messages_are_discarded_and_resume_records_again(peer, start_node
         return got is not None and got[1]['paused'] == 'false'
     assert spin_until(peer, resumed, 30.0, node), recorder_values(seen)
     _, values = recorder_values(seen)
+    # Gaps are counted (else 0 gaps would prove nothing).
+    assert values['gap_detection'] == 'on', values
     assert values['messages_dropped'] == '0', values
     assert values['gaps_detected'] == '0', values
     assert int(values['skipped_while_paused']) == 9, values

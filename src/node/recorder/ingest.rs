@@ -452,6 +452,7 @@ fn write_loop(
     let mut last_flush = Instant::now();
     let mut guard = DiskGuard::default();
     let mut pressure = Pressure::default();
+    let mut mark_rate = MarkRate::default();
     loop {
         let received = receiver.recv_timeout(DISK_CHECK_PERIOD);
         let writable = guard.check(dir, stats);
@@ -465,7 +466,7 @@ fn write_loop(
                             if let Some(p) = probe {
                                 p.written(store, m.publish_time);
                             }
-                            if stats.is_mark_topic(m.topic) {
+                            if stats.is_mark_topic(m.topic) && mark_rate.admit(stats) {
                                 mark_from_topic(store, stats, m);
                             }
                         }
@@ -600,6 +601,37 @@ fn write_one(store: &Store, stats: &Stats, m: &Incoming) -> bool {
             stats.add_loss(m.topic, 1, 0);
             false
         }
+    }
+}
+
+/// Marks made from the mark topic, at most `MARKS_PER_S` a second: each
+/// costs a manifest fsync on the writer thread, so a flood must not stall
+/// recording. Messages beyond it are recorded but make no mark, and say so.
+#[derive(Default)]
+struct MarkRate {
+    second: Option<Instant>,
+    count: u32,
+}
+
+const MARKS_PER_S: u32 = 10;
+
+impl MarkRate {
+    fn admit(&mut self, stats: &Stats) -> bool {
+        let now = Instant::now();
+        if self
+            .second
+            .is_none_or(|s| now.duration_since(s) >= Duration::from_secs(1))
+        {
+            self.second = Some(now);
+            self.count = 0;
+        }
+        self.count += 1;
+        if self.count == MARKS_PER_S + 1 {
+            stats.note_error(format!(
+                "places.mark_topic: more than {MARKS_PER_S} marks in a second; the rest of this second's messages are recorded but make no mark"
+            ));
+        }
+        self.count <= MARKS_PER_S
     }
 }
 
@@ -774,6 +806,20 @@ mod tests {
             batch.push(message(0, 1));
         }
         assert_eq!(receiver.try_recv().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn marks_from_the_topic_are_limited_per_second_and_the_excess_is_reported() {
+        let stats = Stats::default();
+        let mut rate = MarkRate::default();
+        let admitted = (0..25).filter(|_| rate.admit(&stats)).count();
+        assert_eq!(admitted, MARKS_PER_S as usize);
+        assert_eq!(stats.take_unlogged().len(), 1, "reported once per second");
+        // A second later the budget is back.
+        rate.second = rate
+            .second
+            .and_then(|s| s.checked_sub(Duration::from_millis(1001)));
+        assert!(rate.admit(&stats));
     }
 
     #[test]
