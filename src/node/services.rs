@@ -593,6 +593,36 @@ mod tests {
     }
 
     #[test]
+    fn unpin_says_what_it_did_and_refuses_an_unknown_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), crate::engine::Options::default()).unwrap();
+        let input = MarkInput {
+            label: "a".into(),
+            start: Stamp { sec: 1, nanosec: 0 },
+            end: Stamp { sec: 2, nanosec: 0 },
+            pin: true,
+            ..MarkInput::default()
+        };
+        let made = add_mark(&store, &input, Some(3 * NANOS_PER_SEC));
+        assert!(made.success, "{}", made.message);
+        let id = made.mark.unwrap().id;
+        let first = unpin(&store, id);
+        assert!(
+            first.success && first.message.contains("unpinned"),
+            "{}",
+            first.message
+        );
+        let again = unpin(&store, id);
+        assert!(
+            again.success && again.message.ends_with("is not pinned"),
+            "{}",
+            again.message
+        );
+        let unknown = unpin(&store, id + 1);
+        assert!(!unknown.success && unknown.message.contains("no mark"));
+    }
+
+    #[test]
     fn pause_and_resume_say_whether_the_state_changed() {
         let stats = Stats::default();
         assert!(!stats.is_paused());

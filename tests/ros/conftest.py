@@ -124,8 +124,8 @@ def call(peer, srv_type, name, request, node_proc=None, attempts=3):
     A request can be lost when the client matched only a server that is
     gone (a node killed with SIGKILL stays on the graph until its lease
     expires), so an unanswered call is sent again on a fresh client; every
-    motedb service but ~/mark is safe to repeat (mark calls pass
-    attempts=1)."""
+    motedb service but ~/mark is safe to repeat (test_marks.py calls it
+    once and checks ~/list_marks before a repeat)."""
     for attempt in range(attempts):
         client = peer.create_client(srv_type, name)
         try:

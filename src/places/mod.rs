@@ -1,0 +1,362 @@
+//! "Where was the robot": a trajectory index over recorded pose messages
+//! (`nav_msgs/msg/Odometry`, `geometry_msgs/msg/PoseStamped`,
+//! `geometry_msgs/msg/PoseWithCovarianceStamped`), and the intervals when
+//! the robot was within a radius of a point.
+//!
+//! The index is derived data: it is built from the recorded poses (log
+//! time, position, frame_id) and can always be rebuilt from them, so it is
+//! exactly as crash-safe as the store. Poses go into buckets of
+//! `BUCKET_POSES` consecutive poses with their bounding box; a query skips
+//! every bucket whose box is farther than the radius and looks at the
+//! poses of the others.
+
+pub mod decode;
+
+use crate::engine::Nanos;
+
+/// Poses per bucket: a bucket's box is checked before its poses.
+pub const BUCKET_POSES: usize = 64;
+
+/// One recorded pose: log time and position.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pose {
+    pub t: Nanos,
+    pub p: [f64; 3],
+}
+
+#[derive(Clone, Debug)]
+struct Bucket {
+    lo: [f64; 3],
+    hi: [f64; 3],
+    poses: Vec<Pose>,
+}
+
+impl Bucket {
+    fn new(pose: Pose) -> Bucket {
+        Bucket {
+            lo: pose.p,
+            hi: pose.p,
+            poses: vec![pose],
+        }
+    }
+
+    fn add(&mut self, pose: Pose) {
+        for i in 0..3 {
+            self.lo[i] = self.lo[i].min(pose.p[i]);
+            self.hi[i] = self.hi[i].max(pose.p[i]);
+        }
+        self.poses.push(pose);
+    }
+
+    fn first(&self) -> Nanos {
+        self.poses.first().map_or(0, |p| p.t)
+    }
+
+    fn last(&self) -> Nanos {
+        self.poses.last().map_or(0, |p| p.t)
+    }
+
+    /// Squared distance from `q` to the box (0 inside it).
+    fn distance2(&self, q: &[f64; 3], dims: usize) -> f64 {
+        (0..dims)
+            .map(|i| {
+                let d = (self.lo[i] - q[i]).max(0.0).max(q[i] - self.hi[i]);
+                d * d
+            })
+            .sum()
+    }
+}
+
+/// The trajectory of one pose topic in one frame, in log-time order.
+#[derive(Clone, Debug, Default)]
+pub struct Track {
+    buckets: Vec<Bucket>,
+    poses: usize,
+}
+
+/// Where and when to look.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Query {
+    pub point: [f64; 3],
+    pub radius: f64,
+    /// Distance in 3D (else in the x-y plane).
+    pub use_z: bool,
+    /// Log-time range, both ends included.
+    pub start: Nanos,
+    pub end: Nanos,
+}
+
+/// A time the robot was within the radius: the first and last pose of a
+/// run of consecutive poses inside it, and the closest of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interval {
+    pub start: Nanos,
+    pub end: Nanos,
+    pub closest: Nanos,
+    pub distance: f64,
+}
+
+impl Track {
+    pub fn len(&self) -> usize {
+        self.poses
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.poses == 0
+    }
+
+    /// Log times of the first and last pose.
+    pub fn span(&self) -> Option<(Nanos, Nanos)> {
+        Some((self.buckets.first()?.first(), self.buckets.last()?.last()))
+    }
+
+    /// Adds a pose. Poses usually come in log-time order; one that does not
+    /// (a late message) goes where its time puts it.
+    pub fn push(&mut self, pose: Pose) {
+        self.poses += 1;
+        let in_order = self.buckets.last().is_none_or(|b| b.last() <= pose.t);
+        if in_order {
+            match self.buckets.last_mut() {
+                Some(b) if b.poses.len() < BUCKET_POSES => b.add(pose),
+                _ => self.buckets.push(Bucket::new(pose)),
+            }
+            return;
+        }
+        // The bucket holding the poses just before it (buckets may then
+        // grow past BUCKET_POSES; only order matters for correctness).
+        let i = self
+            .buckets
+            .partition_point(|b| b.first() <= pose.t)
+            .saturating_sub(1);
+        if let Some(b) = self.buckets.get_mut(i) {
+            b.add(pose);
+            b.poses.sort_by_key(|p| p.t);
+        }
+    }
+
+    /// Drops poses older than `t` (what retention dropped from the store).
+    pub fn prune_before(&mut self, t: Nanos) {
+        let whole = self.buckets.partition_point(|b| b.last() < t);
+        let dropped: usize = self.buckets[..whole].iter().map(|b| b.poses.len()).sum();
+        self.buckets.drain(..whole);
+        self.poses -= dropped;
+        if let Some(b) = self.buckets.first_mut().filter(|b| b.first() < t) {
+            // Its last pose is at or after `t`: something is kept.
+            let kept: Vec<Pose> = b.poses.iter().copied().filter(|p| p.t >= t).collect();
+            self.poses -= b.poses.len() - kept.len();
+            if let Some((first, rest)) = kept.split_first() {
+                let mut rebuilt = Bucket::new(*first);
+                for p in rest {
+                    rebuilt.add(*p);
+                }
+                *b = rebuilt;
+            }
+        }
+    }
+
+    /// Every interval inside `q.start ..= q.end` when the robot was within
+    /// `q.radius` of `q.point`, oldest first. A run of consecutive poses
+    /// inside the radius is one interval; a pose outside it (or the edge
+    /// of the time range) ends it.
+    pub fn near(&self, q: &Query) -> Vec<Interval> {
+        let dims = if q.use_z { 3 } else { 2 };
+        let r2 = q.radius * q.radius;
+        let mut out = Vec::new();
+        let mut open: Option<Interval> = None;
+        let first = self.buckets.partition_point(|b| b.last() < q.start);
+        for b in &self.buckets[first..] {
+            if b.first() > q.end {
+                break;
+            }
+            if b.distance2(&q.point, dims) > r2 {
+                out.extend(open.take());
+                continue;
+            }
+            for pose in &b.poses {
+                if pose.t < q.start || pose.t > q.end {
+                    continue;
+                }
+                let d2: f64 = (0..dims).map(|i| (pose.p[i] - q.point[i]).powi(2)).sum();
+                if d2 > r2 {
+                    out.extend(open.take());
+                    continue;
+                }
+                let d = d2.sqrt();
+                let run = open.get_or_insert(Interval {
+                    start: pose.t,
+                    end: pose.t,
+                    closest: pose.t,
+                    distance: d,
+                });
+                run.end = pose.t;
+                if d < run.distance {
+                    run.closest = pose.t;
+                    run.distance = d;
+                }
+            }
+        }
+        out.extend(open);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Nanos = 1_000_000;
+
+    /// A robot at 1 m/s along x from x = 0, one pose every 20 ms (50 Hz),
+    /// back along the same line after t = 10 s.
+    fn shuttle() -> Track {
+        let mut t = Track::default();
+        for i in 0..1000u64 {
+            // Exact in binary at the interval edges the tests expect.
+            let x = if i <= 500 { i } else { 1000 - i } as f64 / 50.0;
+            t.push(Pose {
+                t: i * 20 * MS,
+                p: [x, 1.0, 0.5],
+            });
+        }
+        t
+    }
+
+    fn query(x: f64, radius: f64) -> Query {
+        Query {
+            point: [x, 1.0, 0.0],
+            radius,
+            use_z: false,
+            start: 0,
+            end: Nanos::MAX,
+        }
+    }
+
+    #[test]
+    fn a_shuttle_passes_a_point_twice_and_the_intervals_are_exact() {
+        let t = shuttle();
+        assert_eq!(t.len(), 1000);
+        // Within 1 m of x = 5: x in [4, 6], i.e. t in [4, 6] s going out
+        // and [14, 16] s coming back (poses every 20 ms land on the edges).
+        let got = t.near(&query(5.0, 1.0));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].start, got[0].end), (4000 * MS, 6000 * MS));
+        assert_eq!((got[1].start, got[1].end), (14000 * MS, 16000 * MS));
+        assert_eq!(got[0].closest, 5000 * MS);
+        assert!(got[0].distance < 1e-9);
+        // In 3D the z offset of 0.5 m counts.
+        let q = Query {
+            use_z: true,
+            ..query(5.0, 0.4)
+        };
+        assert!(t.near(&q).is_empty());
+        let q = Query {
+            use_z: true,
+            ..query(5.0, 0.5)
+        };
+        assert_eq!(t.near(&q).len(), 2);
+    }
+
+    #[test]
+    fn the_time_range_cuts_intervals_and_far_points_find_nothing() {
+        let t = shuttle();
+        let q = Query {
+            start: 5000 * MS,
+            end: 15000 * MS,
+            ..query(5.0, 1.0)
+        };
+        let got = t.near(&q);
+        assert_eq!(
+            got.iter().map(|i| (i.start, i.end)).collect::<Vec<_>>(),
+            vec![(5000 * MS, 6000 * MS), (14000 * MS, 15000 * MS)]
+        );
+        assert!(t.near(&query(50.0, 10.0)).is_empty());
+        // The turning point: one interval around t = 10 s.
+        let got = t.near(&query(10.0, 0.5));
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].start, got[0].end), (9500 * MS, 10500 * MS));
+    }
+
+    #[test]
+    fn the_index_answers_like_a_scan_of_every_pose() {
+        // A random walk, checked against the obvious scan.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2001) as f64 / 1000.0 - 1.0
+        };
+        let mut track = Track::default();
+        let mut poses = Vec::new();
+        let mut p = [0.0f64; 3];
+        for i in 0..5000u64 {
+            p[0] += rnd() * 0.3;
+            p[1] += rnd() * 0.3;
+            let pose = Pose { t: i * 20 * MS, p };
+            track.push(pose);
+            poses.push(pose);
+        }
+        for k in 0..50 {
+            let q = Query {
+                point: [rnd() * 5.0, rnd() * 5.0, 0.0],
+                radius: 0.5 + (k % 5) as f64,
+                ..query(0.0, 1.0)
+            };
+            let mut expect = Vec::new();
+            let mut open: Option<(Nanos, Nanos)> = None;
+            for pose in &poses {
+                let inside = (pose.p[0] - q.point[0]).hypot(pose.p[1] - q.point[1]) <= q.radius;
+                match (inside, open.as_mut()) {
+                    (true, Some(run)) => run.1 = pose.t,
+                    (true, None) => open = Some((pose.t, pose.t)),
+                    (false, _) => expect.extend(open.take()),
+                }
+            }
+            expect.extend(open);
+            let got: Vec<(Nanos, Nanos)> =
+                track.near(&q).iter().map(|i| (i.start, i.end)).collect();
+            assert_eq!(got, expect, "query {k}");
+        }
+    }
+
+    #[test]
+    fn late_poses_land_in_order_and_pruning_follows_retention() {
+        let mut t = Track::default();
+        for i in (0..200u64).filter(|i| i % 10 != 3) {
+            t.push(Pose {
+                t: i * MS,
+                p: [i as f64, 0.0, 0.0],
+            });
+        }
+        // Late arrivals, after newer poses were indexed.
+        for i in (0..200u64).filter(|i| i % 10 == 3) {
+            t.push(Pose {
+                t: i * MS,
+                p: [i as f64, 0.0, 0.0],
+            });
+        }
+        assert_eq!(t.len(), 200);
+        let got = t.near(&Query {
+            point: [100.0, 0.0, 0.0],
+            radius: 5.0,
+            use_z: false,
+            start: 0,
+            end: Nanos::MAX,
+        });
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].start, got[0].end), (95 * MS, 105 * MS));
+        t.prune_before(100 * MS);
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.span(), Some((100 * MS, 199 * MS)));
+        let got = t.near(&Query {
+            point: [100.0, 0.0, 0.0],
+            radius: 5.0,
+            use_z: false,
+            start: 0,
+            end: Nanos::MAX,
+        });
+        assert_eq!((got[0].start, got[0].end), (100 * MS, 105 * MS));
+        t.prune_before(u64::MAX);
+        assert!(t.is_empty() && t.span().is_none());
+    }
+}
