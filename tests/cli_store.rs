@@ -784,3 +784,139 @@ fn marks_and_info_list_the_marks_with_their_pin_state() {
     let bare = make_store(&dir.path().join("bare"), 1);
     assert_eq!(stdout(&motedb(&["marks", s(&bare)])), "no marks\n");
 }
+
+const POSE_STAMPED: &str = "std_msgs/Header header\nPose pose\n\
+================================================================================\n\
+MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n\
+================================================================================\n\
+MSG: builtin_interfaces/Time\nint32 sec\nuint32 nanosec\n\
+================================================================================\n\
+MSG: geometry_msgs/Pose\nPoint position\nQuaternion orientation\n\
+================================================================================\n\
+MSG: geometry_msgs/Point\nfloat64 x\nfloat64 y\nfloat64 z\n\
+================================================================================\n\
+MSG: geometry_msgs/Quaternion\nfloat64 x 0\nfloat64 y 0\nfloat64 z 0\nfloat64 w 1\n";
+
+/// CDR of a geometry_msgs/PoseStamped.
+fn pose_cdr(frame: &str, x: f64, y: f64) -> Vec<u8> {
+    let mut b = vec![0, 1, 0, 0];
+    b.extend([0u8; 8]);
+    b.extend((frame.len() as u32 + 1).to_le_bytes());
+    b.extend(frame.as_bytes());
+    b.push(0);
+    while (b.len() - 4) % 8 != 0 {
+        b.push(0);
+    }
+    for v in [x, y, 0.0, 0.0, 0.0, 0.0, 1.0] {
+        b.extend(v.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn near_prints_the_intervals_a_known_path_implies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = Store::open(&path, small_options()).unwrap();
+    let pose = store
+        .register_topic(TopicSpec {
+            name: "/pose".into(),
+            type_name: "geometry_msgs/msg/PoseStamped".into(),
+            serialization_format: "cdr".into(),
+            definition: POSE_STAMPED.into(),
+            ..TopicSpec::default()
+        })
+        .unwrap();
+    // Out along x at 1 m/s for 10 s and back, 50 Hz (x exact in binary at
+    // the edges below).
+    for i in 0..1000u64 {
+        let x = if i <= 500 { i } else { 1000 - i } as f64 / 50.0;
+        store
+            .append(pose, T0 + i * S / 50, 0, &pose_cdr("map", x, 1.0))
+            .unwrap();
+    }
+    store.close().unwrap();
+    let o = motedb(&[
+        "--json",
+        "near",
+        s(&path),
+        "--x",
+        "5",
+        "--y",
+        "1",
+        "--radius",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pose_topic"], "/pose");
+    assert_eq!(v["frame"], "map");
+    assert_eq!(v["poses"], 1000);
+    let spans: Vec<(u64, u64)> = v["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["start"].as_u64().unwrap(), i["end"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        spans,
+        vec![(T0 + 4 * S, T0 + 6 * S), (T0 + 14 * S, T0 + 16 * S)]
+    );
+    assert_eq!(v["intervals"][0]["closest"], T0 + 5 * S);
+    // A time range keeps what falls in it; text output says the same.
+    let o = motedb(&[
+        "near",
+        s(&path),
+        "--x",
+        "5",
+        "--y",
+        "1",
+        "--radius",
+        "1",
+        "--start",
+        "+10s",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("/pose (frame map, 1000 poses): 1 interval(s)"),
+        "{text}"
+    );
+    // Bad input: exit codes and reasons.
+    let o = motedb(&["near", s(&path), "--x", "5", "--y", "1", "--radius", "-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--radius"), "{}", stderr(&o));
+    let o = motedb(&[
+        "near",
+        s(&path),
+        "--x",
+        "5",
+        "--y",
+        "1",
+        "--radius",
+        "1",
+        "--pose-topic",
+        "/nope",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    let bare = make_store(&dir.path().join("bare"), 3);
+    let o = motedb(&["near", s(&bare), "--x", "0", "--y", "0", "--radius", "1"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("no pose topic recorded"),
+        "{}",
+        stderr(&o)
+    );
+    let o = motedb(&[
+        "near",
+        s(&bare),
+        "--x",
+        "0",
+        "--y",
+        "0",
+        "--radius",
+        "1",
+        "--pose-topic",
+        "/chatter",
+    ]);
+    assert!(stderr(&o).contains("not a pose topic"), "{}", stderr(&o));
+}

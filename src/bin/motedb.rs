@@ -19,6 +19,7 @@ use motedb::export::timearg::{format_time, format_unix, parse_time};
 use motedb::export::{
     self, ExportControl, ExportError, ExportOptions, ImportOptions, McapCompression,
 };
+use motedb::places;
 
 #[path = "motedb/cat.rs"]
 mod cat;
@@ -85,6 +86,9 @@ enum Cmd {
     Compact { store: PathBuf },
     /// Disk usage by level, WAL and topic.
     Du { store: PathBuf },
+    /// When the robot was within a radius of a point: the intervals from a
+    /// pose topic (Odometry, PoseStamped, PoseWithCovarianceStamped).
+    Near(NearArgs),
     /// Event marks (made with the node's ~/mark), oldest first.
     Marks {
         store: PathBuf,
@@ -110,6 +114,29 @@ struct Range {
     /// Exclusive; same forms as --start.
     #[arg(long, allow_hyphen_values = true)]
     end: Option<String>,
+}
+
+#[derive(Args)]
+struct NearArgs {
+    store: PathBuf,
+    #[arg(long, allow_hyphen_values = true)]
+    x: f64,
+    #[arg(long, allow_hyphen_values = true)]
+    y: f64,
+    /// With --z the distance is 3D, else in the x-y plane.
+    #[arg(long, allow_hyphen_values = true)]
+    z: Option<f64>,
+    /// Metres, > 0.
+    #[arg(long)]
+    radius: f64,
+    /// Default: the first pose topic by name.
+    #[arg(long)]
+    pose_topic: Option<String>,
+    /// The poses' header.frame_id; needed when the topic has several.
+    #[arg(long)]
+    frame: Option<String>,
+    #[command(flatten)]
+    range: Range,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -215,6 +242,7 @@ fn run(cli: &Cli) -> CliResult {
         Cmd::Verify { store, decode } => verify(&open_read(store)?, *decode, json),
         Cmd::Compact { store } => compact(store, json),
         Cmd::Du { store } => du(&open_read(store)?, json),
+        Cmd::Near(args) => near(args, json),
         Cmd::Marks { store, tag } => marks(&open_read(store)?, tag.as_deref(), json),
         Cmd::Msgdef {
             type_name,

@@ -12,7 +12,9 @@
 
 pub mod decode;
 
-use crate::engine::Nanos;
+use crate::engine::{Nanos, Store, TopicInfo};
+use decode::{is_pose_type, PoseDecoder};
+use std::collections::BTreeMap;
 
 /// Poses per bucket: a bucket's box is checked before its poses.
 pub const BUCKET_POSES: usize = 64;
@@ -197,6 +199,96 @@ impl Track {
         }
         out.extend(open);
         out
+    }
+}
+
+/// The trajectory of one pose topic, per frame_id, read from a store.
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    pub topic: String,
+    pub tracks: BTreeMap<String, Track>,
+    /// Messages that did not decode to a pose (counted, not indexed).
+    pub undecodable: u64,
+}
+
+/// The recorded pose topics (types the index reads), by name.
+pub fn pose_topics(store: &Store) -> Vec<TopicInfo> {
+    let mut topics: Vec<TopicInfo> = store
+        .topics()
+        .into_iter()
+        .filter(|t| is_pose_type(&t.spec.type_name))
+        .collect();
+    topics.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    topics
+}
+
+impl Index {
+    /// Reads every recorded pose of `topic` (None: the first pose topic
+    /// by name). `definition` is used when the topic was recorded without
+    /// one (the caller resolves it from the installed packages).
+    pub fn load(
+        store: &Store,
+        topic: Option<&str>,
+        definition: impl Fn(&TopicInfo) -> String,
+    ) -> Result<Index, String> {
+        let topics = pose_topics(store);
+        let info = match topic {
+            Some(name) => topics
+                .into_iter()
+                .find(|t| t.spec.name == name)
+                .ok_or_else(|| match store.topic_by_name(name) {
+                    Some(t) => format!(
+                        "{name} is a {}, not a pose topic (Odometry, PoseStamped, PoseWithCovarianceStamped)",
+                        t.spec.type_name
+                    ),
+                    None => format!("no topic {name} in the store"),
+                })?,
+            None => topics.into_iter().next().ok_or_else(|| {
+                "no pose topic recorded (nav_msgs/msg/Odometry, geometry_msgs/msg/PoseStamped or PoseWithCovarianceStamped)".to_string()
+            })?,
+        };
+        let decoder = PoseDecoder::new(&info.spec.type_name, &definition(&info))?;
+        let mut index = Index {
+            topic: info.spec.name.clone(),
+            ..Index::default()
+        };
+        let records = store
+            .iter(&[info.id], 0, Nanos::MAX, false)
+            .map_err(|e| e.to_string())?;
+        for record in records {
+            let record = record.map_err(|e| e.to_string())?;
+            match decoder.decode(&record.payload) {
+                Ok((frame, p)) => index.tracks.entry(frame).or_default().push(Pose {
+                    t: record.log_time,
+                    p,
+                }),
+                Err(_) => index.undecodable += 1,
+            }
+        }
+        Ok(index)
+    }
+
+    /// The track of `frame` (None: the only one there is).
+    pub fn track(&self, frame: Option<&str>) -> Result<(&str, &Track), String> {
+        match frame {
+            Some(f) => self
+                .tracks
+                .get_key_value(f)
+                .map(|(k, t)| (k.as_str(), t))
+                .ok_or_else(|| format!("{} has no poses in frame {f:?}", self.topic)),
+            None if self.tracks.len() == 1 => self
+                .tracks
+                .iter()
+                .next()
+                .map(|(k, t)| (k.as_str(), t))
+                .ok_or_else(|| "no poses".to_string()),
+            None if self.tracks.is_empty() => Err(format!("{} holds no poses", self.topic)),
+            None => Err(format!(
+                "{} has poses in frames {}: name one",
+                self.topic,
+                self.tracks.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
     }
 }
 

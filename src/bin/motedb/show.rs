@@ -1,4 +1,4 @@
-//! Read-only views: info (stores and bags), topics, du, marks.
+//! Read-only views: info (stores and bags), topics, du, marks, near.
 
 use super::*;
 
@@ -275,6 +275,79 @@ pub(crate) fn bag_topics(path: &Path, json: bool) -> CliResult {
     }
     for t in &b.topics {
         println!("{} [{}] {} messages", t.name, t.type_name, t.message_count);
+    }
+    Ok(0)
+}
+
+/// `motedb near`.
+pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
+    if !(args.radius.is_finite() && args.radius > 0.0) {
+        return Err(fail(
+            2,
+            format!("--radius {} must be a number of metres > 0", args.radius),
+        ));
+    }
+    let point = [args.x, args.y, args.z.unwrap_or(0.0)];
+    if point.iter().any(|v| !v.is_finite()) {
+        return Err(fail(2, "--x, --y and --z must be finite numbers"));
+    }
+    let store = open_read(&args.store)?;
+    // A topic recorded without its definition: the installed one.
+    let definition = |t: &TopicInfo| {
+        if t.spec.definition.trim().is_empty() {
+            cdr::definition::resolve(&t.spec.type_name, &ament_prefixes()).unwrap_or_default()
+        } else {
+            t.spec.definition.clone()
+        }
+    };
+    let index = places::Index::load(&store, args.pose_topic.as_deref(), definition)
+        .map_err(|e| fail(4, e))?;
+    let (frame, track) = index.track(args.frame.as_deref()).map_err(|e| fail(2, e))?;
+    let (first, last) = track.span().unwrap_or((0, 0));
+    let (start, end) = time_range(&args.range, first, last)?;
+    let q = places::Query {
+        point,
+        radius: args.radius,
+        use_z: args.z.is_some(),
+        start,
+        end: end.saturating_sub(1),
+    };
+    let found = track.near(&q);
+    if json {
+        print_json(&json!({
+            "pose_topic": index.topic, "frame": frame, "poses": track.len(),
+            "undecodable": index.undecodable,
+            "intervals": found.iter().map(|i| json!({
+                "start": i.start, "end": i.end, "closest": i.closest, "distance": i.distance,
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(0);
+    }
+    println!(
+        "{} (frame {frame}, {} poses): {} interval(s) within {} m of ({}, {}{})",
+        index.topic,
+        track.len(),
+        found.len(),
+        args.radius,
+        args.x,
+        args.y,
+        args.z.map(|z| format!(", {z}")).unwrap_or_default()
+    );
+    for i in &found {
+        println!(
+            "  {} .. {} ({}s)  closest {:.3} m at {}",
+            format_time(i.start),
+            format_time(i.end),
+            format_unix(i.end - i.start),
+            i.distance,
+            format_time(i.closest)
+        );
+    }
+    if index.undecodable > 0 {
+        eprintln!(
+            "motedb: {} messages of {} did not decode to a pose and were left out",
+            index.undecodable, index.topic
+        );
     }
     Ok(0)
 }
