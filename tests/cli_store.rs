@@ -884,7 +884,29 @@ fn near_prints_the_intervals_a_known_path_implies() {
     // Bad input: exit codes and reasons.
     let o = motedb(&["near", s(&path), "--x", "5", "--y", "1", "--radius", "-1"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--radius"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("must be a number of metres > 0"),
+        "{}",
+        stderr(&o)
+    );
+    let o = motedb(&[
+        "near",
+        s(&path),
+        "--x",
+        "5",
+        "--y",
+        "1",
+        "--radius",
+        "1",
+        "--frame",
+        "odom",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("no poses in frame \"odom\""),
+        "{}",
+        stderr(&o)
+    );
     let o = motedb(&[
         "near",
         s(&path),
@@ -919,4 +941,44 @@ fn near_prints_the_intervals_a_known_path_implies() {
         "/chatter",
     ]);
     assert!(stderr(&o).contains("not a pose topic"), "{}", stderr(&o));
+
+    // A second frame and a message that is no pose: --frame is needed, and
+    // what could not be read makes the exit code 3.
+    let store = Store::open(&path, small_options()).unwrap();
+    store
+        .append(pose, T0 + 30 * S, 0, &pose_cdr("odom", 5.0, 1.0))
+        .unwrap();
+    store
+        .append(pose, T0 + 31 * S, 0, &[0, 1, 0, 0, 7])
+        .unwrap();
+    store.close().unwrap();
+    let o = motedb(&["near", s(&path), "--x", "5", "--y", "1", "--radius", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("frames map, odom: pass --frame"),
+        "{}",
+        stderr(&o)
+    );
+    let o = motedb(&[
+        "--json",
+        "near",
+        s(&path),
+        "--x",
+        "5",
+        "--y",
+        "1",
+        "--radius",
+        "1",
+        "--frame",
+        "map",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            v["undecodable"].as_u64(),
+            v["intervals"].as_array().unwrap().len()
+        ),
+        (Some(1), 2)
+    );
 }

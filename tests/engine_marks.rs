@@ -124,7 +124,7 @@ fn marks_survive_a_power_cut_and_a_kill_and_ids_keep_counting() {
 }
 
 #[test]
-fn bad_marks_are_refused_and_store_nothing() {
+fn bad_marks_and_runaway_pins_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let wall = Arc::new(AtomicU64::new(1_000 * SEC));
     let store = Store::open(dir.path(), options(&wall, Retention::default())).unwrap();
@@ -141,11 +141,19 @@ fn bad_marks_are_refused_and_store_nothing() {
             Err(Error::InvalidArgument(_))
         ));
     }
+    // A pin reaching more than an hour past the store's clock (1 000 s).
+    let far = new("runaway", 1_000 * SEC, 1_000 * SEC + 3_601 * SEC, true);
+    let e = store.add_mark(far.clone()).unwrap_err().to_string();
+    assert!(e.contains("at most 3600 s after"), "{e}");
+    assert!(
+        store.add_mark(NewMark { pin: false, ..far }).is_ok(),
+        "unpinned, it harms nothing"
+    );
     assert!(matches!(store.unpin(42), Err(Error::InvalidArgument(_))));
-    assert!(store.marks().is_empty());
+    assert_eq!(store.marks().len(), 1);
     store.close().unwrap();
     let store = Store::open_read_only(dir.path()).unwrap();
-    assert!(store.marks().is_empty());
+    assert_eq!(store.marks().len(), 1);
 }
 
 #[test]

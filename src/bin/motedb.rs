@@ -127,7 +127,7 @@ struct NearArgs {
     #[arg(long, allow_hyphen_values = true)]
     z: Option<f64>,
     /// Metres, > 0.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     radius: f64,
     /// Default: the first pose topic by name.
     #[arg(long)]

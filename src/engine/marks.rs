@@ -18,6 +18,10 @@ pub const MAX_LABEL_BYTES: usize = 256;
 pub const MAX_TAG_BYTES: usize = 64;
 pub const MAX_TAGS: usize = 32;
 pub const MAX_MARKS: usize = 10_000;
+/// A pin may reach at most this far past the store's clock: one reaching
+/// further would keep everything recorded from now on (whatever wrote it:
+/// a service call, a mark topic, an imported bag).
+pub const MAX_PIN_AHEAD: Nanos = 3600 * 1_000_000_000;
 
 /// A mark as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,14 +59,6 @@ impl NewMark {
         if self.label.is_empty() {
             return bad("a mark needs a label".into());
         }
-        if let Some(text) = std::iter::once(&self.label)
-            .chain(&self.tags)
-            .find(|t| t.chars().any(char::is_control))
-        {
-            return bad(format!(
-                "{text:?}: labels and tags may not hold control characters (newlines, tabs)"
-            ));
-        }
         if self.label.len() > MAX_LABEL_BYTES {
             return bad(format!(
                 "label is {} bytes; at most {MAX_LABEL_BYTES}",
@@ -78,6 +74,15 @@ impl NewMark {
             .find(|t| t.is_empty() || t.len() > MAX_TAG_BYTES)
         {
             return bad(format!("tag {t:?}: a tag has 1 to {MAX_TAG_BYTES} bytes"));
+        }
+        if let Some(text) = std::iter::once(&self.label)
+            .chain(&self.tags)
+            .find(|t| t.chars().any(char::is_control))
+        {
+            return bad(format!(
+                "a label or tag holds a control character (newline, tab, ...): {:?}",
+                text.chars().take(64).collect::<String>()
+            ));
         }
         if self.start > self.end {
             return bad(format!(
@@ -122,6 +127,14 @@ impl Inner {
             return Err(Error::ReadOnly);
         }
         new.check()?;
+        let now = self.opts.tuning.clock.now();
+        if new.pin && new.end > now.saturating_add(MAX_PIN_AHEAD) {
+            return Err(Error::InvalidArgument(format!(
+                "a pinned window may end at most {} s after the store's clock; this one ends {:.0} s after it",
+                MAX_PIN_AHEAD / 1_000_000_000,
+                (new.end - now) as f64 / 1e9
+            )));
+        }
         self.poison.check()?;
         let mut marks = self.marks.lock();
         if marks.len() >= MAX_MARKS {
@@ -144,7 +157,7 @@ impl Inner {
             end: new.end,
             pinned: new.pin,
             released: false,
-            created: self.opts.tuning.clock.now(),
+            created: now,
         };
         let mut c = Change::default();
         c.note(Edit::Mark(mark.clone()));
@@ -225,13 +238,13 @@ mod tests {
                 },
                 "tags; at most",
             ),
-            (new("two\nlines"), "control characters"),
+            (new("two\nlines"), "control character"),
             (
                 NewMark {
                     tags: vec!["a\tb".into()],
                     ..new("a")
                 },
-                "control characters",
+                "control character",
             ),
         ] {
             let e = m.check().expect_err(why).to_string();

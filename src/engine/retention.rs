@@ -273,22 +273,15 @@ impl Inner {
         Ok(true)
     }
 
-    /// Bytes the store's pins keep from retention now.
-    fn pinned_bytes_now(&self, v: &Version) -> u64 {
-        let pins: Vec<Mark> = self
-            .marks
-            .lock()
-            .values()
-            .filter(|m| m.protects())
-            .cloned()
-            .collect();
+    /// Bytes `pins` keep from retention in version `v`.
+    fn pinned_bytes_now(&self, v: &Version, pins: &[Mark]) -> u64 {
         if pins.is_empty() {
             return 0;
         }
         let tables: Vec<(usize, Arc<Table>)> = v.tables().map(|(l, t)| (l, t.clone())).collect();
         let sizes: BTreeMap<u64, u64> = v.vlogs.iter().map(|(n, f)| (*n, f.size())).collect();
         let keep_from = vlog_refs(&tables).keys().next_back().copied().unwrap_or(0);
-        pinned_bytes(&tables, &sizes, keep_from, &pins)
+        pinned_bytes(&tables, &sizes, keep_from, pins)
     }
 
     pub fn health(&self) -> Health {
@@ -323,7 +316,12 @@ impl Inner {
         // would live to its end (parking_lot locks do not nest).
         let retention = self.retention.lock().clone();
         let (pins_released, last_pin_released) = self.released_pins.lock().clone();
-        let marks = self.marks.lock().len() as u64;
+        // One reading of the marks for the count and the pinned bytes.
+        let (marks, pins) = {
+            let all = self.marks.lock();
+            let pins: Vec<Mark> = all.values().filter(|m| m.protects()).cloned().collect();
+            (all.len() as u64, pins)
+        };
         Health {
             write_state: self.refresh_state(),
             poisoned: self.poison.is_set(),
@@ -362,7 +360,7 @@ impl Inner {
             retention_dropped_files: counters.0,
             retention_dropped_bytes: counters.1,
             retention_dropped_messages: counters.2,
-            pinned_bytes: self.pinned_bytes_now(v),
+            pinned_bytes: self.pinned_bytes_now(v, &pins),
             pin_budget: retention.pin_budget(),
             marks,
             pins_released,

@@ -113,7 +113,13 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
         for mark in marks {
             let added = match mark {
                 Ok(new) if have.iter().any(|m| super::marks::same(&new, m)) => continue,
-                Ok(new) => store.add_mark(new).map_err(|e| e.to_string()),
+                Ok(new) => match store.add_mark(new) {
+                    Ok(m) => Ok(m),
+                    // The mark itself is refused (a bad window, too many
+                    // marks): skipped input. Anything else is the store's.
+                    Err(crate::engine::Error::InvalidArgument(why)) => Err(why),
+                    Err(e) => return Err(e.into()),
+                },
                 Err(why) => Err(why),
             };
             match added {

@@ -202,6 +202,23 @@ impl Track {
     }
 }
 
+/// Why an index could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// No such pose topic (or none at all).
+    NotFound(String),
+    /// The topic is there but cannot be read: its definition, the store.
+    Failed(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotFound(s) | LoadError::Failed(s) => f.write_str(s),
+        }
+    }
+}
+
 /// The trajectory of one pose topic, per frame_id, read from a store.
 #[derive(Clone, Debug, Default)]
 pub struct Index {
@@ -224,39 +241,41 @@ pub fn pose_topics(store: &Store) -> Vec<TopicInfo> {
 
 impl Index {
     /// Reads every recorded pose of `topic` (None: the first pose topic
-    /// by name). `definition` is used when the topic was recorded without
-    /// one (the caller resolves it from the installed packages).
+    /// by name) with the definition `definition` gives for it (the stored
+    /// one, or the installed one for a topic recorded without).
     pub fn load(
         store: &Store,
         topic: Option<&str>,
-        definition: impl Fn(&TopicInfo) -> String,
-    ) -> Result<Index, String> {
+        definition: impl Fn(&TopicInfo) -> Result<String, String>,
+    ) -> Result<Index, LoadError> {
+        use LoadError::{Failed, NotFound};
         let topics = pose_topics(store);
         let info = match topic {
             Some(name) => topics
                 .into_iter()
                 .find(|t| t.spec.name == name)
                 .ok_or_else(|| match store.topic_by_name(name) {
-                    Some(t) => format!(
+                    Some(t) => NotFound(format!(
                         "{name} is a {}, not a pose topic (Odometry, PoseStamped, PoseWithCovarianceStamped)",
                         t.spec.type_name
-                    ),
-                    None => format!("no topic {name} in the store"),
+                    )),
+                    None => NotFound(format!("no topic {name} in the store")),
                 })?,
             None => topics.into_iter().next().ok_or_else(|| {
-                "no pose topic recorded (nav_msgs/msg/Odometry, geometry_msgs/msg/PoseStamped or PoseWithCovarianceStamped)".to_string()
+                NotFound("no pose topic recorded (nav_msgs/msg/Odometry, geometry_msgs/msg/PoseStamped or PoseWithCovarianceStamped)".to_string())
             })?,
         };
-        let decoder = PoseDecoder::new(&info.spec.type_name, &definition(&info))?;
+        let text = definition(&info).map_err(Failed)?;
+        let decoder = PoseDecoder::new(&info.spec.type_name, &text).map_err(Failed)?;
         let mut index = Index {
             topic: info.spec.name.clone(),
             ..Index::default()
         };
         let records = store
             .iter(&[info.id], 0, Nanos::MAX, false)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failed(e.to_string()))?;
         for record in records {
-            let record = record.map_err(|e| e.to_string())?;
+            let record = record.map_err(|e| Failed(e.to_string()))?;
             match decoder.decode(&record.payload) {
                 Ok((frame, p)) => index.tracks.entry(frame).or_default().push(Pose {
                     t: record.log_time,

@@ -104,7 +104,7 @@ def test_bad_mark_requests_get_a_reason_and_store_nothing(peer, start_node):
         (dict(label='a', end=stamp(5 * SEC)), 'end without start'),
         (dict(label='a', start=Time(sec=-3)), 'not a valid time'),
         (dict(label='a', post_s=7200.0), 'at most 3600 s ahead'),
-        (dict(label='two\nlines'), 'control characters'),
+        (dict(label='two\nlines'), 'control character'),
     ]:
         got = mark(peer, node, **fields)
         assert not got.success, fields

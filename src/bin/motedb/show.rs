@@ -294,16 +294,42 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
     let store = open_read(&args.store)?;
     // A topic recorded without its definition: the installed one.
     let definition = |t: &TopicInfo| {
-        if t.spec.definition.trim().is_empty() {
-            cdr::definition::resolve(&t.spec.type_name, &ament_prefixes()).unwrap_or_default()
-        } else {
-            t.spec.definition.clone()
+        if !t.spec.definition.trim().is_empty() {
+            return Ok(t.spec.definition.clone());
         }
+        cdr::definition::resolve(&t.spec.type_name, &ament_prefixes()).map_err(|e| {
+            format!(
+                "{} was recorded without its definition and {} is not installed ({e}); source the ROS workspace defining it so AMENT_PREFIX_PATH finds it",
+                t.spec.name, t.spec.type_name
+            )
+        })
     };
-    let index = places::Index::load(&store, args.pose_topic.as_deref(), definition)
-        .map_err(|e| fail(4, e))?;
-    let (frame, track) = index.track(args.frame.as_deref()).map_err(|e| fail(2, e))?;
-    let (first, last) = track.span().unwrap_or((0, 0));
+    let index = places::Index::load(&store, args.pose_topic.as_deref(), definition).map_err(
+        |e| match e {
+            places::LoadError::NotFound(m) => fail(4, m),
+            places::LoadError::Failed(m) => fail(1, m),
+        },
+    )?;
+    if args.frame.is_none() && index.tracks.len() > 1 {
+        let frames: Vec<&str> = index.tracks.keys().map(String::as_str).collect();
+        return Err(fail(
+            2,
+            format!(
+                "{} has poses in frames {}: pass --frame",
+                index.topic,
+                frames.join(", ")
+            ),
+        ));
+    }
+    let (frame, track) = index.track(args.frame.as_deref()).map_err(|e| {
+        let skipped = match index.undecodable {
+            0 => String::new(),
+            n => format!(" ({n} messages did not decode to a pose)"),
+        };
+        fail(4, format!("{e}{skipped}"))
+    })?;
+    // Relative times refer to the whole recording, as for cat and export.
+    let (first, last) = bounds(&store.topics());
     let (start, end) = time_range(&args.range, first, last)?;
     let q = places::Query {
         point,
@@ -321,7 +347,7 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
                 "start": i.start, "end": i.end, "closest": i.closest, "distance": i.distance,
             })).collect::<Vec<_>>(),
         }));
-        return Ok(0);
+        return Ok(if index.undecodable > 0 { 3 } else { 0 });
     }
     println!(
         "{} (frame {frame}, {} poses): {} interval(s) within {} m of ({}, {}{})",
@@ -348,6 +374,7 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
             "motedb: {} messages of {} did not decode to a pose and were left out",
             index.undecodable, index.topic
         );
+        return Ok(3);
     }
     Ok(0)
 }
