@@ -167,12 +167,12 @@ impl Inner {
         // Pins over their budget are released oldest first.
         let all: Vec<Mark> = marks.values().filter(|m| m.protects()).cloned().collect();
         let mut count = PinCount::new(&tables, &sizes, pin_from, &all);
-        let mut kept = 0;
-        while kept < all.len() && count.bytes > r.pin_budget() {
-            count.change(kept, false);
-            kept += 1;
+        let mut gone = 0;
+        while gone < all.len() && count.bytes > r.pin_budget() {
+            count.change(gone, false);
+            gone += 1;
         }
-        let released: Vec<Mark> = all[..kept]
+        let released: Vec<Mark> = all[..gone]
             .iter()
             .map(|m| Mark {
                 pinned: false,
@@ -180,7 +180,7 @@ impl Inner {
                 ..m.clone()
             })
             .collect();
-        let pins = &all[kept..];
+        let pins = &all[gone..];
         let mut plan = Plan {
             tables: Vec::new(),
             vlogs: Vec::new(),

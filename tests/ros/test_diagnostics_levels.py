@@ -218,8 +218,12 @@ def test_compressible_topics_are_stored_encoded_and_read_back_equal(peer, start_
     """Value-log compression end to end: image-like payloads are stored
     zstd-encoded, random ones (JPEG-like) raw; the storage status says so per
     topic and every message reads back equal."""
+    # The 20 + 20 large messages go out in one burst: a subscription history
+    # as deep as the burst keeps a busy machine from overwriting any of them
+    # before the recorder takes them (this test is about compression, not
+    # about keeping up; the default depth is rosbag2's 10).
     node = start_node('-p', 'hardware_id:=codec-test', '-p', 'diagnostic_updater.period:=0.2',
-                      '-p', 'discovery_period_s:=0.2')
+                      '-p', 'discovery_period_s:=0.2', '-p', 'subscription_depth:=100')
     seen = []
     sub = peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
