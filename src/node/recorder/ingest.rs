@@ -77,8 +77,6 @@ pub struct Stats {
     /// Topic id + 1 of `places.mark_topic` once it is recorded with the
     /// Mark type (0: none).
     mark_topic: AtomicU64,
-    /// Marks made from the mark topic since the start.
-    pub marks_from_topic: AtomicU64,
 }
 
 impl Stats {
@@ -642,9 +640,7 @@ fn mark_from_topic(store: &Store, stats: &Stats, m: &Incoming) {
     let made = super::marks::decode(&m.payload)
         .map(|input| crate::node::services::add_mark(store, &input, Some(m.log_time)));
     match made {
-        Ok(out) if out.success => {
-            stats.marks_from_topic.fetch_add(1, Ordering::Relaxed);
-        }
+        Ok(out) if out.success => {}
         Ok(out) => stats.note_error(format!("places.mark_topic: mark refused: {}", out.message)),
         Err(e) => stats.note_error(format!("places.mark_topic: {e}")),
     }
