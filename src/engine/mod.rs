@@ -30,7 +30,9 @@ mod write;
 
 pub use compress::TopicCodecStats;
 pub use error::{Error, Result};
-pub use marks::{Mark, NewMark, MAX_LABEL_BYTES, MAX_MARKS, MAX_TAGS, MAX_TAG_BYTES};
+pub use marks::{
+    Mark, NewMark, MAX_LABEL_BYTES, MAX_MARKS, MAX_PIN_AHEAD, MAX_TAGS, MAX_TAG_BYTES,
+};
 pub use types::Codec;
 pub use verify::{FileKind, FileReport, VerifyReport};
 pub use wal::TornTail;

@@ -33,11 +33,7 @@ fn vlog_refs(tables: &[(usize, Arc<Table>)]) -> BTreeMap<u64, usize> {
     refs
 }
 
-/// Some topic of `t` has data inside a window `pins` protect.
-fn pinned(t: &Table, pins: &[Mark]) -> bool {
-    pins.iter().any(|m| overlaps(t, m))
-}
-
+/// Some topic of `t` has data inside `m`'s window.
 fn overlaps(t: &Table, m: &Mark) -> bool {
     t.meta
         .topics
@@ -180,7 +176,8 @@ impl Inner {
                 ..m.clone()
             })
             .collect();
-        let pins = &all[gone..];
+        // Tables the pins left in place keep.
+        let pinned: Vec<bool> = count.table_refs.iter().map(|n| *n > 0).collect();
         let mut plan = Plan {
             tables: Vec::new(),
             vlogs: Vec::new(),
@@ -196,8 +193,8 @@ impl Inner {
         // Oldest written first, so what goes is always a prefix of what
         // was written (never a hole in the middle of a recording), except
         // for the windows pins keep.
-        for (level, t) in tables {
-            if pinned(&t, pins) {
+        for (i, (level, t)) in tables.into_iter().enumerate() {
+            if pinned.get(i).copied().unwrap_or(false) {
                 continue;
             }
             let over = r.max_bytes > 0 && total > r.max_bytes;

@@ -3,7 +3,9 @@
 //! and from these structs and runs the work off its executor thread.
 
 use super::recorder::ingest::Stats;
-use crate::engine::{Mark, Nanos, NewMark, Record, ScanRequest, Store, TopicInfo, WriteState};
+use crate::engine::{
+    Mark, Nanos, NewMark, Record, ScanRequest, Store, TopicInfo, WriteState, MAX_PIN_AHEAD,
+};
 
 /// builtin_interfaces/Time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,19 +111,16 @@ pub fn mark_window(input: &MarkInput, now: Option<Nanos>) -> Result<(Nanos, Nano
     // A window reaching far ahead would pin everything recorded from now
     // on: bounded where now is known.
     if let Some(now) = now {
-        if window.1 > now.saturating_add(MAX_AHEAD_NS) {
+        if window.1 > now.saturating_add(MAX_PIN_AHEAD) {
             return Err(format!(
                 "the window ends {:.0} s after now; a mark reaches at most {} s ahead",
                 (window.1 - now) as f64 / 1e9,
-                MAX_AHEAD_NS / NANOS_PER_SEC
+                MAX_PIN_AHEAD / NANOS_PER_SEC
             ));
         }
     }
     Ok(window)
 }
-
-/// How far past now a mark's window may end.
-pub const MAX_AHEAD_NS: Nanos = 3600 * NANOS_PER_SEC;
 
 /// The window of a request that gives `start` (and `end`, zero: now).
 fn given_window(
@@ -559,7 +558,7 @@ mod tests {
             Ok((now - 2_500_000_000, now + NANOS_PER_SEC))
         );
         assert_eq!(around(1e300, 0.0), Ok((0, now)), "saturates at 0");
-        assert_eq!(around(0.0, 3600.0), Ok((now, now + MAX_AHEAD_NS)));
+        assert_eq!(around(0.0, 3600.0), Ok((now, now + MAX_PIN_AHEAD)));
         for post in [3600.5, 1e300] {
             let e = around(0.0, post).unwrap_err();
             assert!(e.contains("at most 3600 s ahead"), "{e}");

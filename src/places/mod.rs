@@ -447,25 +447,20 @@ mod tests {
             });
         }
         assert_eq!(t.len(), 200);
-        let got = t.near(&Query {
+        let around_100 = Query {
             point: [100.0, 0.0, 0.0],
             radius: 5.0,
             use_z: false,
             start: 0,
             end: Nanos::MAX,
-        });
+        };
+        let got = t.near(&around_100);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].start, got[0].end), (95 * MS, 105 * MS));
         t.prune_before(100 * MS);
         assert_eq!(t.len(), 100);
         assert_eq!(t.span(), Some((100 * MS, 199 * MS)));
-        let got = t.near(&Query {
-            point: [100.0, 0.0, 0.0],
-            radius: 5.0,
-            use_z: false,
-            start: 0,
-            end: Nanos::MAX,
-        });
+        let got = t.near(&around_100);
         assert_eq!((got[0].start, got[0].end), (100 * MS, 105 * MS));
         t.prune_before(u64::MAX);
         assert!(t.is_empty() && t.span().is_none());

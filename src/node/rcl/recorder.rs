@@ -13,7 +13,7 @@ use crate::node::error::{NodeError, Result};
 use crate::node::params::NodeParams;
 use crate::node::recorder::clock::decode_clock;
 use crate::node::recorder::ingest::Writer;
-use crate::node::recorder::ingest::{Batch, GapTracker, Incoming, Queue, Stats};
+use crate::node::recorder::ingest::{now_nanos, Batch, GapTracker, Incoming, Queue, Stats};
 use crate::node::recorder::qos::{self, Offered, Override};
 use crate::node::recorder::select::TopicFilter;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub struct Config {
     /// Name and namespace of the recorder's own rcl node.
@@ -373,13 +373,6 @@ fn drain(
             }
         }
     }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// log_time: the sim time with use_sim_time, else when the middleware

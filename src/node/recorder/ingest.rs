@@ -141,10 +141,7 @@ impl Stats {
         if self.sim_time.load(Ordering::Acquire) {
             return Some(self.sim_now.load(Ordering::Acquire)).filter(|t| *t > 0);
         }
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        Some(now_nanos())
     }
 
     /// The mark topic's id (None: no mark topic recorded).
@@ -584,6 +581,14 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
         st
     };
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// The system clock, ns since the epoch (0 before it).
+pub fn now_nanos() -> Nanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// True when the message was stored.
