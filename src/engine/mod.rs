@@ -497,6 +497,32 @@ impl Store {
         self.inner.write_state()
     }
 
+    /// The log-time ranges `(min, max)` that hold `topic`'s messages now:
+    /// one per table and per memtable with some. Retention drops whole
+    /// tables, so a message of `topic` whose time no range covers is gone
+    /// (derived indexes prune themselves with this).
+    pub fn topic_time_ranges(&self, topic: TopicId) -> Vec<(Nanos, Nanos)> {
+        let sv = self.inner.snapshot();
+        let tables = sv
+            .version
+            .tables()
+            .filter_map(|(_, t)| t.meta.topics.get(&topic).copied());
+        let mems = std::iter::once(&sv.active)
+            .chain(sv.imm.iter())
+            .filter_map(|m| m.topic_range(topic));
+        tables
+            .chain(mems)
+            .filter(|r| r.count > 0)
+            .map(|r| (r.min_time, r.max_time))
+            .collect()
+    }
+
+    /// Files retention has dropped over the store's life: it moves exactly
+    /// when retention dropped something.
+    pub fn retention_dropped_files(&self) -> u64 {
+        self.inner.retention_counters.lock().0
+    }
+
     pub fn health(&self) -> Health {
         self.inner.health()
     }

@@ -20,6 +20,7 @@ pub fn is_pose_type(type_name: &str) -> bool {
 }
 
 /// Decodes pose messages of one topic.
+#[derive(Clone)]
 pub struct PoseDecoder {
     schema: Schema,
     path: &'static [&'static str],
@@ -65,13 +66,13 @@ impl PoseDecoder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    //! A PoseStamped definition and messages, for tests.
 
     const SEP: &str =
         "================================================================================";
 
-    fn definition() -> String {
+    pub fn definition() -> String {
         [
             "std_msgs/Header header\nPose pose\n",
             "MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n",
@@ -84,7 +85,7 @@ mod tests {
     }
 
     /// CDR (little endian) of a PoseStamped, by hand.
-    fn pose_stamped(frame: &str, p: [f64; 3]) -> Vec<u8> {
+    pub fn pose_stamped(frame: &str, p: [f64; 3]) -> Vec<u8> {
         let mut b = vec![0, 1, 0, 0];
         b.extend(7i32.to_le_bytes());
         b.extend(9u32.to_le_bytes());
@@ -99,6 +100,12 @@ mod tests {
         }
         b
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{definition, pose_stamped};
+    use super::*;
 
     #[test]
     fn a_pose_stamped_gives_its_frame_and_position() {

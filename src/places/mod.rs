@@ -11,6 +11,7 @@
 //! poses of the others.
 
 pub mod decode;
+pub mod live;
 
 use crate::engine::{Nanos, Store, TopicInfo};
 use decode::{is_pose_type, PoseDecoder};
@@ -48,6 +49,16 @@ impl Bucket {
             self.hi[i] = self.hi[i].max(pose.p[i]);
         }
         self.poses.push(pose);
+    }
+
+    /// A bucket of `poses` (in time order); None when there are none.
+    fn of(poses: &[Pose]) -> Option<Bucket> {
+        let (first, rest) = poses.split_first()?;
+        let mut b = Bucket::new(*first);
+        for p in rest {
+            b.add(*p);
+        }
+        Some(b)
     }
 
     fn first(&self) -> Nanos {
@@ -146,14 +157,67 @@ impl Track {
             // Its last pose is at or after `t`: something is kept.
             let kept: Vec<Pose> = b.poses.iter().copied().filter(|p| p.t >= t).collect();
             self.poses -= b.poses.len() - kept.len();
-            if let Some((first, rest)) = kept.split_first() {
-                let mut rebuilt = Bucket::new(*first);
-                for p in rest {
-                    rebuilt.add(*p);
-                }
+            if let Some(rebuilt) = Bucket::of(&kept) {
                 *b = rebuilt;
             }
         }
+    }
+
+    /// Keeps only the poses whose time lies in one of `ranges` (each
+    /// `(min, max)`, both included, in any order): what remains of the
+    /// store's data after retention (`Store::topic_time_ranges`).
+    pub fn retain_covered(&mut self, ranges: &[(Nanos, Nanos)]) {
+        let mut merged: Vec<(Nanos, Nanos)> = ranges.to_vec();
+        merged.sort_unstable();
+        let mut disjoint: Vec<(Nanos, Nanos)> = Vec::with_capacity(merged.len());
+        for (lo, hi) in merged {
+            match disjoint.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => disjoint.push((lo, hi)),
+            }
+        }
+        // The range that could hold `t`: the last starting at or before it.
+        let covering = |t: Nanos| {
+            let i = disjoint.partition_point(|r| r.0 <= t);
+            i.checked_sub(1).map(|i| disjoint[i]).filter(|r| t <= r.1)
+        };
+        let mut poses = 0;
+        let mut kept = Vec::with_capacity(self.buckets.len());
+        for b in self.buckets.drain(..) {
+            let whole = covering(b.first()).is_some_and(|r| b.last() <= r.1);
+            let b = if whole {
+                Some(b)
+            } else {
+                let left: Vec<Pose> = b
+                    .poses
+                    .iter()
+                    .copied()
+                    .filter(|p| covering(p.t).is_some())
+                    .collect();
+                Bucket::of(&left)
+            };
+            if let Some(b) = b {
+                poses += b.poses.len();
+                kept.push(b);
+            }
+        }
+        self.buckets = kept;
+        self.poses = poses;
+    }
+
+    /// Every pose, in log-time order.
+    pub fn poses(&self) -> impl Iterator<Item = &Pose> {
+        self.buckets.iter().flat_map(|b| b.poses.iter())
+    }
+
+    /// True when a pose at the same time and place is in the track.
+    pub fn contains(&self, pose: &Pose) -> bool {
+        let i = self.buckets.partition_point(|b| b.last() < pose.t);
+        self.buckets[i..]
+            .iter()
+            .take_while(|b| b.first() <= pose.t)
+            .flat_map(|b| b.poses.iter())
+            .any(|p| p == pose)
     }
 
     /// Every interval inside `q.start ..= q.end` when the robot was within
@@ -289,25 +353,31 @@ impl Index {
 
     /// The track of `frame` (None: the only one there is).
     pub fn track(&self, frame: Option<&str>) -> Result<(&str, &Track), String> {
-        match frame {
-            Some(f) => self
-                .tracks
-                .get_key_value(f)
-                .map(|(k, t)| (k.as_str(), t))
-                .ok_or_else(|| format!("{} has no poses in frame {f:?}", self.topic)),
-            None if self.tracks.len() == 1 => self
-                .tracks
-                .iter()
-                .next()
-                .map(|(k, t)| (k.as_str(), t))
-                .ok_or_else(|| "no poses".to_string()),
-            None if self.tracks.is_empty() => Err(format!("{} holds no poses", self.topic)),
-            None => Err(format!(
-                "{} has poses in frames {}: name one",
-                self.topic,
-                self.tracks.keys().cloned().collect::<Vec<_>>().join(", ")
-            )),
-        }
+        pick_track(&self.topic, &self.tracks, frame)
+    }
+}
+
+/// The track of `frame` among `topic`'s (None: the only one there is).
+pub fn pick_track<'a>(
+    topic: &str,
+    tracks: &'a BTreeMap<String, Track>,
+    frame: Option<&str>,
+) -> Result<(&'a str, &'a Track), String> {
+    match frame {
+        Some(f) => tracks
+            .get_key_value(f)
+            .map(|(k, t)| (k.as_str(), t))
+            .ok_or_else(|| format!("{topic} has no poses in frame {f:?}")),
+        None if tracks.len() == 1 => tracks
+            .iter()
+            .next()
+            .map(|(k, t)| (k.as_str(), t))
+            .ok_or_else(|| "no poses".to_string()),
+        None if tracks.is_empty() => Err(format!("{topic} holds no poses")),
+        None => Err(format!(
+            "{topic} has poses in frames {}: name one",
+            tracks.keys().cloned().collect::<Vec<_>>().join(", ")
+        )),
     }
 }
 
