@@ -4,7 +4,8 @@
 //! `DiagnosticStatus`, `KeyValue`, `StoredMessage`, `TopicInfoMsg`,
 //! `QueryRequest`, `QueryResponse`, `LatestResponse`, `ExportRequest`,
 //! `ExportResponse`, `MarkInfo`, `MarkRequest`, `MarkResponse`,
-//! `UnpinResponse`, `ListMarksResponse`) and expands this macro next to
+//! `UnpinResponse`, `ListMarksResponse`, `NearInterval`, `NearRequest`,
+//! `NearResponse`) and expands this macro next to
 //! them.
 
 macro_rules! message_conversions {
@@ -12,8 +13,8 @@ macro_rules! message_conversions {
         use crate::engine::{Mark, TopicInfo};
         use crate::node::diagnostics::Status;
         use crate::node::services::{
-            ExportInput, ExportOutput, LatestOutput, MarkInput, MarkOutput, QueryInput,
-            QueryOutput, Stamp, Stored,
+            ExportInput, ExportOutput, LatestOutput, MarkInput, MarkOutput, NearInput, NearOutput,
+            QueryInput, QueryOutput, Stamp, Stored,
         };
 
         pub fn stamp(t: &Time) -> Stamp {
@@ -163,6 +164,43 @@ macro_rules! message_conversions {
                     message,
                     ..Default::default()
                 },
+            }
+        }
+
+        pub fn near_input(r: &NearRequest) -> NearInput {
+            NearInput {
+                point: [r.x, r.y, r.z],
+                radius: r.radius,
+                use_z: r.use_z,
+                pose_topic: r.pose_topic.clone(),
+                frame_id: r.frame_id.clone(),
+                start: stamp(&r.start),
+                end: stamp(&r.end),
+                topics: r.topics.clone(),
+                max_messages: r.max_messages,
+                max_bytes: r.max_bytes,
+                cursor: r.cursor.clone(),
+            }
+        }
+
+        pub fn near_response(out: NearOutput) -> NearResponse {
+            NearResponse {
+                success: out.success,
+                message: out.message,
+                pose_topic: out.pose_topic,
+                frame_id: out.frame_id,
+                intervals: out
+                    .intervals
+                    .iter()
+                    .map(|iv| NearInterval {
+                        start: time(iv.start),
+                        end: time(iv.end),
+                        closest: time(iv.closest),
+                        distance: iv.distance,
+                    })
+                    .collect(),
+                messages: out.messages.into_iter().map(stored).collect(),
+                next_cursor: out.next_cursor,
             }
         }
 

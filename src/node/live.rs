@@ -7,13 +7,17 @@ use super::error::Result;
 use super::params::{NodeParams, ParamValue};
 use super::rcl::recorder::{NodeIdentity, Recording, Selection, SharedSelection};
 use super::recorder::ingest::Stats;
+use super::services::Limits;
 use crate::engine::Store;
+use crate::places::live::Places;
 use parking_lot::RwLock;
 use std::sync::Arc;
 
 pub struct Live {
     params: RwLock<NodeParams>,
     store: Arc<Store>,
+    /// The place index the writer keeps current (`~/query_near`).
+    pub places: Arc<Places>,
     stats: Arc<Stats>,
     selection: SharedSelection,
     /// Fully qualified node name (its own topics are never recorded).
@@ -32,31 +36,31 @@ impl Live {
         // Before the recorder takes its first message.
         stats.set_paused(params.start_paused);
         stats.set_sim_time(params.use_sim_time);
-        let recording = Recording::start(identity, params, store, stats)?;
-        let live = Live::new(
-            params.clone(),
-            Arc::clone(store),
-            Arc::clone(stats),
-            Arc::clone(&recording.selection),
-            &identity.fqn,
-        );
+        let places = Places::open(store, params.places_pose_topics.clone()).map_err(|e| {
+            super::error::NodeError::Middleware {
+                operation: "spawn thread",
+                detail: e.to_string(),
+            }
+        })?;
+        let recording = Recording::start(identity, params, store, stats, &places)?;
+        let live = Live {
+            params: RwLock::new(params.clone()),
+            store: Arc::clone(store),
+            places,
+            stats: Arc::clone(stats),
+            selection: Arc::clone(&recording.selection),
+            own_node: identity.fqn.clone(),
+        };
         Ok((recording, Arc::new(live)))
     }
 
-    fn new(
-        params: NodeParams,
-        store: Arc<Store>,
-        stats: Arc<Stats>,
-        selection: SharedSelection,
-        own_node: &str,
-    ) -> Live {
-        Live {
-            params: RwLock::new(params),
-            store,
-            stats,
-            selection,
-            own_node: own_node.to_string(),
-        }
+    /// The page limits of queries now (`query.max_messages`,
+    /// `query.max_bytes`).
+    pub fn query_limits(&self) -> Limits {
+        self.with(|p| Limits {
+            max_messages: p.query_max_messages,
+            max_bytes: p.query_max_bytes,
+        })
     }
 
     /// Reads the parameters in force now.

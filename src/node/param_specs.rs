@@ -96,6 +96,12 @@ pub const SPECS: &[ParamSpec] = &[
         "Topic of motedb_interfaces/msg/Mark messages that make marks (always recorded); empty: none. Read-only.",
     ),
     spec(
+        "places.pose_topics",
+        false,
+        None,
+        "Pose topics (Odometry, PoseStamped, PoseWithCovarianceStamped) ~/query_near reads; empty: every recorded one. Read-only.",
+    ),
+    spec(
         "queue.capacity",
         false,
         Some(1.0),
@@ -130,6 +136,12 @@ pub const SPECS: &[ParamSpec] = &[
         false,
         None,
         "zstd, lz4 or none: codec tried per topic on payloads of 64 KiB or more, kept while it saves 1/8 or more, paused while the queue is over half full. Read-only.",
+    ),
+    spec(
+        "storage.memtable_bytes",
+        false,
+        Some(65536.0),
+        "Bytes of messages held in memory before they are written out as a table (>= 65536). Read-only.",
     ),
     spec(
         "durability.sync_interval_ms",

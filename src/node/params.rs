@@ -40,6 +40,10 @@ pub enum DurabilityMode {
     None,
 }
 
+/// The smallest `storage.memtable_bytes`: below it every few messages
+/// would make a table.
+pub const MIN_MEMTABLE_BYTES: u64 = 64 << 10;
+
 /// Effective configuration of one node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeParams {
@@ -59,6 +63,8 @@ pub struct NodeParams {
     /// Codec tried on large payloads, per topic (`Codec::Raw`: none).
     pub value_compression: Codec,
     pub sync_interval: Duration,
+    /// Bytes the memtable holds before it is written out as a table.
+    pub memtable_bytes: u64,
     pub retention_max_bytes: u64,
     pub retention_max_age: Duration,
     /// 0: half of `retention_max_bytes` (unlimited when that is 0).
@@ -70,6 +76,9 @@ pub struct NodeParams {
     /// Topic whose `motedb_interfaces/msg/Mark` messages make marks
     /// (empty: none). Always recorded.
     pub places_mark_topic: String,
+    /// Pose topics the place index reads; empty: every recorded topic of
+    /// a pose type.
+    pub places_pose_topics: Vec<String>,
     /// Start with recording paused (`~/resume` starts it), like
     /// `ros2 bag record --start-paused`.
     pub start_paused: bool,
@@ -106,6 +115,7 @@ impl NodeParams {
             durability_mode: DurabilityMode::Periodic,
             value_compression: Codec::Zstd,
             sync_interval: Duration::from_millis(100),
+            memtable_bytes: Options::default().memtable_bytes as u64,
             retention_max_bytes: 0,
             retention_max_age: Duration::ZERO,
             retention_pinned_max_bytes: 0,
@@ -115,6 +125,7 @@ impl NodeParams {
             use_sim_time: false,
             start_paused: false,
             places_mark_topic: String::new(),
+            places_pose_topics: Vec::new(),
             qos_overrides: BTreeMap::new(),
         }
     }
@@ -173,6 +184,15 @@ impl NodeParams {
         if let Some(v) = r.positive("durability.sync_interval_ms")? {
             p.sync_interval = Duration::from_millis(v);
         }
+        if let Some(v) = r.non_negative("storage.memtable_bytes")? {
+            if v < MIN_MEMTABLE_BYTES {
+                return Err(NodeError::ParamValue {
+                    name: "storage.memtable_bytes".into(),
+                    reason: format!("{v} is below the minimum of {MIN_MEMTABLE_BYTES}"),
+                });
+            }
+            p.memtable_bytes = v;
+        }
         if let Some(v) = r.non_negative("retention.max_bytes")? {
             p.retention_max_bytes = v;
         }
@@ -203,6 +223,9 @@ impl NodeParams {
         if let Some(v) = r.string("places.mark_topic")? {
             p.places_mark_topic = v;
         }
+        if let Some(v) = r.strings("places.pose_topics")? {
+            p.places_pose_topics = v;
+        }
         p.qos_overrides = qos_overrides(given)?;
         if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes >= p.retention_max_bytes {
             return Err(NodeError::ParamValue {
@@ -227,6 +250,7 @@ impl NodeParams {
         Options {
             durability,
             value_compression: self.value_compression,
+            memtable_bytes: usize::try_from(self.memtable_bytes).unwrap_or(usize::MAX),
             retention: Retention {
                 max_bytes: self.retention_max_bytes,
                 pinned_max_bytes: self.retention_pinned_max_bytes,
@@ -262,6 +286,10 @@ impl NodeParams {
                 V::String(self.places_mark_topic.clone()),
             ),
             (
+                "places.pose_topics",
+                V::StringArray(self.places_pose_topics.clone()),
+            ),
+            (
                 "queue.capacity",
                 V::Integer(saturating_i64(self.queue_capacity as u64)),
             ),
@@ -288,6 +316,10 @@ impl NodeParams {
             (
                 "durability.sync_interval_ms",
                 V::Integer(saturating_i64(self.sync_interval.as_millis() as u64)),
+            ),
+            (
+                "storage.memtable_bytes",
+                V::Integer(saturating_i64(self.memtable_bytes)),
             ),
             (
                 "retention.max_bytes",

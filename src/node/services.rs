@@ -6,6 +6,8 @@ use super::recorder::ingest::Stats;
 use crate::engine::{
     Mark, Nanos, NewMark, Record, ScanRequest, Store, TopicInfo, WriteState, MAX_PIN_AHEAD,
 };
+use crate::places::live::{Places, BUILD_WAIT};
+use crate::places::Interval;
 
 /// builtin_interfaces/Time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -332,6 +334,19 @@ fn names_by_id(store: &Store) -> std::collections::HashMap<u32, TopicInfo> {
     store.topics().into_iter().map(|t| (t.id, t)).collect()
 }
 
+/// `record` with its topic's name and type.
+fn stored(topics: &std::collections::HashMap<u32, TopicInfo>, record: Record) -> Stored {
+    let (topic, type_name) = topics
+        .get(&record.topic)
+        .map(|t| (t.spec.name.clone(), t.spec.type_name.clone()))
+        .unwrap_or_default();
+    Stored {
+        topic,
+        type_name,
+        record,
+    }
+}
+
 pub fn query_range(store: &Store, input: &QueryInput, limits: Limits) -> QueryOutput {
     let ids = match resolve_topics(store, &input.topics) {
         Ok(ids) => ids,
@@ -374,17 +389,7 @@ pub fn query_range(store: &Store, input: &QueryInput, limits: Limits) -> QueryOu
     let messages = page
         .records
         .into_iter()
-        .map(|record| {
-            let (topic, type_name) = topics
-                .get(&record.topic)
-                .map(|t| (t.spec.name.clone(), t.spec.type_name.clone()))
-                .unwrap_or_default();
-            Stored {
-                topic,
-                type_name,
-                record,
-            }
-        })
+        .map(|record| stored(&topics, record))
         .collect();
     QueryOutput {
         success: true,
@@ -392,6 +397,228 @@ pub fn query_range(store: &Store, input: &QueryInput, limits: Limits) -> QueryOu
         messages,
         next_cursor: page.next_cursor.unwrap_or_default(),
     }
+}
+
+/// What a client asked in `~/query_near`.
+#[derive(Clone, Debug, Default)]
+pub struct NearInput {
+    pub point: [f64; 3],
+    pub radius: f64,
+    pub use_z: bool,
+    pub pose_topic: String,
+    pub frame_id: String,
+    pub start: Stamp,
+    pub end: Stamp,
+    pub topics: Vec<String>,
+    pub max_messages: u32,
+    pub max_bytes: u64,
+    pub cursor: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NearOutput {
+    pub success: bool,
+    pub message: String,
+    pub pose_topic: String,
+    pub frame_id: String,
+    pub intervals: Vec<Interval>,
+    pub messages: Vec<Stored>,
+    pub next_cursor: String,
+}
+
+/// Where a `~/query_near` page ended: the newest pose the first page saw
+/// (later pages see the same intervals), the interval it was in, and the
+/// scan cursor inside it (empty: from the interval's start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NearCursor {
+    until: Nanos,
+    start: Nanos,
+    end: Nanos,
+    inner: String,
+}
+
+const NEAR_CURSOR: &str = "near1";
+
+impl NearCursor {
+    fn encode(&self) -> String {
+        format!(
+            "{NEAR_CURSOR};{};{};{};{}",
+            self.until, self.start, self.end, self.inner
+        )
+    }
+
+    fn decode(s: &str) -> Option<NearCursor> {
+        let mut parts = s.splitn(5, ';');
+        if parts.next()? != NEAR_CURSOR {
+            return None;
+        }
+        let mut number = || parts.next()?.parse::<Nanos>().ok();
+        let (until, start, end) = (number()?, number()?, number()?);
+        Some(NearCursor {
+            until,
+            start,
+            end,
+            inner: parts.next()?.to_string(),
+        })
+    }
+}
+
+/// `~/query_near`: the intervals when the robot was within `radius` of the
+/// point, and the messages of `topics` inside them, oldest first, paged
+/// like `~/query_range`.
+pub fn query_near(store: &Store, places: &Places, input: &NearInput, limits: Limits) -> NearOutput {
+    let fail = |message: String| NearOutput {
+        message,
+        ..NearOutput::default()
+    };
+    if let Some(bad) = input.point.iter().find(|v| !v.is_finite()) {
+        return fail(format!("the position must be finite, not {bad}"));
+    }
+    if !(input.radius.is_finite() && input.radius > 0.0) {
+        return fail(format!(
+            "radius must be a distance in metres > 0, not {}",
+            input.radius
+        ));
+    }
+    let (start, end) = match time_range(input.start, input.end) {
+        Ok(r) => r,
+        Err(m) => return fail(m),
+    };
+    let ids = match resolve_topics(store, &input.topics) {
+        Ok(ids) => ids,
+        Err(m) => return fail(m),
+    };
+    let cursor = if input.cursor.is_empty() {
+        None
+    } else {
+        match NearCursor::decode(&input.cursor) {
+            Some(c) => Some(c),
+            None => return fail("cursor rejected (not a ~/query_near cursor); pass the next_cursor of the previous page, or an empty cursor to start over".into()),
+        }
+    };
+    let q = crate::places::Query {
+        point: input.point,
+        radius: input.radius,
+        use_z: input.use_z,
+        start,
+        end: end.saturating_sub(1),
+    };
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let found = match places.near(
+        nonempty(&input.pose_topic).as_deref(),
+        nonempty(&input.frame_id).as_deref(),
+        &q,
+        cursor.as_ref().map(|c| c.until),
+        BUILD_WAIT,
+    ) {
+        Ok(f) => f,
+        Err(m) => return fail(m),
+    };
+    let mut notes = Vec::new();
+    if found.undecodable > 0 {
+        notes.push(format!(
+            "{} messages of {} did not decode to a pose and are not in the index",
+            found.undecodable, found.topic
+        ));
+    }
+    notes.extend(store_state_note(store));
+    let mut out = NearOutput {
+        success: true,
+        pose_topic: found.topic.clone(),
+        frame_id: found.frame.clone(),
+        ..NearOutput::default()
+    };
+    if !ids.is_empty() {
+        let query = QueryInput {
+            max_messages: input.max_messages,
+            max_bytes: input.max_bytes,
+            ..QueryInput::default()
+        };
+        let (max_messages, max_bytes, clamped) = page_limits(&query, limits);
+        notes.extend(clamped);
+        match near_messages(store, &ids, &found, cursor, max_messages, max_bytes) {
+            Ok((records, next)) => {
+                let topics = names_by_id(store);
+                out.messages = records.into_iter().map(|r| stored(&topics, r)).collect();
+                out.next_cursor = next.map(|c| c.encode()).unwrap_or_default();
+            }
+            Err(m) => return fail(m),
+        }
+    }
+    out.intervals = found.intervals;
+    out.message = notes.join("; ");
+    out
+}
+
+/// One page of the messages of `ids` inside `found`'s intervals, from
+/// `cursor` on, and where the next page starts.
+fn near_messages(
+    store: &Store,
+    ids: &[u32],
+    found: &crate::places::live::Found,
+    cursor: Option<NearCursor>,
+    max_messages: usize,
+    max_bytes: u64,
+) -> Result<(Vec<Record>, Option<NearCursor>), String> {
+    let intervals = &found.intervals;
+    let (mut i, mut inner) = match cursor {
+        None => (0, None),
+        Some(c) => {
+            let i = intervals
+                .iter()
+                .position(|iv| iv.start == c.start && iv.end == c.end)
+                .ok_or_else(|| {
+                    format!(
+                        "the intervals changed since the first page (retention dropped poses of {}): start over with an empty cursor",
+                        found.topic
+                    )
+                })?;
+            (i, (!c.inner.is_empty()).then_some(c.inner))
+        }
+    };
+    let at = |i: usize, inner: Option<String>| NearCursor {
+        until: found.newest,
+        start: intervals[i].start,
+        end: intervals[i].end,
+        inner: inner.unwrap_or_default(),
+    };
+    let (mut records, mut bytes) = (Vec::new(), 0u64);
+    while i < intervals.len() {
+        if records.len() >= max_messages || bytes >= max_bytes {
+            return Ok((records, Some(at(i, inner))));
+        }
+        let request = ScanRequest {
+            topics: ids.to_vec(),
+            start: intervals[i].start,
+            end: intervals[i].end.saturating_add(1),
+            newest_first: false,
+            max_messages: max_messages - records.len(),
+            max_bytes: max_bytes - bytes,
+            cursor: inner.clone(),
+        };
+        let page = store.scan(&request).map_err(|e| match e {
+            crate::engine::Error::InvalidCursor(why) => format!(
+                "cursor rejected ({why}); pass the next_cursor of the previous page of the same query, or an empty cursor to start over"
+            ),
+            e => format!("query failed: {e}"),
+        })?;
+        let size: u64 = page.records.iter().map(|r| r.payload.len() as u64).sum();
+        if !records.is_empty() && bytes + size > max_bytes {
+            // A message larger than what is left of max_bytes: the scan
+            // returns it alone; it starts the next page instead.
+            return Ok((records, Some(at(i, inner))));
+        }
+        bytes += size;
+        records.extend(page.records);
+        match page.next_cursor {
+            Some(next) => return Ok((records, Some(at(i, Some(next))))),
+            None => {
+                i += 1;
+                inner = None;
+            }
+        }
+    }
+    Ok((records, None))
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -539,6 +766,7 @@ pub fn export_mcap(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn mark_windows_saturate_and_never_reach_more_than_an_hour_ahead() {
@@ -640,6 +868,224 @@ mod tests {
         assert!(!stats.take_urgent());
         assert_eq!(set_paused(&stats, false), (true, "recording".into()));
         assert!(!stats.is_paused());
+    }
+
+    /// A robot out along x at 1 m/s and back (a pose a second, t = 1..=60 s,
+    /// x = t up to 30 then 60 - t), with a camera message every half second.
+    fn shuttle_store() -> (tempfile::TempDir, Arc<Store>, Arc<Places>) {
+        use crate::places::decode::testing::{definition, pose_stamped};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), crate::engine::Options::default()).unwrap());
+        let places = Places::open(&store, Vec::new()).unwrap();
+        let pose = crate::engine::TopicSpec {
+            name: "/pose".into(),
+            type_name: "geometry_msgs/msg/PoseStamped".into(),
+            serialization_format: "cdr".into(),
+            definition: definition(),
+            ..Default::default()
+        };
+        let id = store.register_topic(pose.clone()).unwrap();
+        places.register(id, &pose);
+        let cam = store
+            .register_topic(crate::engine::TopicSpec {
+                name: "/cam".into(),
+                type_name: "std_msgs/msg/String".into(),
+                serialization_format: "cdr".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        for t in 1..=60u64 {
+            let x = if t <= 30 { t } else { 60 - t } as f64;
+            let payload = pose_stamped("map", [x, 0.0, 0.0]);
+            store.append(id, t * NANOS_PER_SEC, 0, &payload).unwrap();
+            places.observe(id, t * NANOS_PER_SEC, &payload);
+            for half in [0, NANOS_PER_SEC / 2] {
+                let at = t * NANOS_PER_SEC + half;
+                store.append(cam, at, 0, &at.to_le_bytes()).unwrap();
+            }
+        }
+        (dir, store, places)
+    }
+
+    #[test]
+    fn query_near_gives_every_pass_and_pages_through_their_messages() {
+        let (_dir, store, places) = shuttle_store();
+        let limits = Limits {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        };
+        let mut input = NearInput {
+            point: [10.0, 3.0, 0.0],
+            radius: 5.0,
+            topics: vec!["/cam".into()],
+            max_messages: 3,
+            ..NearInput::default()
+        };
+        // Within 5 m of (10, 3): |x - 10| <= 4, i.e. x in 6..=14: t 6..=14
+        // out and t 46..=54 back; closest at x = 10 (t 10 and 50), 3 m.
+        let s = NANOS_PER_SEC;
+        let mut got = Vec::new();
+        let mut intervals = None;
+        loop {
+            let out = query_near(&store, &places, &input, limits);
+            assert!(out.success, "{}", out.message);
+            assert_eq!(
+                (out.pose_topic.as_str(), out.frame_id.as_str()),
+                ("/pose", "map")
+            );
+            assert!(out.messages.len() <= 3);
+            let spans: Vec<_> = out
+                .intervals
+                .iter()
+                .map(|iv| (iv.start, iv.end, iv.closest, iv.distance))
+                .collect();
+            assert_eq!(
+                spans,
+                [(6 * s, 14 * s, 10 * s, 3.0), (46 * s, 54 * s, 50 * s, 3.0)]
+            );
+            intervals.get_or_insert(spans);
+            got.extend(out.messages.iter().map(|m| m.record.log_time));
+            if out.next_cursor.is_empty() {
+                break;
+            }
+            input.cursor = out.next_cursor;
+        }
+        // Both ends of each interval included: the half second after its
+        // last pose is outside it.
+        let want: Vec<Nanos> = (6 * 2..=14 * 2)
+            .chain(46 * 2..=54 * 2)
+            .map(|h| h * s / 2)
+            .collect();
+        assert_eq!(got, want);
+
+        // A time range cuts the intervals; no topics: intervals only.
+        let cut = query_near(
+            &store,
+            &places,
+            &NearInput {
+                point: [10.0, 3.0, 0.0],
+                radius: 5.0,
+                start: Stamp { sec: 8, nanosec: 0 },
+                end: Stamp {
+                    sec: 47,
+                    nanosec: 0,
+                },
+                ..NearInput::default()
+            },
+            limits,
+        );
+        assert!(cut.success, "{}", cut.message);
+        let spans: Vec<_> = cut.intervals.iter().map(|iv| (iv.start, iv.end)).collect();
+        assert_eq!(spans, [(8 * s, 14 * s), (46 * s, 46 * s)]);
+        assert!(cut.messages.is_empty() && cut.next_cursor.is_empty());
+    }
+
+    #[test]
+    fn query_near_pages_never_exceed_max_bytes_across_intervals() {
+        let (_dir, store, places) = shuttle_store();
+        let limits = Limits {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        };
+        let mut input = NearInput {
+            point: [10.0, 0.0, 0.0],
+            radius: 0.5,
+            topics: vec!["/cam".into(), "/pose".into()],
+            max_bytes: 100,
+            ..NearInput::default()
+        };
+        let mut pages = Vec::new();
+        loop {
+            let out = query_near(&store, &places, &input, limits);
+            assert!(out.success, "{}", out.message);
+            let sizes: u64 = out
+                .messages
+                .iter()
+                .map(|m| m.record.payload.len() as u64)
+                .sum();
+            assert!(out.messages.len() == 1 || sizes <= 100, "{sizes} bytes");
+            pages.push(
+                out.messages
+                    .iter()
+                    .map(|m| (m.topic.clone(), m.record.log_time))
+                    .collect::<Vec<_>>(),
+            );
+            if out.next_cursor.is_empty() {
+                break;
+            }
+            input.cursor = out.next_cursor;
+        }
+        let all: Vec<_> = pages.concat();
+        let s = NANOS_PER_SEC;
+        // t = 10 and t = 50: a pose and a camera message at each.
+        let topics = |t: u64| [("/cam".to_string(), t), ("/pose".to_string(), t)];
+        let mut want: Vec<_> = topics(10 * s).into_iter().chain(topics(50 * s)).collect();
+        want.sort_by_key(|(name, t)| (*t, name.clone()));
+        let mut sorted = all.clone();
+        sorted.sort_by_key(|(name, t)| (*t, name.clone()));
+        assert_eq!(sorted, want);
+        assert!(all.windows(2).all(|w| w[0].1 <= w[1].1), "oldest first");
+    }
+
+    #[test]
+    fn query_near_refuses_bad_input_with_the_reason() {
+        let (_dir, store, places) = shuttle_store();
+        let limits = Limits {
+            max_messages: 10,
+            max_bytes: 1000,
+        };
+        let ask = |f: &dyn Fn(&mut NearInput)| {
+            let mut input = NearInput {
+                radius: 1.0,
+                ..NearInput::default()
+            };
+            f(&mut input);
+            let out = query_near(&store, &places, &input, limits);
+            assert!(!out.success, "accepted");
+            out.message
+        };
+        type Change<'a> = &'a dyn Fn(&mut NearInput);
+        let cases: [(Change, &str); 8] = [
+            (&|i| i.radius = -1.0, "radius must be"),
+            (&|i| i.radius = 0.0, "radius must be"),
+            (&|i| i.radius = f64::NAN, "radius must be"),
+            (&|i| i.point[1] = f64::INFINITY, "must be finite"),
+            (
+                &|i| i.pose_topic = "/cam".into(),
+                "not a recorded pose topic",
+            ),
+            (
+                &|i| i.frame_id = "odom".into(),
+                "no poses in frame \"odom\"",
+            ),
+            (
+                &|i| i.topics = vec!["/nope".into()],
+                "unknown topic(s): /nope",
+            ),
+            (&|i| i.cursor = "garbage".into(), "cursor rejected"),
+        ];
+        for (change, reason) in cases {
+            let message = ask(change);
+            assert!(message.contains(reason), "{message:?} lacks {reason:?}");
+        }
+        let bare_dir = tempfile::tempdir().unwrap();
+        let bare =
+            Arc::new(Store::open(bare_dir.path(), crate::engine::Options::default()).unwrap());
+        let none = Places::open(&bare, Vec::new()).unwrap();
+        let out = query_near(
+            &bare,
+            &none,
+            &NearInput {
+                radius: 1.0,
+                ..NearInput::default()
+            },
+            limits,
+        );
+        assert!(
+            !out.success && out.message.contains("no pose source recorded"),
+            "{}",
+            out.message
+        );
     }
 
     #[test]

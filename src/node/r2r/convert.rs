@@ -3,9 +3,11 @@
 
 use r2r::builtin_interfaces::msg::Time;
 use r2r::diagnostic_msgs::msg::{DiagnosticStatus, KeyValue};
-use r2r::motedb_interfaces::msg::{MarkInfo, StoredMessage, TopicInfo as TopicInfoMsg};
+use r2r::motedb_interfaces::msg::{
+    MarkInfo, NearInterval, StoredMessage, TopicInfo as TopicInfoMsg,
+};
 use r2r::motedb_interfaces::srv::{
-    ExportMcap, GetLatest, ListMarks, Mark as MarkSrv, QueryRange, Unpin,
+    ExportMcap, GetLatest, ListMarks, Mark as MarkSrv, QueryNear, QueryRange, Unpin,
 };
 
 type QueryRequest = QueryRange::Request;
@@ -17,5 +19,7 @@ type MarkRequest = MarkSrv::Request;
 type MarkResponse = MarkSrv::Response;
 type UnpinResponse = Unpin::Response;
 type ListMarksResponse = ListMarks::Response;
+type NearRequest = QueryNear::Request;
+type NearResponse = QueryNear::Response;
 
 crate::node::convert::message_conversions!();

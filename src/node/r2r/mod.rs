@@ -12,7 +12,7 @@ use super::params::{ros_home, NodeParams};
 use super::rcl::overrides::parameter_overrides;
 use super::rcl::recorder::NodeIdentity;
 use super::recorder::ingest::Stats;
-use super::services::{self, Limits};
+use super::services;
 use super::signals;
 use super::worker::{Lanes, Refused, Workers, SHUTDOWN_WAIT};
 use super::{close_store, open_store};
@@ -22,7 +22,8 @@ use futures::task::LocalSpawnExt;
 use futures::{Future, StreamExt};
 use r2r::diagnostic_msgs::msg::DiagnosticArray;
 use r2r::motedb_interfaces::srv::{
-    ExportMcap, GetLatest, IsPaused, ListMarks, ListTopics, Mark as MarkSrv, QueryRange, Unpin,
+    ExportMcap, GetLatest, IsPaused, ListMarks, ListTopics, Mark as MarkSrv, QueryNear, QueryRange,
+    Unpin,
 };
 use r2r::std_srvs::srv::Trigger;
 use r2r::QosProfile;
@@ -76,6 +77,7 @@ pub fn run() -> Result<()> {
     params::serve(&mut node, &pool, &live, &logger)?;
     serve_list_topics(&mut node, &pool, &store, &logger)?;
     serve_query_range(&mut node, &pool, &store, &lanes, &live, &logger)?;
+    serve_query_near(&mut node, &pool, &store, &lanes, &live, &logger)?;
     serve_get_latest(&mut node, &pool, &store, &lanes, &logger)?;
     serve_export(&mut node, &pool, &store, &lanes, &params, &logger)?;
     serve_pause(&mut node, &pool, &stats, &logger)?;
@@ -255,10 +257,7 @@ fn serve_query_range(
         "~/query_range",
         logger,
         move |request| {
-            let limits = live.with(|p| Limits {
-                max_messages: p.query_max_messages,
-                max_bytes: p.query_max_bytes,
-            });
+            let limits = live.query_limits();
             let (store, input) = (Arc::clone(&store), convert::query_input(request));
             move || convert::query_response(services::query_range(&store, &input, limits))
         },
@@ -266,6 +265,37 @@ fn serve_query_range(
             success: false,
             message: r.message("query"),
             ..QueryRange::Response::default()
+        },
+    )
+}
+
+fn serve_query_near(
+    node: &mut r2r::Node,
+    pool: &LocalPool,
+    store: &Arc<Store>,
+    lanes: &Arc<Lanes>,
+    live: &Arc<Live>,
+    logger: &str,
+) -> Result<()> {
+    let (store, live) = (Arc::clone(store), Arc::clone(live));
+    serve_off_thread::<QueryNear::Service, _>(
+        node,
+        pool,
+        (lanes, |l| &l.queries),
+        "~/query_near",
+        logger,
+        move |request| {
+            let (store, live) = (Arc::clone(&store), Arc::clone(&live));
+            let input = convert::near_input(request);
+            move || {
+                let limits = live.query_limits();
+                convert::near_response(services::query_near(&store, &live.places, &input, limits))
+            }
+        },
+        |r| QueryNear::Response {
+            success: false,
+            message: r.message("query"),
+            ..QueryNear::Response::default()
         },
     )
 }

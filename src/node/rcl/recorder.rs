@@ -16,6 +16,7 @@ use crate::node::recorder::ingest::Writer;
 use crate::node::recorder::ingest::{now_nanos, Batch, GapTracker, Incoming, Queue, Stats};
 use crate::node::recorder::qos::{self, Offered, Override};
 use crate::node::recorder::select::TopicFilter;
+use crate::places::live::Places;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,8 @@ pub struct Config {
     pub use_sim_time: bool,
     /// History depth of each recorder subscription.
     pub depth: usize,
+    /// The place index: pose topics are registered with it.
+    pub places: Arc<Places>,
 }
 
 /// Which topics to record and how often to look for new ones.
@@ -533,7 +536,10 @@ fn subscribe<'n>(
         offered_qos: qos::offered_yaml(&offered),
         type_hash,
     };
-    let topic = store.register_topic(spec).map_err(|e| e.to_string())?;
+    let topic = store
+        .register_topic(spec.clone())
+        .map_err(|e| e.to_string())?;
+    cfg.places.register(topic, &spec);
     if cfg.selection.lock().filter.always_recorded() == Some(name) {
         if type_name == super::super::recorder::marks::MARK_TYPE {
             stats.set_mark_topic(Some(topic));
@@ -700,6 +706,7 @@ impl Recording {
         params: &NodeParams,
         store: &Arc<Store>,
         stats: &Arc<Stats>,
+        places: &Arc<Places>,
     ) -> Result<Recording> {
         stats
             .min_free_bytes
@@ -717,6 +724,7 @@ impl Recording {
             qos_overrides: params.qos_overrides.clone(),
             use_sim_time: params.use_sim_time,
             depth: params.subscription_depth,
+            places: Arc::clone(places),
         };
         let thread_err = |e: std::io::Error| NodeError::Middleware {
             operation: "spawn thread",
@@ -725,6 +733,7 @@ impl Recording {
         let (queue, writer) = Writer::start(
             Arc::clone(store),
             Arc::clone(stats),
+            Arc::clone(places),
             params.queue_capacity,
             params.queue_max_bytes,
             params.storage_path.clone(),

@@ -4,11 +4,14 @@
 
 use ros_env::builtin_interfaces::msg::Time;
 use ros_env::diagnostic_msgs::msg::{DiagnosticStatus, KeyValue};
-pub use ros_env::motedb_interfaces::msg::{MarkInfo, StoredMessage, TopicInfo as TopicInfoMsg};
+pub use ros_env::motedb_interfaces::msg::{
+    MarkInfo, NearInterval, StoredMessage, TopicInfo as TopicInfoMsg,
+};
 pub use ros_env::motedb_interfaces::srv::{
     ExportMcap_Request as ExportRequest, ExportMcap_Response as ExportResponse,
     GetLatest_Response as LatestResponse, ListMarks_Response as ListMarksResponse,
-    Mark_Request as MarkRequest, Mark_Response as MarkResponse, QueryRange_Request as QueryRequest,
+    Mark_Request as MarkRequest, Mark_Response as MarkResponse, QueryNear_Request as NearRequest,
+    QueryNear_Response as NearResponse, QueryRange_Request as QueryRequest,
     QueryRange_Response as QueryResponse, Unpin_Response as UnpinResponse,
 };
 

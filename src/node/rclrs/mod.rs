@@ -13,7 +13,7 @@ use super::params::{ros_home, NodeParams, ParamValue};
 use super::rcl::overrides::parameter_overrides;
 use super::rcl::recorder::NodeIdentity;
 use super::recorder::ingest::Stats;
-use super::services::{self, Limits};
+use super::services;
 use super::signals;
 use super::worker::{Lanes, SHUTDOWN_WAIT};
 use super::{close_store, open_store};
@@ -25,7 +25,7 @@ use ros_env::diagnostic_msgs::msg::DiagnosticArray;
 use ros_env::motedb_interfaces::srv::{
     ExportMcap, GetLatest, GetLatest_Request, IsPaused, IsPaused_Request, IsPaused_Response,
     ListMarks, ListMarks_Request, ListTopics, ListTopics_Request, ListTopics_Response, Mark,
-    QueryRange, Unpin, Unpin_Request,
+    QueryNear, QueryRange, Unpin, Unpin_Request,
 };
 use ros_env::std_srvs::srv::{Trigger, Trigger_Request, Trigger_Response};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -253,11 +253,12 @@ fn declare<T: Variant>(
 type Services = (
     ::rclrs::Service<ListTopics>,
     ::rclrs::Service<QueryRange>,
+    ::rclrs::Service<QueryNear>,
     ::rclrs::Service<GetLatest>,
     ::rclrs::Service<ExportMcap>,
 );
 
-/// The four services. Queries and exports run on `workers`, so a slow one
+/// The query services. Queries and exports run on `workers`, so a slow one
 /// never stalls the executor; when no worker takes a request (shutting
 /// down) the client gets `success: false`.
 fn serve(
@@ -282,10 +283,7 @@ fn serve(
         .create_async_service::<QueryRange, _>("~/query_range", move |req| {
             let (store, lanes) = (Arc::clone(&s), Arc::clone(&w));
             let input = convert::query_input(&req);
-            let limits = l.with(|p| Limits {
-                max_messages: p.query_max_messages,
-                max_bytes: p.query_max_bytes,
-            });
+            let limits = l.query_limits();
             async move {
                 let job = move || services::query_range(&store, &input, limits);
                 lanes
@@ -301,6 +299,28 @@ fn serve(
             }
         })
         .map_err(mw("create ~/query_range"))?;
+
+    let (s, w, l) = (Arc::clone(store), Arc::clone(lanes), Arc::clone(live));
+    let near = node
+        .create_async_service::<QueryNear, _>("~/query_near", move |req| {
+            let (store, lanes, live) = (Arc::clone(&s), Arc::clone(&w), Arc::clone(&l));
+            let input = convert::near_input(&req);
+            async move {
+                let job =
+                    move || services::query_near(&store, &live.places, &input, live.query_limits());
+                lanes
+                    .queries
+                    .run(job)
+                    .await
+                    .map(convert::near_response)
+                    .unwrap_or_else(|r| convert::NearResponse {
+                        success: false,
+                        message: r.message("query"),
+                        ..Default::default()
+                    })
+            }
+        })
+        .map_err(mw("create ~/query_near"))?;
 
     let (s, w) = (Arc::clone(store), Arc::clone(lanes));
     let latest = node
@@ -344,7 +364,7 @@ fn serve(
             }
         })
         .map_err(mw("create ~/export_mcap"))?;
-    Ok((list, query, latest, export))
+    Ok((list, query, near, latest, export))
 }
 
 /// `~/pause`, `~/resume` (std_srvs/Trigger) and `~/is_paused`, answered on

@@ -5,6 +5,7 @@
 
 use crate::engine::{Nanos, Store, TopicId};
 use crate::node::diagnostics::RecorderSnapshot;
+use crate::places::live::Places;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::Path;
@@ -392,6 +393,7 @@ impl Writer {
     pub fn start(
         store: Arc<Store>,
         stats: Arc<Stats>,
+        places: Arc<Places>,
         capacity: usize,
         max_bytes: u64,
         dir: std::path::PathBuf,
@@ -414,6 +416,7 @@ impl Writer {
                 write_loop(
                     &store,
                     &stats,
+                    &places,
                     &receiver,
                     &dir,
                     probe.as_ref().map(|p| &*p.0),
@@ -440,6 +443,7 @@ impl Writer {
 fn write_loop(
     store: &Store,
     stats: &Stats,
+    places: &Places,
     receiver: &mpsc::Receiver<Vec<Incoming>>,
     dir: &Path,
     probe: Option<&super::latency::LatencyProbe>,
@@ -461,6 +465,7 @@ fn write_loop(
                             if let Some(p) = probe {
                                 p.written(store, m.publish_time);
                             }
+                            places.observe(m.topic, m.log_time, &m.payload);
                             if stats.is_mark_topic(m.topic) && mark_rate.admit(stats) {
                                 mark_from_topic(store, stats, m);
                             }
@@ -475,6 +480,7 @@ fn write_loop(
         }
         if last_flush.elapsed() >= LOSS_FLUSH_PERIOD {
             stats.flush_losses(store);
+            places.follow_retention(store);
             last_flush = Instant::now();
         }
     }
