@@ -813,11 +813,11 @@ fn pose_cdr(frame: &str, x: f64, y: f64) -> Vec<u8> {
     b
 }
 
-#[test]
-fn near_prints_the_intervals_a_known_path_implies() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store");
-    let store = Store::open(&path, small_options()).unwrap();
+/// Out along x at 1 m/s for 10 s and back, poses at 50 Hz on /pose (x
+/// exact in binary at the interval edges the tests expect); returns the
+/// open store and the topic id.
+fn shuttle(path: &std::path::Path) -> (Store, u32) {
+    let store = Store::open(path, small_options()).unwrap();
     let pose = store
         .register_topic(TopicSpec {
             name: "/pose".into(),
@@ -827,14 +827,113 @@ fn near_prints_the_intervals_a_known_path_implies() {
             ..TopicSpec::default()
         })
         .unwrap();
-    // Out along x at 1 m/s for 10 s and back, 50 Hz (x exact in binary at
-    // the edges below).
     for i in 0..1000u64 {
         let x = if i <= 500 { i } else { 1000 - i } as f64 / 50.0;
         store
             .append(pose, T0 + i * S / 50, 0, &pose_cdr("map", x, 1.0))
             .unwrap();
     }
+    (store, pose)
+}
+
+#[test]
+fn near_counts_and_exports_the_messages_inside_the_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let (store, _) = shuttle(&path);
+    let cam = |name: &str| {
+        store
+            .register_topic(TopicSpec {
+                name: name.into(),
+                type_name: "std_msgs/msg/String".into(),
+                serialization_format: "cdr".into(),
+                ..TopicSpec::default()
+            })
+            .unwrap()
+    };
+    let (camera, other) = (cam("/camera"), cam("/other"));
+    // A camera frame every 100 ms, another topic every second.
+    for k in 0..200u64 {
+        store
+            .append(camera, T0 + k * S / 10, 0, &k.to_le_bytes())
+            .unwrap();
+        if k % 10 == 0 {
+            store.append(other, T0 + k * S / 10, 0, b"o").unwrap();
+        }
+    }
+    store.close().unwrap();
+    let near = |extra: &[&str]| {
+        let mut a = vec![
+            "--json",
+            "near",
+            s(&path),
+            "--x",
+            "5",
+            "--y",
+            "1",
+            "--radius",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        motedb(&a)
+    };
+    // Intervals 4..=6 s and 14..=16 s, both ends included: 21 frames each.
+    let bag = dir.path().join("near_bag");
+    let o = near(&["--topic", "/camera", "--export", s(&bag)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let counts: Vec<u64> = v["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["messages"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![21, 21]);
+    assert_eq!(v["export"]["message_count"], 42);
+    let info = motedb::export::bag_info(&bag).unwrap();
+    let topics: Vec<(String, u64)> = info
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.message_count))
+        .collect();
+    assert_eq!(topics, vec![("/camera".to_string(), 42)]);
+    assert_eq!((info.start, info.end), (T0 + 4 * S, T0 + 16 * S));
+    // Every topic by default: the poses and the other topic's messages
+    // inside the intervals too (101 + 101 poses, 3 + 3 others).
+    let all = dir.path().join("all_bag");
+    let o = near(&["--export", s(&all)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = motedb::export::bag_info(&all).unwrap();
+    let mut topics: Vec<(String, u64)> = info
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.message_count))
+        .collect();
+    topics.sort();
+    assert_eq!(
+        topics,
+        vec![
+            ("/camera".to_string(), 42),
+            ("/other".to_string(), 6),
+            ("/pose".to_string(), 202)
+        ]
+    );
+    // An existing output and an unknown topic are refused, nothing written.
+    let o = near(&["--export", s(&bag)]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let fresh = dir.path().join("fresh");
+    let o = near(&["--topic", "/nope", "--export", s(&fresh)]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("no topic /nope"), "{}", stderr(&o));
+    assert!(!fresh.exists());
+}
+
+#[test]
+fn near_prints_the_intervals_a_known_path_implies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let (store, pose) = shuttle(&path);
     store.close().unwrap();
     let o = motedb(&[
         "--json",

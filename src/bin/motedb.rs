@@ -135,6 +135,14 @@ struct NearArgs {
     /// The poses' header.frame_id; needed when the topic has several.
     #[arg(long)]
     frame: Option<String>,
+    /// Topics whose messages inside the intervals are counted (and
+    /// exported with --export; default there: every topic). Repeatable.
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Write the messages inside the intervals as one rosbag2 MCAP bag
+    /// (a new directory).
+    #[arg(long)]
+    export: Option<PathBuf>,
     #[command(flatten)]
     range: Range,
 }

@@ -210,6 +210,37 @@ pub fn export_bag_with(
     bag::write_bag(&topics, records, &opts, ctl)
 }
 
+/// `export_bag_with` of several time windows `[start, end)` into one bag
+/// (`motedb near --export`): `windows` oldest first and not overlapping,
+/// with the marks that meet any of them; `opts.start` and `opts.end` are
+/// not used.
+pub fn export_windows(
+    store: &Store,
+    opts: &ExportOptions,
+    windows: &[(Nanos, Nanos)],
+    ctl: &ExportControl<'_>,
+) -> Result<ExportSummary> {
+    if let Some(w) = windows.windows(2).find(|w| w[1].0 < w[0].1) {
+        return Err(ExportError::InvalidRange {
+            start: w[1].0,
+            end: w[0].1,
+        });
+    }
+    let topics = select_topics(store, &opts.topics)?;
+    let ids: Vec<TopicId> = topics.iter().map(|t| t.id).collect();
+    let mut parts = Vec::with_capacity(windows.len());
+    for &(start, end) in windows {
+        parts.push(store.iter(&ids, start, end, false)?);
+    }
+    let mut opts = opts.clone();
+    opts.marks = store
+        .marks()
+        .into_iter()
+        .filter(|m| windows.iter().any(|&(s, e)| e > s && m.overlaps(s, e - 1)))
+        .collect();
+    bag::write_bag(&topics, parts.into_iter().flatten(), &opts, ctl)
+}
+
 /// Writes a bag from any record stream (log-time order) of `topics`:
 /// the store-independent core of `export_bag`, also used by benchmarks.
 pub fn export_stream<I>(

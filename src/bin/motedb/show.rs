@@ -339,13 +339,27 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
         end: end.saturating_sub(1),
     };
     let found = track.near(&q);
+    // Both ends of an interval are included.
+    let windows: Vec<(Nanos, Nanos)> = found
+        .iter()
+        .map(|i| (i.start, i.end.saturating_add(1)))
+        .collect();
+    let counts = near_counts(&store, &args.topics, &windows)?;
+    let exported = match &args.export {
+        Some(dir) => Some(near_export(&store, args, dir, &windows)?),
+        None => None,
+    };
     if json {
         print_json(&json!({
             "pose_topic": index.topic, "frame": frame, "poses": track.len(),
             "undecodable": index.undecodable,
-            "intervals": found.iter().map(|i| json!({
+            "intervals": found.iter().zip(&counts).map(|(i, n)| json!({
                 "start": i.start, "end": i.end, "closest": i.closest, "distance": i.distance,
+                "messages": n,
             })).collect::<Vec<_>>(),
+            "export": exported.as_ref().map(|s| json!({
+                "path": s.path, "message_count": s.message_count, "size_bytes": s.size_bytes,
+            })),
         }));
         return Ok(if index.undecodable > 0 { 3 } else { 0 });
     }
@@ -359,14 +373,23 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
         args.y,
         args.z.map(|z| format!(", {z}")).unwrap_or_default()
     );
-    for i in &found {
+    for (i, n) in found.iter().zip(&counts) {
         println!(
-            "  {} .. {} ({}s)  closest {:.3} m at {}",
+            "  {} .. {} ({}s)  closest {:.3} m at {}{}",
             format_time(i.start),
             format_time(i.end),
             format_unix(i.end - i.start),
             i.distance,
-            format_time(i.closest)
+            format_time(i.closest),
+            n.map(|n| format!("  {n} messages")).unwrap_or_default()
+        );
+    }
+    if let Some(s) = &exported {
+        println!(
+            "wrote {} messages, {} to {}",
+            s.message_count,
+            human_bytes(s.size_bytes),
+            s.path.display()
         );
     }
     if index.undecodable > 0 {
@@ -377,4 +400,72 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
         return Ok(3);
     }
     Ok(0)
+}
+
+/// Messages of `topics` inside each window (None each when no topic was
+/// named).
+fn near_counts(
+    store: &Store,
+    topics: &[String],
+    windows: &[(Nanos, Nanos)],
+) -> Result<Vec<Option<u64>>, Fail> {
+    if topics.is_empty() {
+        return Ok(vec![None; windows.len()]);
+    }
+    let ids = topics
+        .iter()
+        .map(|name| {
+            store
+                .topic_by_name(name)
+                .map(|t| t.id)
+                .ok_or_else(|| fail(4, format!("no topic {name} in the store")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    windows
+        .iter()
+        .map(|&(start, end)| {
+            let mut n = 0;
+            for record in store.iter(&ids, start, end, false)? {
+                record?;
+                n += 1;
+            }
+            Ok(Some(n))
+        })
+        .collect()
+}
+
+/// `motedb near --export DIR`: the messages of `--topic` (default: every
+/// topic) inside the intervals, as one bag.
+fn near_export(
+    store: &Store,
+    args: &NearArgs,
+    dir: &Path,
+    windows: &[(Nanos, Nanos)],
+) -> Result<export::ExportSummary, Fail> {
+    if dir.symlink_metadata().is_ok() {
+        return Err(fail(
+            4,
+            format!(
+                "{} already exists; choose a new output name or remove it",
+                dir.display()
+            ),
+        ));
+    }
+    let opts = ExportOptions {
+        topics: args.topics.clone(),
+        start: 0,
+        end: 0,
+        output: dir.to_path_buf(),
+        beneath: None,
+        compression: McapCompression::default(),
+        split_bytes: None,
+        split_duration: None,
+        marks: Vec::new(),
+    };
+    catch_sigint();
+    let ctl = ExportControl {
+        progress: None,
+        cancel: Some(&INTERRUPTED),
+    };
+    Ok(export::export_windows(store, &opts, windows, &ctl)?)
 }
