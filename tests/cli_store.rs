@@ -817,7 +817,7 @@ fn pose_cdr(frame: &str, x: f64, y: f64) -> Vec<u8> {
 /// exact in binary at the interval edges the tests expect); returns the
 /// open store and the topic id.
 fn shuttle(path: &std::path::Path) -> (Store, u32) {
-    let store = Store::open(path, small_options()).unwrap();
+    let store = Store::open(path, small_options()).expect("open the store");
     let pose = store
         .register_topic(TopicSpec {
             name: "/pose".into(),
@@ -826,12 +826,12 @@ fn shuttle(path: &std::path::Path) -> (Store, u32) {
             definition: POSE_STAMPED.into(),
             ..TopicSpec::default()
         })
-        .unwrap();
+        .expect("register /pose");
     for i in 0..1000u64 {
         let x = if i <= 500 { i } else { 1000 - i } as f64 / 50.0;
         store
             .append(pose, T0 + i * S / 50, 0, &pose_cdr("map", x, 1.0))
-            .unwrap();
+            .expect("append a pose");
     }
     (store, pose)
 }

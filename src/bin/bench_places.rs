@@ -167,14 +167,14 @@ fn main() {
     };
 
     // Recording: append alone, then observe alone, each over every pose.
-    let store = Arc::new(Store::open(&dir, Options::default()).unwrap());
-    let id = store.register_topic(spec.clone()).unwrap();
+    let store = Arc::new(Store::open(&dir, Options::default()).expect("open the store"));
+    let id = store.register_topic(spec.clone()).expect("register /odom");
     let started = Instant::now();
     for (t, _, payload) in &messages {
-        store.append(id, *t, *t, payload).unwrap();
+        store.append(id, *t, *t, payload).expect("append a pose");
     }
     let append = started.elapsed();
-    let places = Places::open(&store, Vec::new()).unwrap();
+    let places = Places::open(&store, Vec::new()).expect("index thread");
     places.register(id, &spec);
     let started = Instant::now();
     for (t, _, payload) in &messages {
@@ -182,11 +182,11 @@ fn main() {
     }
     let observe = started.elapsed();
     assert_eq!(places.poses(), poses as usize);
-    store.flush().unwrap();
+    store.flush().expect("flush");
 
     // Rebuild at start, from the store.
     let started = Instant::now();
-    let rebuilt = Places::open(&store, Vec::new()).unwrap();
+    let rebuilt = Places::open(&store, Vec::new()).expect("index thread");
     let first = rebuilt.near(
         None,
         None,
@@ -217,7 +217,9 @@ fn main() {
             end: Nanos::MAX,
         };
         let started = Instant::now();
-        let got = places.near(None, None, &q, None, BUILD_WAIT).unwrap();
+        let got = places
+            .near(None, None, &q, None, BUILD_WAIT)
+            .expect("query the index");
         index_times.push(started.elapsed());
         let started = Instant::now();
         let want = scan(&track, &q);
@@ -249,7 +251,7 @@ fn main() {
             "near {name}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
             ms(percentile(t, 0.5)),
             ms(percentile(t, 0.99)),
-            ms(*t.last().unwrap())
+            ms(t.last().copied().unwrap_or_default())
         );
     }
     println!(
@@ -258,7 +260,7 @@ fn main() {
     );
     drop((places, rebuilt));
     if let Ok(store) = Arc::try_unwrap(store) {
-        store.close().unwrap();
+        store.close().expect("close the store");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).expect("remove the store");
 }
