@@ -3,7 +3,7 @@
 Starts motedb_node and a simulated robot (Imu 200 Hz, LaserScan 10 Hz,
 Image 640x480 rgb8 15 Hz, PointCloud2 of 30k points 10 Hz, Odometry 50 Hz),
 records for --seconds, queries the store the way a planner would (the last
-2 s of /scan, the latest odometry), prints published vs stored counts, query
+2 s of /scan, the latest odometry, where the robot was near a point), prints published vs stored counts, query
 latency and the diagnostics summary, exports a bag, and stops the node
 cleanly so the store stays on disk for the CLI.
 """
@@ -19,7 +19,7 @@ import time
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from motedb_interfaces.srv import ExportMcap, GetLatest, ListTopics, Mark, QueryRange
+from motedb_interfaces.srv import ExportMcap, GetLatest, ListTopics, Mark, QueryNear, QueryRange
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -187,6 +187,28 @@ def main():
                                GetLatest.Request(topic='/odom'))
         print(f'planner: latest /odom -> found={latest.found} seq={latest.record.sequence} '
               f'in {odom_s * 1000:.1f} ms median')
+
+        # Where: the robot drives along x at 0.5 m/s (odometry 50 Hz); when
+        # was it within 0.5 m of the point it passed halfway, and which
+        # scans were taken there?
+        x = robot.sent['/odom'] // 2 * 0.01
+        pages, scans, cursor = 0, 0, ''
+        while True:
+            near, near_s = call(node, executor, QueryNear, '/motedb/query_near',
+                                QueryNear.Request(x=x, y=0.0, radius=0.5, topics=['/scan'],
+                                                  cursor=cursor))
+            if not near.success:
+                raise RuntimeError(f'~/query_near: {near.message}')
+            pages, scans, cursor = pages + 1, scans + len(near.messages), near.next_cursor
+            if not cursor:
+                break
+        print(f'planner: where was the robot within 0.5 m of ({x:.2f}, 0) in {near.pose_topic}? '
+              f'{len(near.intervals)} interval(s)')
+        for iv in near.intervals:
+            print(f'  {(ns(iv.end) - ns(iv.start)) / 1e9:.2f} s long, closest '
+                  f'{iv.distance:.3f} m at log time {ns(iv.closest) / 1e9:.3f}')
+        print(f'  {scans} /scan messages inside them ({pages} page(s), '
+              f'{near_s * 1000:.1f} ms for the last)')
 
         # An incident: the robot's last 3 s marked and pinned, as a fault
         # detector would (retention keeps a pinned window until ~/unpin).

@@ -168,14 +168,16 @@ fn main() {
 
     // Recording: append alone, then observe alone, each over every pose.
     let store = Arc::new(Store::open(&dir, Options::default()).expect("open the store"));
+    // Opened on the empty store: nothing to read at start, every pose is
+    // observed as the node's writer would.
+    let places = Places::open(&store, Vec::new()).expect("index thread");
     let id = store.register_topic(spec.clone()).expect("register /odom");
+    places.register(id, &spec);
     let started = Instant::now();
     for (t, _, payload) in &messages {
         store.append(id, *t, *t, payload).expect("append a pose");
     }
     let append = started.elapsed();
-    let places = Places::open(&store, Vec::new()).expect("index thread");
-    places.register(id, &spec);
     let started = Instant::now();
     for (t, _, payload) in &messages {
         places.observe(id, *t, payload);

@@ -48,11 +48,12 @@ impl Source {
             return;
         };
         match decoder.decode(payload) {
-            Ok((frame, p)) => self
-                .tracks
-                .entry(frame)
-                .or_default()
-                .push(Pose { t: log_time, p }),
+            Ok((frame, p)) => {
+                self.tracks
+                    .entry(frame)
+                    .or_default()
+                    .insert(Pose { t: log_time, p });
+            }
             Err(_) => self.undecodable += 1,
         }
     }
@@ -159,15 +160,14 @@ impl Places {
         });
         let mut st = self.state.lock();
         if let Some(source) = st.sources.get_mut(name) {
-            // Poses observed while reading may also have been read: a pose
-            // already there (same time and place) is not added twice.
+            // Poses observed while reading may also have been read, and a
+            // pose written before the read may be observed after it:
+            // `Track::insert` adds no pose twice (same time and place).
             let observed = std::mem::replace(&mut source.tracks, read.tracks);
             for (frame, track) in observed {
                 let into = source.tracks.entry(frame).or_default();
                 for pose in track.poses() {
-                    if !into.contains(pose) {
-                        into.push(*pose);
-                    }
+                    into.insert(*pose);
                 }
             }
             source.undecodable += read.undecodable;
@@ -386,6 +386,11 @@ mod tests {
             .near(None, None, &everywhere(), None, BUILD_WAIT)
             .unwrap();
         assert_eq!(found.topic, "/pose");
+        // A pose written before the read and observed only after it (the
+        // writer stalled between append and observe) is not added again.
+        for i in [150u64, 199, 200] {
+            places.observe(id, i * S, &pose_stamped("map", [i as f64, 0.0, 0.0]));
+        }
         assert_eq!(
             times(&places, "/pose"),
             (1..=210).map(|i| i * S).collect::<Vec<_>>()

@@ -210,6 +210,19 @@ impl Track {
         self.buckets.iter().flat_map(|b| b.poses.iter())
     }
 
+    /// Adds a pose unless one at the same time and place is there already
+    /// (it may have been read from the store and also seen as it was
+    /// written); false when it was. Only a pose not newer than the last
+    /// is looked up.
+    pub fn insert(&mut self, pose: Pose) -> bool {
+        let newer = self.buckets.last().is_none_or(|b| b.last() < pose.t);
+        if !newer && self.contains(&pose) {
+            return false;
+        }
+        self.push(pose);
+        true
+    }
+
     /// True when a pose at the same time and place is in the track.
     pub fn contains(&self, pose: &Pose) -> bool {
         let i = self.buckets.partition_point(|b| b.last() < pose.t);
