@@ -62,8 +62,8 @@ fn close_store(store: Arc<Store>, params: &NodeParams) -> Result<()> {
     };
     match Arc::try_unwrap(store) {
         Ok(store) => store.close().map_err(storage),
-        // Someone still holds it (cannot happen after the joins above);
-        // at least make everything durable.
+        // Someone still holds it (the place index still reading the
+        // recorded poses at start): at least make everything durable.
         Err(store) => store.sync().map_err(storage),
     }
 }

@@ -141,7 +141,7 @@ pub const SPECS: &[ParamSpec] = &[
         "storage.memtable_bytes",
         false,
         Some(65536.0),
-        "Bytes of messages held in memory before they are written out as a table (>= 65536). Read-only.",
+        "Memory for messages not yet in a table; one is written at half of it (>= 65536). Read-only.",
     ),
     spec(
         "durability.sync_interval_ms",

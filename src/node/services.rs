@@ -538,6 +538,14 @@ pub fn query_near(store: &Store, places: &Places, input: &NearInput, limits: Lim
         notes.extend(clamped);
         match near_messages(store, &ids, &found, cursor, max_messages, max_bytes) {
             Ok((records, next)) => {
+                if let [only] = records.as_slice() {
+                    if only.payload.len() as u64 > max_bytes {
+                        notes.push(format!(
+                            "one message of {} bytes is larger than max_bytes {max_bytes}: returned alone",
+                            only.payload.len()
+                        ));
+                    }
+                }
                 let topics = names_by_id(store);
                 out.messages = records.into_iter().map(|r| stored(&topics, r)).collect();
                 out.next_cursor = next.map(|c| c.encode()).unwrap_or_default();
@@ -561,6 +569,7 @@ fn near_messages(
     max_bytes: u64,
 ) -> Result<(Vec<Record>, Option<NearCursor>), String> {
     let intervals = &found.intervals;
+    let windows = crate::places::windows(intervals);
     let (mut i, mut inner) = match cursor {
         None => (0, None),
         Some(c) => {
@@ -569,7 +578,7 @@ fn near_messages(
                 .position(|iv| iv.start == c.start && iv.end == c.end)
                 .ok_or_else(|| {
                     format!(
-                        "the intervals changed since the first page (retention dropped poses of {}): start over with an empty cursor",
+                        "the intervals changed since the first page (retention dropped poses of {}, late poses arrived, or the query is not the same): start over with an empty cursor",
                         found.topic
                     )
                 })?;
@@ -584,13 +593,18 @@ fn near_messages(
     };
     let (mut records, mut bytes) = (Vec::new(), 0u64);
     while i < intervals.len() {
+        let (start, end) = windows[i];
+        if start == end {
+            (i, inner) = (i + 1, None);
+            continue;
+        }
         if records.len() >= max_messages || bytes >= max_bytes {
             return Ok((records, Some(at(i, inner))));
         }
         let request = ScanRequest {
             topics: ids.to_vec(),
-            start: intervals[i].start,
-            end: intervals[i].end.saturating_add(1),
+            start,
+            end,
             newest_first: false,
             max_messages: max_messages - records.len(),
             max_bytes: max_bytes - bytes,

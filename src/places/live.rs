@@ -14,7 +14,7 @@ use super::{pick_track, Interval, Pose, Query, Track};
 use crate::engine::{Nanos, Store, TopicId, TopicSpec};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// One pose topic: its decoder and its trajectory per frame_id.
@@ -33,9 +33,17 @@ struct Source {
 
 impl Source {
     fn new(id: TopicId, spec: &TopicSpec) -> Source {
+        let decoder = if spec.definition.trim().is_empty() {
+            Err(format!(
+                "recorded without the definition of {} (install its package and restart the node)",
+                spec.type_name
+            ))
+        } else {
+            PoseDecoder::new(&spec.type_name, &spec.definition)
+        };
         Source {
             id,
-            decoder: PoseDecoder::new(&spec.type_name, &spec.definition),
+            decoder,
             tracks: BTreeMap::new(),
             undecodable: 0,
             building: false,
@@ -84,6 +92,8 @@ pub struct Found {
 /// The index of every pose topic the node records (`places.pose_topics`,
 /// empty: every topic of a pose type).
 pub struct Places {
+    /// To read a topic's recorded poses once its definition is known.
+    store: Weak<Store>,
     wanted: Vec<String>,
     state: Mutex<State>,
     built: Condvar,
@@ -98,6 +108,7 @@ impl Places {
     /// read on a thread of its own.
     pub fn open(store: &Arc<Store>, wanted: Vec<String>) -> std::io::Result<Arc<Places>> {
         let places = Arc::new(Places {
+            store: Arc::downgrade(store),
             wanted,
             state: Mutex::new(State::default()),
             built: Condvar::new(),
@@ -117,17 +128,24 @@ impl Places {
                 }
             }
         }
-        if !todo.is_empty() {
-            let (p, s) = (Arc::clone(&places), Arc::clone(store));
-            std::thread::Builder::new()
-                .name("motedb-places".into())
-                .spawn(move || {
-                    for name in todo {
-                        p.build(&s, &name);
-                    }
-                })?;
-        }
+        places.spawn_build(Arc::clone(store), todo)?;
         Ok(places)
+    }
+
+    /// Reads the recorded poses of `names` on a thread of its own.
+    fn spawn_build(self: &Arc<Self>, store: Arc<Store>, names: Vec<String>) -> std::io::Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let p = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("motedb-places".into())
+            .spawn(move || {
+                for name in names {
+                    p.build(&store, &name);
+                }
+            })
+            .map(drop)
     }
 
     fn wants(&self, spec: &TopicSpec) -> bool {
@@ -151,13 +169,17 @@ impl Places {
             building: false,
             build_error: None,
         };
-        let result = store.iter(&[id], 0, Nanos::MAX, false).and_then(|records| {
-            for record in records {
-                let record = record?;
-                read.add(record.log_time, &record.payload);
-            }
-            Ok(())
-        });
+        // A panic while reading must not leave queries waiting for good.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.iter(&[id], 0, Nanos::MAX, false).and_then(|records| {
+                for record in records {
+                    let record = record?;
+                    read.add(record.log_time, &record.payload);
+                }
+                Ok(())
+            })
+        }))
+        .unwrap_or_else(|_| Err(crate::engine::Error::InvalidArgument("a panic".into())));
         let mut st = self.state.lock();
         if let Some(source) = st.sources.get_mut(name) {
             // Poses observed while reading may also have been read, and a
@@ -181,16 +203,46 @@ impl Places {
     }
 
     /// The recorder registered topic `id`: a pose topic is indexed from
-    /// now on (kept as is when it already is).
-    pub fn register(&self, id: TopicId, spec: &TopicSpec) {
+    /// now on (kept as is when it already is). A topic recorded before
+    /// without a readable definition that has one now is read again.
+    pub fn register(self: &Arc<Self>, id: TopicId, spec: &TopicSpec) {
         if !self.wants(spec) {
             return;
         }
         let mut st = self.state.lock();
-        if !st.sources.contains_key(&spec.name) {
-            st.sources.insert(spec.name.clone(), Source::new(id, spec));
-        }
         st.ids.insert(id, spec.name.clone());
+        let Some(source) = st.sources.get_mut(&spec.name) else {
+            st.sources.insert(spec.name.clone(), Source::new(id, spec));
+            return;
+        };
+        if source.decoder.is_ok() {
+            return;
+        }
+        let fresh = Source::new(id, spec);
+        if fresh.decoder.is_err() {
+            return;
+        }
+        *source = Source {
+            building: true,
+            ..fresh
+        };
+        drop(st);
+        let started = self
+            .store
+            .upgrade()
+            .map(|store| self.spawn_build(store, vec![spec.name.clone()]));
+        if !matches!(started, Some(Ok(()))) {
+            let mut st = self.state.lock();
+            if let Some(source) = st.sources.get_mut(&spec.name) {
+                source.building = false;
+                source.build_error = Some(format!(
+                    "the poses of {} recorded before could not be read (no thread)",
+                    spec.name
+                ));
+            }
+            drop(st);
+            self.built.notify_all();
+        }
     }
 
     /// A message of topic `id` was stored: a pose is indexed.
@@ -418,6 +470,37 @@ mod tests {
             .near(None, None, &q, Some(209 * S), BUILD_WAIT)
             .unwrap();
         assert!(cut.intervals.is_empty());
+    }
+
+    #[test]
+    fn a_topic_recorded_without_its_definition_is_read_once_it_has_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), Options::default()).unwrap());
+        let bare = TopicSpec {
+            definition: String::new(),
+            ..spec("/pose")
+        };
+        let id = store.register_topic(bare).unwrap();
+        for i in 1..=5u64 {
+            let payload = pose_stamped("map", [i as f64, 0.0, 0.0]);
+            store.append(id, i * S, 0, &payload).unwrap();
+        }
+        let places = Places::open(&store, Vec::new()).unwrap();
+        let e = places
+            .near(None, None, &everywhere(), None, BUILD_WAIT)
+            .unwrap_err();
+        assert!(e.contains("cannot be read as poses"), "{e}");
+        // The recorder finds the definition installed and registers it.
+        let id = store.register_topic(spec("/pose")).unwrap();
+        places.register(id, &spec("/pose"));
+        let found = places
+            .near(None, None, &everywhere(), None, BUILD_WAIT)
+            .unwrap();
+        assert_eq!(found.newest, 5 * S);
+        assert_eq!(
+            times(&places, "/pose"),
+            (1..=5).map(|i| i * S).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -279,6 +279,23 @@ impl Track {
     }
 }
 
+/// The log-time windows `[start, end)` holding the messages of each
+/// interval (both of its ends included), oldest first and never
+/// overlapping: intervals can share a log time (poses stamped alike), and
+/// it goes to the first. A window can be empty (`start == end`).
+pub fn windows(intervals: &[Interval]) -> Vec<(Nanos, Nanos)> {
+    let mut next: Nanos = 0;
+    intervals
+        .iter()
+        .map(|i| {
+            let end = i.end.saturating_add(1);
+            let start = i.start.max(next).min(end);
+            next = end;
+            (start, end)
+        })
+        .collect()
+}
+
 /// Why an index could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
@@ -397,6 +414,20 @@ pub fn pick_track<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_never_overlap_when_intervals_share_a_log_time() {
+        let iv = |start, end| Interval {
+            start,
+            end,
+            closest: start,
+            distance: 0.0,
+        };
+        // Three poses stamped 5: inside, outside, inside.
+        let got = windows(&[iv(1, 5), iv(5, 5), iv(5, 9), iv(12, 14)]);
+        assert_eq!(got, [(1, 6), (6, 6), (6, 10), (12, 15)]);
+        assert!(got.windows(2).all(|w| w[0].1 <= w[1].0));
+    }
 
     const MS: Nanos = 1_000_000;
 

@@ -6,6 +6,8 @@ import time
 import rclpy
 from conftest import call
 from motedb_interfaces.srv import GetLatest, ListTopics, QueryRange
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 
 MATCH_TIMEOUT_S = 30.0
 STORE_TIMEOUT_S = 30.0
@@ -71,3 +73,21 @@ def last_status(seen, task):
             if s.name.endswith(task):
                 return s
     return None
+
+
+def set_int_param(peer, node_proc, name, v):
+    """Sets one integer parameter of /motedb; asserts it was accepted."""
+    request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
+        type=ParameterType.PARAMETER_INTEGER, integer_value=v))])
+    result = call(peer, SetParameters, '/motedb/set_parameters', request, node_proc).results[0]
+    assert result.successful, (name, v, result.reason)
+
+
+def table_bytes(seen):
+    """Bytes in tables and value-log files (what retention counts) by the
+    newest storage status in `seen`: disk_bytes less the WAL."""
+    status = last_status(seen, 'storage')
+    assert status is not None, 'no storage status yet'
+    values = {kv.key: int(kv.value) for kv in status.values
+              if kv.key in ('disk_bytes', 'wal_bytes')}
+    return values['disk_bytes'] - values['wal_bytes']

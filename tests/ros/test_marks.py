@@ -2,6 +2,7 @@
 ~/list_marks, ~/unpin, bad requests answered with a reason, marks that
 survive kill -9, and marks published on places.mark_topic."""
 
+import os
 import signal
 import time
 
@@ -10,8 +11,11 @@ from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
 from motedb_interfaces.msg import Mark as MarkMsg
 from motedb_interfaces.srv import ListMarks, Mark, Unpin
-from peers import last_status, topics, wait_matched, wait_stored
+from peers import (last_status, latest, query_all, set_int_param, table_bytes, topics,
+                   wait_matched, wait_stored)
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from std_msgs.msg import String
 
 SEC = 1_000_000_000
 
@@ -148,4 +152,77 @@ def test_marks_published_on_the_mark_topic_are_made_and_the_topic_recorded(peer,
     assert spin_until(peer, refused, 30.0, node), 'the empty label was not reported'
     peer.destroy_subscription(sub)
     peer.destroy_publisher(pub)
+    assert node.stop() == 0, node.log()
+
+
+def test_a_pinned_window_outlives_retention_until_unpinned(peer, start_node):
+    """Retention pressure on a running node: a pinned window's messages stay
+    while older and newer ones go; once unpinned, retention drops them."""
+    # A table every 512 KiB (half the memtable): 27 of these messages.
+    node = start_node('-p', 'storage.memtable_bytes:=1048576', '-p', 'subscription_depth:=200',
+                      '-p', 'diagnostic_updater.period:=0.2', '-p', 'topics:=[/bulk]')
+    seen = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    pub = peer.create_publisher(String, '/bulk', QoSProfile(
+        depth=200, reliability=QoSReliabilityPolicy.RELIABLE))
+    wait_matched(peer, [pub], node)
+    sent = 0
+
+    def burst(n):
+        """n messages of 20 kB of random hex (so tables are really that
+        big), paced at 200 Hz: the robot's rate, not a wait on DDS."""
+        nonlocal sent
+        for _ in range(n):
+            pub.publish(String(data=f'{sent:06d}' + os.urandom(10_000).hex()))
+            sent += 1
+            time.sleep(0.005)
+        # Retention may drop older ones meanwhile: wait for the last.
+
+        def newest_stored():
+            r = latest(peer, '/bulk', node_proc=node)
+            return r.found and deserialize_message(
+                bytes(r.record.data), String).data.startswith(f'{sent - 1:06d}')
+        assert spin_until(peer, newest_stored, 30.0, node), f'message {sent - 1} not stored'
+
+    def times():
+        messages, _ = query_all(peer, node, topics=['/bulk'], max_messages=500)
+        return [ns(m.log_time) for m in messages]
+
+    def l0_files():
+        status = last_status(seen, 'compaction')
+        values = {kv.key: kv.value for kv in status.values} if status else {}
+        return int(values.get('l0_files', 0))
+
+    # Three tables: messages 0-26, 27-53 (the pinned window, 40-49), 54-80;
+    # fewer than four, so no compaction merges them.
+    burst(60)
+    first = times()
+    window = first[40:50]
+    got = mark(peer, node, label='keep', start=stamp(window[0]), end=stamp(window[-1]), pin=True)
+    assert got.success, got.message
+    burst(30)
+    assert spin_until(peer, lambda: l0_files() == 3, 30.0, node), f'{l0_files()} L0 files'
+    tables = table_bytes(seen)
+    # Room for 60 % of the tables: the oldest goes, the pinned one stays
+    # (within the pin budget), so the newest table goes too.
+    limit = tables * 6 // 10
+    set_int_param(peer, node, 'retention.pinned_max_bytes', limit - 1)
+    set_int_param(peer, node, 'retention.max_bytes', limit)
+
+    def dropped_around_the_pin():
+        left = set(times())
+        return first[0] not in left and first[-1] not in left
+    assert spin_until(peer, dropped_around_the_pin, 30.0, node), 'retention dropped nothing'
+    left = set(times())
+    kept = [t in left for t in window]
+    assert all(kept), ('pinned messages were dropped', kept, tables, limit,
+                       [(m.pinned, m.released) for m in list_marks(peer, node)])
+    assert not list_marks(peer, node)[0].released
+
+    assert unpin(peer, node, got.mark.id).success
+    burst(30)  # a new table: retention runs again, with the pin gone
+
+    def window_gone():
+        return not set(window) & set(times())
+    assert spin_until(peer, window_gone, 30.0, node), 'unpinned messages were kept'
     assert node.stop() == 0, node.log()

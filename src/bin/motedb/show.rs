@@ -339,11 +339,7 @@ pub(crate) fn near(args: &NearArgs, json: bool) -> CliResult {
         end: end.saturating_sub(1),
     };
     let found = track.near(&q);
-    // Both ends of an interval are included.
-    let windows: Vec<(Nanos, Nanos)> = found
-        .iter()
-        .map(|i| (i.start, i.end.saturating_add(1)))
-        .collect();
+    let windows = places::windows(&found);
     let counts = near_counts(&store, &args.topics, &windows)?;
     let exported = match &args.export {
         Some(dir) => Some(near_export(&store, args, dir, &windows)?),

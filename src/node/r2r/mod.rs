@@ -99,6 +99,9 @@ pub fn run() -> Result<()> {
     drop(pool);
     drop(lanes);
     drop(node);
+    // The last other holder of the store: without it `close` (memtables
+    // flushed, threads stopped) could not run.
+    drop(live);
     let closed = close_store(store, &params);
     recorded.and(closed)
 }

@@ -126,6 +126,9 @@ pub fn run() -> Result<()> {
     drop((services, pausing, marking, diagnostics, declared));
     drop(lanes);
     drop(node);
+    // The last other holder of the store: without it `close` (memtables
+    // flushed, threads stopped) could not run.
+    drop(live);
     let closed = close_store(store, &params);
     if let Some(e) = errors.into_iter().next() {
         return Err(mw("spin")(e));
