@@ -10,3 +10,4 @@ pub mod export;
 #[cfg(feature = "node")]
 pub mod node;
 pub mod places;
+pub mod play;

@@ -1081,3 +1081,20 @@ fn near_prints_the_intervals_a_known_path_implies() {
         (Some(1), 2)
     );
 }
+
+#[test]
+fn play_checks_its_arguments_and_needs_the_ros_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_store(&dir.path().join("store"), 3);
+    let o = motedb(&["play", s(&path), "--rate", "-2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("rate must be a number > 0"), "{}", stderr(&o));
+    let o = motedb(&["play", s(&path), "--topic", "/nope"]);
+    assert_eq!(o.status.code(), Some(4));
+    let o = motedb(&["play", s(&path), "--read-ahead", "12 parsecs"]);
+    assert_eq!(o.status.code(), Some(2));
+    // This test binary is the build without ROS: it says how to get one.
+    let o = motedb(&["play", s(&path)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("built without ROS"), "{}", stderr(&o));
+}

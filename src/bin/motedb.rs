@@ -25,6 +25,8 @@ use motedb::places;
 mod cat;
 #[path = "motedb/check.rs"]
 mod check;
+#[path = "motedb/play.rs"]
+mod play;
 #[path = "motedb/show.rs"]
 mod show;
 #[path = "motedb/transfer.rs"]
@@ -32,6 +34,7 @@ mod transfer;
 
 use cat::*;
 use check::*;
+use play::*;
 use show::*;
 use transfer::*;
 
@@ -89,6 +92,9 @@ enum Cmd {
     /// When the robot was within a radius of a point: the intervals from a
     /// pose topic (Odometry, PoseStamped, PoseWithCovarianceStamped).
     Near(NearArgs),
+    /// Publish a store's messages into ROS with their recorded timing
+    /// (needs the ROS build: scripts/setup).
+    Play(PlayArgs),
     /// Event marks (made with the node's ~/mark), oldest first.
     Marks {
         store: PathBuf,
@@ -114,6 +120,31 @@ struct Range {
     /// Exclusive; same forms as --start.
     #[arg(long, allow_hyphen_values = true)]
     end: Option<String>,
+}
+
+#[derive(Args)]
+struct PlayArgs {
+    store: PathBuf,
+    /// Only these topics (repeatable); default all.
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Speed: 2 plays twice as fast (> 0).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    rate: f64,
+    /// Seconds to wait after the publishers are up, before the first message.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    delay: f64,
+    /// Wait up to this many seconds until every topic has a subscriber.
+    #[arg(long, allow_hyphen_values = true)]
+    wait_for_subscribers: Option<f64>,
+    /// Payload bytes read ahead at most, e.g. 256MiB.
+    #[arg(long, default_value = "256MiB")]
+    read_ahead: String,
+    /// Milliseconds behind schedule after which a message counts as late.
+    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
+    late_after_ms: f64,
+    #[command(flatten)]
+    range: Range,
 }
 
 #[derive(Args)]
@@ -251,6 +282,7 @@ fn run(cli: &Cli) -> CliResult {
         Cmd::Compact { store } => compact(store, json),
         Cmd::Du { store } => du(&open_read(store)?, json),
         Cmd::Near(args) => near(args, json),
+        Cmd::Play(args) => play(args, json),
         Cmd::Marks { store, tag } => marks(&open_read(store)?, tag.as_deref(), json),
         Cmd::Msgdef {
             type_name,

@@ -11,6 +11,7 @@ pub mod error;
 mod live;
 pub mod param_specs;
 pub mod params;
+pub mod play;
 pub mod recorder;
 pub mod services;
 pub mod signals;
