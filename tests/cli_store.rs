@@ -1088,7 +1088,11 @@ fn play_checks_its_arguments_and_needs_the_ros_build() {
     let path = make_store(&dir.path().join("store"), 3);
     let o = motedb(&["play", s(&path), "--rate", "-2"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("rate must be a number > 0"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rate must be a number > 0"),
+        "{}",
+        stderr(&o)
+    );
     let o = motedb(&["play", s(&path), "--topic", "/nope"]);
     assert_eq!(o.status.code(), Some(4));
     let o = motedb(&["play", s(&path), "--read-ahead", "12 parsecs"]);

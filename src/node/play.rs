@@ -3,7 +3,6 @@
 //! log-time order with the recorded spacing scaled by the rate, each topic
 //! with the reliability and durability its publishers offered.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::rcl::{self, RclNode, SerializedPub, SubQos};
@@ -48,21 +47,22 @@ pub struct PlayReport {
 /// was best effort; transient local only if every one was (rosbag2's
 /// adaptation, from the `offered_qos` YAML the recorder stored).
 pub fn replay_qos(offered_yaml: &str, depth: usize) -> SubQos {
+    // Numbers (as the recorder writes them) become rosbag2's names.
+    let qos = crate::export::metadata::normalize_qos(offered_yaml);
     let values = |key: &str| -> Vec<String> {
-        offered_yaml
-            .lines()
-            .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix(key))
-            .map(|v| v.trim().to_string())
+        qos.list
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get(key)?.as_str().map(str::to_string))
             .collect()
     };
-    let reliability = values("reliability:");
-    let durability = values("durability:");
+    let reliability = values("reliability");
+    let durability = values("durability");
     SubQos {
-        reliable: !reliability.iter().any(|v| v == "2" || v == "best_effort"),
+        reliable: !reliability.iter().any(|v| v == "best_effort"),
         transient_local: !durability.is_empty()
-            && durability
-                .iter()
-                .all(|v| v == "1" || v == "transient_local"),
+            && durability.iter().all(|v| v == "transient_local"),
         depth,
     }
 }
@@ -81,12 +81,19 @@ fn select(store: &Store, names: &[String]) -> Result<Vec<TopicInfo>, String> {
         .collect()
 }
 
-/// Plays `store` until the end or until `stop` is set.
+/// `now + d`, or a time too far to matter when that overflows.
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
+/// Plays `store` until the end or until `stop()` says so.
 pub fn play(
     store: &Store,
     opts: &PlayOptions,
     prefixes: &[std::path::PathBuf],
-    stop: &AtomicBool,
+    stop: &dyn Fn() -> bool,
 ) -> Result<PlayReport, String> {
     let topics = select(store, &opts.topics)?;
     let node = RclNode::new("motedb_player", "/").map_err(|e| e.to_string())?;
@@ -100,11 +107,11 @@ pub fn play(
         pubs.insert(t.id, (p, qos.reliable));
     }
     if let Some(limit) = opts.wait_for_subscribers {
-        let deadline = Instant::now() + limit;
+        let deadline = after(limit);
         for t in &topics {
             let (p, _) = &pubs[&t.id];
             while p.subscription_count().map_err(|e| e.to_string())? == 0 {
-                if stop.load(Ordering::Relaxed) {
+                if stop() {
                     return Ok(PlayReport {
                         interrupted: true,
                         ..PlayReport::default()
@@ -121,7 +128,12 @@ pub fn play(
             }
         }
     }
-    sleep_unless_stopped(Instant::now() + opts.delay, stop);
+    if !sleep_unless_stopped(after(opts.delay), stop) {
+        return Ok(PlayReport {
+            interrupted: true,
+            ..PlayReport::default()
+        });
+    }
     let ids: Vec<_> = topics.iter().map(|t| t.id).collect();
     let records = store
         .iter(&ids, opts.start, opts.end, false)
@@ -152,21 +164,32 @@ pub fn play(
     report.late = lateness.late;
     report.lateness_p50 = lateness.quantile(0.5).unwrap_or_default();
     report.lateness_p99 = lateness.quantile(0.99).unwrap_or_default();
-    report.all_acked = true;
-    for (p, reliable) in pubs.values() {
-        if *reliable {
-            report.all_acked &= p
-                .wait_for_all_acked(Duration::from_secs(10))
-                .map_err(|e| e.to_string())?;
+    // Reliable subscribers acknowledge what was sent: up to 10 s in all,
+    // in short waits a stop ends (none after an interrupt).
+    report.all_acked = !report.interrupted;
+    let deadline = after(Duration::from_secs(10));
+    let reliable = pubs.values().filter(|(_, r)| *r).map(|(p, _)| p);
+    for p in reliable {
+        if !report.all_acked {
+            break;
+        }
+        while !p
+            .wait_for_all_acked(Duration::from_millis(50))
+            .map_err(|e| e.to_string())?
+        {
+            if stop() || Instant::now() >= deadline {
+                report.all_acked = false;
+                break;
+            }
         }
     }
     Ok(report)
 }
 
 /// Sleeps until `until`; false when `stop` was set first.
-fn sleep_unless_stopped(until: Instant, stop: &AtomicBool) -> bool {
+fn sleep_unless_stopped(until: Instant, stop: &dyn Fn() -> bool) -> bool {
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop() {
             return false;
         }
         let now = Instant::now();
@@ -194,5 +217,10 @@ mod tests {
         // Nothing recorded (an imported bag without QoS): reliable, volatile.
         let q = replay_qos("", 7);
         assert!(q.reliable && !q.transient_local);
+        // rosbag2's names, in flow style too.
+        let q = replay_qos("[{reliability: reliable, durability: transient_local}]", 7);
+        assert!(q.reliable && q.transient_local);
+        let q = replay_qos("- reliability: best_effort\n  durability: volatile\n", 7);
+        assert!(!q.reliable && !q.transient_local);
     }
 }

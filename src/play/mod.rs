@@ -144,8 +144,9 @@ struct Shared {
     budget: u64,
 }
 
-/// Records read ahead on a thread of its own, at most `budget` payload
-/// bytes queued (a single larger record is queued alone).
+/// Records read ahead on a thread of its own, at most `budget` bytes
+/// queued (payload plus `RECORD_OVERHEAD` per record; a single larger
+/// record is queued alone).
 pub struct ReadAhead {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -184,7 +185,7 @@ impl ReadAhead {
             if let Some(slot) = q.items.pop_front() {
                 let out = match slot {
                     Slot::Record(r) => {
-                        q.bytes -= r.payload.len() as u64;
+                        q.bytes -= cost(&r);
                         Ok(r)
                     }
                     Slot::Failed(e) => Err(e),
@@ -200,7 +201,7 @@ impl ReadAhead {
         }
     }
 
-    /// Payload bytes queued now.
+    /// Bytes queued now (payload plus `RECORD_OVERHEAD` per record).
     pub fn queued_bytes(&self) -> u64 {
         self.shared.queue.lock().bytes
     }
@@ -216,7 +217,29 @@ impl Drop for ReadAhead {
     }
 }
 
+/// What a queued record costs against the budget besides its payload.
+const RECORD_OVERHEAD: u64 = 64;
+
 fn read_loop<I>(records: I, shared: &Shared)
+where
+    I: Iterator<Item = crate::engine::Result<Record>>,
+{
+    // A panic in the source ends the stream with an error, never a wait
+    // that lasts for good.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fill(records, shared);
+    }));
+    let mut q = shared.queue.lock();
+    if outcome.is_err() {
+        q.items
+            .push_back(Slot::Failed("the reader panicked".to_string()));
+    }
+    q.done = true;
+    drop(q);
+    shared.changed.notify_all();
+}
+
+fn fill<I>(records: I, shared: &Shared)
 where
     I: Iterator<Item = crate::engine::Result<Record>>,
 {
@@ -226,7 +249,7 @@ where
             Err(e) => Slot::Failed(e.to_string()),
         };
         let size = match &slot {
-            Slot::Record(r) => r.payload.len() as u64,
+            Slot::Record(r) => cost(r),
             Slot::Failed(_) => 0,
         };
         let failed = matches!(slot, Slot::Failed(_));
@@ -245,17 +268,41 @@ where
             break;
         }
     }
-    shared.queue.lock().done = true;
-    shared.changed.notify_all();
 }
 
-/// How far behind schedule messages went out.
+fn cost(r: &Record) -> u64 {
+    r.payload.len() as u64 + RECORD_OVERHEAD
+}
+
+/// Histogram buckets per doubling of lateness: quantiles are within 1.1 %.
+const BUCKETS_PER_DOUBLING: f64 = 64.0;
+
+/// How far behind schedule messages went out, in a histogram of fixed
+/// size (at most 4097 counters, however long the replay).
 #[derive(Clone, Debug, Default)]
 pub struct Lateness {
-    /// Nanoseconds late of every message (0 when on time).
-    samples: Vec<u64>,
+    /// Messages per bucket: 0 for on time, else 1 + floor(log2(ns) * 64).
+    buckets: Vec<u64>,
+    count: u64,
     /// Messages later than the threshold the player reports.
     pub late: u64,
+}
+
+fn bucket(ns: u64) -> usize {
+    if ns == 0 {
+        0
+    } else {
+        1 + ((ns as f64).log2() * BUCKETS_PER_DOUBLING) as usize
+    }
+}
+
+/// The smallest lateness bucket `i` holds.
+fn bucket_floor(i: usize) -> u64 {
+    if i == 0 {
+        0
+    } else {
+        ((i - 1) as f64 / BUCKETS_PER_DOUBLING).exp2().ceil() as u64
+    }
 }
 
 impl Lateness {
@@ -263,8 +310,12 @@ impl Lateness {
     /// than `threshold`.
     pub fn note(&mut self, due: Instant, sent: Instant, threshold: Duration) -> bool {
         let behind = sent.checked_duration_since(due).unwrap_or_default();
-        self.samples
-            .push(u64::try_from(behind.as_nanos()).unwrap_or(u64::MAX));
+        let i = bucket(u64::try_from(behind.as_nanos()).unwrap_or(u64::MAX));
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] += 1;
+        self.count += 1;
         let late = behind > threshold;
         if late {
             self.late += 1;
@@ -272,19 +323,25 @@ impl Lateness {
         late
     }
 
-    pub fn count(&self) -> usize {
-        self.samples.len()
+    pub fn count(&self) -> u64 {
+        self.count
     }
 
-    /// The `p` quantile (0..=1) of lateness; None before any message.
+    /// The `p` quantile (0..=1) of lateness, rounded down to its bucket
+    /// (within 1.1 %); None before any message.
     pub fn quantile(&self, p: f64) -> Option<Duration> {
-        if self.samples.is_empty() {
+        if self.count == 0 {
             return None;
         }
-        let mut s = self.samples.clone();
-        s.sort_unstable();
-        let i = ((s.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize;
-        Some(Duration::from_nanos(s[i]))
+        let rank = ((self.count - 1) as f64 * p.clamp(0.0, 1.0)).round() as u64 + 1;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Duration::from_nanos(bucket_floor(i)));
+            }
+        }
+        None
     }
 }
 
@@ -392,7 +449,25 @@ mod tests {
         let endless = (0u64..).map(|t| Ok(record(t, 1000)));
         let ra = ReadAhead::start(endless, 5000).unwrap();
         assert_eq!(ra.next().unwrap().unwrap().log_time, 0);
+        // Full: four records of 1064 bytes; the fifth would pass 5000.
+        while ra.queued_bytes() < 4 * 1064 {
+            std::thread::yield_now();
+        }
         drop(ra); // joins the reader: returns only if it stopped
+    }
+
+    #[test]
+    fn a_panicking_source_ends_the_stream_with_an_error() {
+        let source = (0u64..3).map(|t| {
+            assert!(t < 2, "bad block");
+            Ok(record(t, 10))
+        });
+        let ra = ReadAhead::start(source, 1000).unwrap();
+        let got: Vec<Result<u64, String>> =
+            std::iter::from_fn(|| ra.next().map(|r| r.map(|r| r.log_time))).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[..2], [Ok(0), Ok(1)]);
+        assert!(got[2].as_ref().unwrap_err().contains("panicked"));
     }
 
     #[test]
@@ -408,7 +483,17 @@ mod tests {
         assert!(!l.note(at(t0, 10), at(t0, 14), threshold));
         assert!(l.note(at(t0, 10), at(t0, 30), threshold));
         assert_eq!((l.count(), l.late), (3, 1));
-        assert_eq!(l.quantile(0.5), Some(Duration::from_millis(4)));
-        assert_eq!(l.quantile(1.0), Some(Duration::from_millis(20)));
+        let near = |got: Option<Duration>, ms: f64| {
+            let got = got.unwrap().as_secs_f64() * 1e3;
+            assert!(got <= ms && got >= ms * 0.989, "{got} ms for {ms} ms");
+        };
+        near(l.quantile(0.5), 4.0);
+        near(l.quantile(1.0), 20.0);
+        assert_eq!(l.quantile(0.0), Some(Duration::ZERO), "the early one");
+        // A long replay keeps the histogram's size.
+        for k in 0..100_000u64 {
+            l.note(at(t0, 0), t0 + Duration::from_nanos(k * 7919), threshold);
+        }
+        assert!(l.buckets.len() <= 4097);
     }
 }

@@ -10,7 +10,7 @@ import statistics
 import subprocess
 import time
 
-from conftest import node_binary
+from conftest import node_binary, spin_until
 from peers import query_all, topics, wait_matched, wait_stored
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import String
@@ -94,6 +94,19 @@ def test_a_played_store_arrives_complete_in_order_with_its_timing(peer, start_no
         replayed, report = play_into_second_node(
             peer, start_node, source, tmp_path / f'replayed-{rate}', rate)
         check(recorded, replayed, rate)
+
+    # Ctrl-C while it waits for a subscriber nobody provides: exit 130.
+    player = subprocess.Popen(
+        [motedb_cli(), 'play', str(source), '--wait-for-subscribers', '60'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert spin_until(peer, lambda: peer.get_publishers_info_by_topic('/fast'), 30.0), \
+            'the player never created its publishers'
+        player.send_signal(signal.SIGINT)
+        assert player.wait(timeout=10) == 130, player.stderr.read()
+    finally:
+        if player.poll() is None:
+            player.kill()
 
 
 def test_bad_play_arguments_get_a_reason_and_an_exit_code(tmp_path, start_node, peer):
