@@ -3,14 +3,13 @@ into a second one, arrives complete, in order, decoding equal, with the
 recorded spacing at rate 1 and half of it at rate 2."""
 
 import json
-import os
 import shutil
 import signal
 import statistics
 import subprocess
 import time
 
-from conftest import node_binary, spin_until
+from conftest import spin_until
 from peers import query_all, topics, wait_matched, wait_stored
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import String
@@ -25,10 +24,10 @@ MEDIAN_TOLERANCE_MS = 3.0
 
 
 def motedb_cli():
-    """The CLI built with ROS, next to the node binary (scripts/setup)."""
-    beside = os.path.join(os.path.dirname(node_binary()), 'motedb')
-    exe = beside if os.path.exists(beside) else shutil.which('motedb')
-    assert exe, 'motedb not found: run scripts/setup'
+    """The CLI built with ROS, which scripts/setup installs into the venv
+    (target/release/motedb may be a later build without ROS)."""
+    exe = shutil.which('motedb')
+    assert exe, 'motedb not found: run scripts/setup and source scripts/ros-env.sh'
     return exe
 
 
