@@ -141,13 +141,16 @@ def answered(peer, node):
 
 
 def check(peer, node, passes):
-    """~/query_near answers exactly what the stored poses imply (polled:
-    the index follows retention within a writer period)."""
-    want = expected(peer, node)
-    got = answered(peer, node)
+    """~/query_near answers exactly what the stored poses imply (polled,
+    both sides read again each time: the index follows retention within a
+    writer period, and retention may still be dropping)."""
+    want, got = expected(peer, node), answered(peer, node)
     if got[:2] != want:
-        spin_until(peer, lambda: answered(peer, node)[:2] == want, CONVERGE_S, node)
-        got = answered(peer, node)
+        def agree():
+            nonlocal want, got
+            want, got = expected(peer, node), answered(peer, node)
+            return got[:2] == want
+        spin_until(peer, agree, CONVERGE_S, node)
     assert got[0] == want[0], f'intervals {got[0]} != {want[0]}'
     assert got[1] == want[1], 'camera messages differ'
     assert got[2], 'the intervals changed between pages'
@@ -163,8 +166,10 @@ def test_query_near_follows_the_path_across_restarts_kill_compaction_and_retenti
     gids = set()
 
     def run():
+        # durability sync: what was stored before the kill -9 is still there
+        # after it (periodic may lose its last 100 ms, as documented).
         node = start_node('-p', 'subscription_depth:=200', '-p', 'storage.memtable_bytes:=262144',
-                          storage=store)
+                          '-p', 'durability.mode:=sync', storage=store)
         robot.wait_for(node, gids)
         return node
 
@@ -212,10 +217,12 @@ def test_query_near_follows_the_path_across_restarts_kill_compaction_and_retenti
     gids |= robot.subscriber_gids()
     assert node.stop(signal.SIGTERM) == 0
 
-    # Restarted: the index is rebuilt from what retention left.
+    # Restarted: the index is rebuilt from what the store holds. The clean
+    # stop flushed the memtable into a table, so retention may have dropped
+    # more of the oldest poses meanwhile, never the newest pass.
     node = run()
     spans, _ = check_after_retention(peer, node)
-    assert spans == left
+    assert spans[-1] == left[-1] and len(spans) <= len(left), (spans, left)
 
 
 def check_after_retention(peer, node):
