@@ -147,22 +147,6 @@ impl Track {
         }
     }
 
-    /// Drops poses older than `t` (what retention dropped from the store).
-    pub fn prune_before(&mut self, t: Nanos) {
-        let whole = self.buckets.partition_point(|b| b.last() < t);
-        let dropped: usize = self.buckets[..whole].iter().map(|b| b.poses.len()).sum();
-        self.buckets.drain(..whole);
-        self.poses -= dropped;
-        if let Some(b) = self.buckets.first_mut().filter(|b| b.first() < t) {
-            // Its last pose is at or after `t`: something is kept.
-            let kept: Vec<Pose> = b.poses.iter().copied().filter(|p| p.t >= t).collect();
-            self.poses -= b.poses.len() - kept.len();
-            if let Some(rebuilt) = Bucket::of(&kept) {
-                *b = rebuilt;
-            }
-        }
-    }
-
     /// Keeps only the poses whose time lies in one of `ranges` (each
     /// `(min, max)`, both included, in any order): what remains of the
     /// store's data after retention (`Store::topic_time_ranges`).
@@ -571,12 +555,12 @@ mod tests {
         let got = t.near(&around_100);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].start, got[0].end), (95 * MS, 105 * MS));
-        t.prune_before(100 * MS);
+        t.retain_covered(&[(100 * MS, Nanos::MAX)]);
         assert_eq!(t.len(), 100);
         assert_eq!(t.span(), Some((100 * MS, 199 * MS)));
         let got = t.near(&around_100);
         assert_eq!((got[0].start, got[0].end), (100 * MS, 105 * MS));
-        t.prune_before(u64::MAX);
+        t.retain_covered(&[]);
         assert!(t.is_empty() && t.span().is_none());
     }
 }

@@ -83,11 +83,16 @@ def set_int_param(peer, node_proc, name, v):
     assert result.successful, (name, v, result.reason)
 
 
+def status_values(seen, task):
+    """The key/value pairs of the newest status of `task` in `seen` ({}
+    before there is one)."""
+    status = last_status(seen, task)
+    return {kv.key: kv.value for kv in status.values} if status else {}
+
+
 def table_bytes(seen):
     """Bytes in tables and value-log files (what retention counts) by the
     newest storage status in `seen`: disk_bytes less the WAL."""
-    status = last_status(seen, 'storage')
-    assert status is not None, 'no storage status yet'
-    values = {kv.key: int(kv.value) for kv in status.values
-              if kv.key in ('disk_bytes', 'wal_bytes')}
-    return values['disk_bytes'] - values['wal_bytes']
+    values = status_values(seen, 'storage')
+    assert values, 'no storage status yet'
+    return int(values['disk_bytes']) - int(values['wal_bytes'])

@@ -11,8 +11,8 @@ from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
 from motedb_interfaces.msg import Mark as MarkMsg
 from motedb_interfaces.srv import ListMarks, Mark, Unpin
-from peers import (last_status, latest, query_all, set_int_param, table_bytes, topics,
-                   wait_matched, wait_stored)
+from peers import (last_status, latest, query_all, set_int_param, status_values, table_bytes,
+                   topics, wait_matched, wait_stored)
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from std_msgs.msg import String
@@ -189,9 +189,7 @@ def test_a_pinned_window_outlives_retention_until_unpinned(peer, start_node):
         return [ns(m.log_time) for m in messages]
 
     def l0_files():
-        status = last_status(seen, 'compaction')
-        values = {kv.key: kv.value for kv in status.values} if status else {}
-        return int(values.get('l0_files', 0))
+        return int(status_values(seen, 'compaction').get('l0_files', 0))
 
     # Three tables: messages 0-26, 27-53 (the pinned window, 40-49), 54-80;
     # fewer than four, so no compaction merges them.

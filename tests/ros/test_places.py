@@ -12,7 +12,7 @@ from conftest import call, spin_until
 from diagnostic_msgs.msg import DiagnosticArray
 from motedb_interfaces.srv import QueryNear
 from nav_msgs.msg import Odometry
-from peers import last_status, query_all, set_int_param, table_bytes, wait_stored
+from peers import last_status, query_all, set_int_param, status_values, table_bytes, wait_stored
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from std_msgs.msg import String
@@ -197,9 +197,7 @@ def test_query_near_follows_the_path_across_restarts_kill_compaction_and_retenti
     robot.drive(node, 100)
 
     def compacted():
-        s = last_status(seen, 'compaction')
-        values = {kv.key: kv.value for kv in s.values} if s else {}
-        deeper = values.get('levels', '').split()[1:]
+        deeper = status_values(seen, 'compaction').get('levels', '').split()[1:]
         return any(not level.startswith(f'L{n + 1}:0f') for n, level in enumerate(deeper))
     assert spin_until(peer, compacted, 30.0, node), \
         f"nothing below L0: {last_status(seen, 'compaction')}"
