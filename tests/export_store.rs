@@ -131,6 +131,7 @@ fn import_topic_filter() {
     let dst = Store::open(dir.path().join("copy"), small_options()).unwrap();
     let only = ImportOptions {
         topics: vec!["/count".into()],
+        ..ImportOptions::default()
     };
     let r = import_bag(&dst, &bag.files[0], &only).unwrap();
     assert_eq!(r.messages, 20);

@@ -25,6 +25,9 @@ use motedb::places;
 mod cat;
 #[path = "motedb/check.rs"]
 mod check;
+#[cfg(feature = "node")]
+#[path = "motedb/keys.rs"]
+mod keys;
 #[path = "motedb/play.rs"]
 mod play;
 #[path = "motedb/show.rs"]
@@ -124,13 +127,41 @@ struct Range {
 
 #[derive(Args)]
 struct PlayArgs {
-    store: PathBuf,
+    /// A store, a rosbag2 MCAP bag directory or an .mcap file (a bag is
+    /// read into a scratch store first, removed at exit).
+    input: PathBuf,
     /// Only these topics (repeatable); default all.
     #[arg(long = "topic")]
     topics: Vec<String>,
     /// Speed: 2 plays twice as fast (> 0).
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     rate: f64,
+    /// Start again from the first message at the end, until stopped.
+    #[arg(long = "loop")]
+    repeat: bool,
+    /// Publish /clock (the replayed log time) at HZ times a second (40
+    /// when no HZ is given).
+    #[arg(long, num_args = 0..=1, default_missing_value = "40", allow_hyphen_values = true)]
+    clock: Option<f64>,
+    /// Publish recorded topic FROM as TO (repeatable), e.g. /scan:=/scan_replay.
+    #[arg(long = "remap", value_name = "FROM:=TO")]
+    remaps: Vec<String>,
+    /// Start paused: resume with ~/resume, ~/toggle_paused or the space bar.
+    #[arg(long)]
+    start_paused: bool,
+    /// YAML map from topic to QoS policies (history, depth, reliability,
+    /// durability), as rosbag2's file.
+    #[arg(long)]
+    qos_profile_overrides_path: Option<PathBuf>,
+    /// The player's node name (its services are ~/pause, ~/resume, ...).
+    #[arg(long, default_value = "motedb_player")]
+    node_name: String,
+    /// No space-bar and arrow-key control on a terminal.
+    #[arg(long)]
+    disable_keyboard_controls: bool,
+    /// Where a bag's scratch store goes; default the temporary directory.
+    #[arg(long)]
+    scratch: Option<PathBuf>,
     /// Seconds to wait after the publishers are up, before the first message.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     delay: f64,

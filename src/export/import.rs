@@ -20,6 +20,9 @@ use super::{io_err, ExportError, Result};
 pub struct ImportOptions {
     /// Topic names to import; empty: all.
     pub topics: Vec<String>,
+    /// Asked before each message: true stops the import with
+    /// `ExportError::Cancelled` (what was imported so far stays).
+    pub cancel: Option<fn() -> bool>,
 }
 
 /// Something that was not imported, and why.
@@ -82,6 +85,9 @@ pub fn import_bag(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Im
         report.files.push(file.clone());
         let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
         let mut on_msg = |ch: &ChannelInfo, h: &MessageHeader, data: &[u8]| -> Result<()> {
+            if opts.cancel.is_some_and(|cancelled| cancelled()) {
+                return Err(ExportError::Cancelled);
+            }
             if !wanted.is_empty() && !wanted.contains(ch.spec.name.as_str()) {
                 return Ok(());
             }

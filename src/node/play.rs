@@ -1,13 +1,17 @@
-//! `motedb play` (issue 13, first step): a store's messages published
-//! into ROS as they were recorded (serialized CDR, rcl-level publish), in
-//! log-time order with the recorded spacing scaled by the rate, each topic
-//! with the reliability and durability its publishers offered.
+//! `motedb play` (issue 13): a store's messages published into ROS as
+//! they were recorded (serialized CDR, rcl-level publish), in log-time
+//! order with the recorded spacing scaled by the rate, each topic with the
+//! reliability and durability its publishers offered (or an override),
+//! under a remapped name if asked, with `/clock` if asked, looping if
+//! asked, and controlled through `crate::play::Control` (the services and
+//! the terminal) while it plays.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::rcl::{self, RclNode, SerializedPub, SubQos};
-use crate::engine::{Nanos, Store, TopicInfo};
-use crate::play::{Lateness, ReadAhead, Timeline};
+use crate::engine::{Nanos, Record, Store, TopicId, TopicInfo};
+use crate::play::{Control, Lateness, QosOverride, ReadAhead, Timeline};
 
 #[derive(Clone, Debug)]
 pub struct PlayOptions {
@@ -16,7 +20,6 @@ pub struct PlayOptions {
     /// `[start, end)` in log time.
     pub start: Nanos,
     pub end: Nanos,
-    pub rate: f64,
     /// Wait this long after the publishers are up, before the first message.
     pub delay: Duration,
     /// Wait (up to this long) until every topic has a subscriber.
@@ -26,13 +29,26 @@ pub struct PlayOptions {
     /// A message published later than this behind its schedule counts as
     /// late.
     pub late_after: Duration,
-    /// Publisher history depth.
+    /// Publisher history depth, unless an override sets one.
     pub depth: usize,
+    /// Start again from the first message at the end.
+    pub repeat: bool,
+    /// Publish `/clock` (rosgraph_msgs/Clock, the position in log time)
+    /// this many times a second.
+    pub clock_hz: Option<f64>,
+    /// Recorded name to published name.
+    pub remaps: BTreeMap<String, String>,
+    /// Per recorded topic name.
+    pub qos_overrides: BTreeMap<String, QosOverride>,
+    /// The player's rcl node.
+    pub node_name: String,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct PlayReport {
     pub published: u64,
+    /// Passes begun (more than one with `repeat`).
+    pub passes: u64,
     pub late: u64,
     pub lateness_p50: Duration,
     pub lateness_p99: Duration,
@@ -67,6 +83,17 @@ pub fn replay_qos(offered_yaml: &str, depth: usize) -> SubQos {
     }
 }
 
+/// `replay_qos` with an override's policies on top.
+fn topic_qos(t: &TopicInfo, opts: &PlayOptions) -> SubQos {
+    let mut q = replay_qos(&t.spec.offered_qos, opts.depth);
+    if let Some(o) = opts.qos_overrides.get(&t.spec.name) {
+        q.reliable = o.reliable.unwrap_or(q.reliable);
+        q.transient_local = o.transient_local.unwrap_or(q.transient_local);
+        q.depth = o.depth.unwrap_or(q.depth);
+    }
+    q
+}
+
 fn select(store: &Store, names: &[String]) -> Result<Vec<TopicInfo>, String> {
     if names.is_empty() {
         return Ok(store.topics());
@@ -81,6 +108,30 @@ fn select(store: &Store, names: &[String]) -> Result<Vec<TopicInfo>, String> {
         .collect()
 }
 
+/// The published name of every played topic; two topics of different
+/// types may not end up on one name.
+pub fn published_names(
+    topics: &[TopicInfo],
+    remaps: &BTreeMap<String, String>,
+) -> Result<HashMap<TopicId, String>, String> {
+    let mut types: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut out = HashMap::new();
+    for t in topics {
+        let name = remaps.get(&t.spec.name).unwrap_or(&t.spec.name);
+        let ty = t.spec.type_name.as_str();
+        if let Some((other, other_ty)) = types.insert(name, (&t.spec.name, ty)) {
+            if other_ty != ty {
+                return Err(format!(
+                    "{} ({ty}) and {other} ({other_ty}) would both be published on {name}",
+                    t.spec.name
+                ));
+            }
+        }
+        out.insert(t.id, name.clone());
+    }
+    Ok(out)
+}
+
 /// `now + d`, or a time too far to matter when that overflows.
 fn after(d: Duration) -> Instant {
     let now = Instant::now();
@@ -88,39 +139,112 @@ fn after(d: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
-/// Plays `store` until the end or until `stop()` says so.
+/// The longest the player waits without looking at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// rosgraph_msgs/msg/Clock in CDR (little endian): the encapsulation
+/// header, then builtin_interfaces/Time { int32 sec; uint32 nanosec }.
+pub fn clock_cdr(log: Nanos) -> Vec<u8> {
+    let sec = i32::try_from(log / 1_000_000_000).unwrap_or(i32::MAX);
+    let nanosec = (log % 1_000_000_000) as u32;
+    let mut out = vec![0, 1, 0, 0];
+    out.extend_from_slice(&sec.to_le_bytes());
+    out.extend_from_slice(&nanosec.to_le_bytes());
+    out
+}
+
+/// `/clock` at a fixed rate, from the timeline's position.
+struct ClockPub<'n> {
+    publisher: SerializedPub<'n>,
+    period: Duration,
+    next: Instant,
+}
+
+impl ClockPub<'_> {
+    /// Publishes when due; the next time it is due.
+    fn tick(&mut self, tl: &Timeline, now: Instant) -> Result<Instant, String> {
+        if now >= self.next {
+            self.publisher
+                .publish(&clock_cdr(tl.position(now)))
+                .map_err(|e| e.to_string())?;
+            self.next += self.period;
+            if self.next <= now {
+                self.next = now + self.period;
+            }
+        }
+        Ok(self.next)
+    }
+}
+
+/// Brings the timeline to what the controls want (pause, rate).
+fn follow(tl: &mut Timeline, w: &crate::play::Wanted, now: Instant) -> Result<(), String> {
+    if w.paused {
+        tl.pause(now);
+    } else {
+        tl.resume(now);
+    }
+    if w.rate != tl.rate() {
+        tl.set_rate(w.rate, now)?;
+    }
+    Ok(())
+}
+
+/// Plays `store` until the end (every pass of it with `repeat`) or until
+/// `stop()` says so, as `control` asks.
 pub fn play(
     store: &Store,
     opts: &PlayOptions,
     prefixes: &[std::path::PathBuf],
+    control: &Control,
     stop: &dyn Fn() -> bool,
 ) -> Result<PlayReport, String> {
     let topics = select(store, &opts.topics)?;
-    let node = RclNode::new("motedb_player", "/").map_err(|e| e.to_string())?;
-    let mut pubs = std::collections::HashMap::new();
+    let names = published_names(&topics, &opts.remaps)?;
+    let node = RclNode::new(&opts.node_name, "/").map_err(|e| e.to_string())?;
+    let mut pubs = HashMap::new();
     for t in &topics {
         let ts = rcl::load_type_support(&t.spec.type_name, prefixes)
             .map_err(|e| format!("{}: {e}", t.spec.name))?;
-        let qos = replay_qos(&t.spec.offered_qos, opts.depth);
-        let p = SerializedPub::new(&node, &t.spec.name, ts, &qos)
+        let qos = topic_qos(t, opts);
+        let p = SerializedPub::new(&node, &names[&t.id], ts, &qos)
             .map_err(|e| format!("{}: {e}", t.spec.name))?;
         pubs.insert(t.id, (p, qos.reliable));
     }
+    let mut clock = match opts.clock_hz {
+        Some(hz) => {
+            let ts = rcl::load_type_support("rosgraph_msgs/msg/Clock", prefixes)?;
+            // rclcpp's ClockQoS: keep last 1, best effort.
+            let qos = SubQos {
+                reliable: false,
+                transient_local: false,
+                depth: 1,
+            };
+            let publisher = SerializedPub::new(&node, "/clock", ts, &qos)
+                .map_err(|e| format!("/clock: {e}"))?;
+            Some(ClockPub {
+                publisher,
+                period: Duration::from_secs_f64(1.0 / hz),
+                next: Instant::now(),
+            })
+        }
+        None => None,
+    };
+    let interrupted = || PlayReport {
+        interrupted: true,
+        ..PlayReport::default()
+    };
     if let Some(limit) = opts.wait_for_subscribers {
         let deadline = after(limit);
         for t in &topics {
             let (p, _) = &pubs[&t.id];
             while p.subscription_count().map_err(|e| e.to_string())? == 0 {
                 if stop() {
-                    return Ok(PlayReport {
-                        interrupted: true,
-                        ..PlayReport::default()
-                    });
+                    return Ok(interrupted());
                 }
                 if Instant::now() >= deadline {
                     return Err(format!(
                         "no subscriber on {} within {} s",
-                        t.spec.name,
+                        names[&t.id],
                         limit.as_secs_f64()
                     ));
                 }
@@ -129,37 +253,60 @@ pub fn play(
         }
     }
     if !sleep_unless_stopped(after(opts.delay), stop) {
-        return Ok(PlayReport {
-            interrupted: true,
-            ..PlayReport::default()
-        });
+        return Ok(interrupted());
     }
     let ids: Vec<_> = topics.iter().map(|t| t.id).collect();
-    let records = store
-        .iter(&ids, opts.start, opts.end, false)
-        .map_err(|e| e.to_string())?;
-    let ahead = ReadAhead::start(records, opts.read_ahead_bytes).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut timeline: Option<Timeline> = None;
     let mut lateness = Lateness::default();
     let mut report = PlayReport::default();
-    while let Some(next) = ahead.next() {
-        let record = next?;
-        let tl = match &timeline {
-            Some(tl) => *tl,
-            None => *timeline.insert(Timeline::new(record.log_time, Instant::now(), opts.rate)?),
-        };
-        let due = tl.due(record.log_time).unwrap_or_else(Instant::now);
-        if !sleep_unless_stopped(due, stop) {
-            report.interrupted = true;
+    'passes: loop {
+        let records = store
+            .iter(&ids, opts.start, opts.end, false)
+            .map_err(|e| e.to_string())?;
+        let ahead = ReadAhead::start(records, opts.read_ahead_bytes).map_err(|e| e.to_string())?;
+        report.passes += 1;
+        let mut timeline: Option<Timeline> = None;
+        let mut any = false;
+        while let Some(next) = ahead.next() {
+            let record = next?;
+            any = true;
+            let tl = match &mut timeline {
+                Some(tl) => tl,
+                None => {
+                    // Paused from the start: held exactly at the first message.
+                    let (now, wanted) = (Instant::now(), control.wanted());
+                    let mut tl = Timeline::new(record.log_time, now, wanted.rate)?;
+                    if wanted.paused {
+                        tl.pause(now);
+                    }
+                    timeline.insert(tl)
+                }
+            };
+            let Some(sent) = wait_for_turn(&record, tl, control, &mut clock, stop)? else {
+                report.interrupted = true;
+                break 'passes;
+            };
+            if let Some((p, _)) = pubs.get(&record.topic) {
+                p.publish(&record.payload).map_err(|e| e.to_string())?;
+                let now = Instant::now();
+                match sent {
+                    Turn::Due(due) => {
+                        lateness.note(due, now, opts.late_after);
+                    }
+                    // Published out of schedule: the timeline goes on
+                    // from this message.
+                    Turn::Next => tl.seek(record.log_time, now),
+                }
+                control.published(record.log_time, sent == Turn::Next);
+                report.published += 1;
+            }
+        }
+        // An empty selection plays nothing, however often it loops.
+        if !opts.repeat || !any {
             break;
         }
-        if let Some((p, _)) = pubs.get(&record.topic) {
-            p.publish(&record.payload).map_err(|e| e.to_string())?;
-            lateness.note(due, Instant::now(), opts.late_after);
-            report.published += 1;
-        }
     }
+    control.finish();
     report.seconds = started.elapsed().as_secs_f64();
     report.late = lateness.late;
     report.lateness_p50 = lateness.quantile(0.5).unwrap_or_default();
@@ -184,6 +331,80 @@ pub fn play(
         }
     }
     Ok(report)
+}
+
+/// Why a message goes out now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Turn {
+    /// Its time came (it was due then).
+    Due(Instant),
+    /// A `play_next` request, while paused.
+    Next,
+}
+
+/// Waits until `record` is due, following the controls and publishing
+/// `/clock` meanwhile; None when `stop` was set first.
+fn wait_for_turn(
+    record: &Record,
+    tl: &mut Timeline,
+    control: &Control,
+    clock: &mut Option<ClockPub<'_>>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<Turn>, String> {
+    loop {
+        if stop() {
+            return Ok(None);
+        }
+        let wanted = control.wanted();
+        let now = Instant::now();
+        follow(tl, &wanted, now)?;
+        let mut wake = now + STOP_POLL;
+        if let Some(c) = clock.as_mut() {
+            wake = wake.min(c.tick(tl, now)?);
+        }
+        match tl.due(record.log_time) {
+            None if wanted.next => return Ok(Some(Turn::Next)),
+            None => {}
+            Some(due) if due <= now => return Ok(Some(Turn::Due(due))),
+            Some(due) => wake = wake.min(due),
+        }
+        control.wait(wake);
+    }
+}
+
+/// The player's control services (`~/pause`, `~/resume`,
+/// `~/toggle_paused`, `~/play_next`, `~/set_rate`, `~/is_paused`); they
+/// stop when this is dropped.
+pub struct ControlServices(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for ControlServices {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop();
+        }
+    }
+}
+
+impl ControlServices {
+    /// False in a build without them (r2r only).
+    pub fn available(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Starts the control services on a node named `node_name`, with the
+/// default build's client library (rclrs). The r2r build has none.
+pub fn serve_control(
+    node_name: &str,
+    control: &std::sync::Arc<Control>,
+) -> Result<ControlServices, String> {
+    #[cfg(feature = "ros")]
+    return super::rclrs::player::serve(node_name, control).map(|s| ControlServices(Some(s)));
+    #[cfg(not(feature = "ros"))]
+    {
+        let _unused = (node_name, control);
+        Ok(ControlServices(None))
+    }
 }
 
 /// Sleeps until `until`; false when `stop` was set first.

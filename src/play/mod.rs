@@ -7,8 +7,19 @@
 //!   by bytes, so replaying hours of camera data keeps memory flat.
 //! - `Lateness` counts messages published behind their schedule.
 //!
+//! - `Control` carries pause, resume, rate and play-next requests from the
+//!   services and the terminal to the player.
+//! - `options` checks remaps and QoS overrides before anything plays.
+//!
 //! The publishing side (rcl serialized publish, QoS, /clock, services) is
 //! built on these.
+
+mod control;
+pub mod keys;
+pub mod options;
+
+pub use control::{Control, Progress, Wanted};
+pub use options::QosOverride;
 
 use crate::engine::{Nanos, Record};
 use parking_lot::{Condvar, Mutex};

@@ -1,6 +1,9 @@
 """`motedb play` round trip: a stream recorded by one motedb_node, played
-into a second one, arrives complete, in order, decoding equal, with the
-recorded spacing at rate 1 and half of it at rate 2."""
+into a second one (from the store, from its exported bag and from a bag the
+`rosbags` library wrote), arrives complete, in order, decoding equal, with
+the recorded spacing at rate 1 and half of it at rate 2. Then the player's
+controls: its services, --start-paused, --remap, --clock, --loop, QoS
+overrides, and bad input."""
 
 import json
 import shutil
@@ -9,10 +12,18 @@ import statistics
 import subprocess
 import time
 
-from conftest import spin_until
+import rclpy
+from conftest import call, spin_until
+from motedb_interfaces.srv import IsPaused, SetRate
 from peers import query_all, topics, wait_matched, wait_stored
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+from rosbags.rosbag2 import StoragePlugin
+from rosbags.rosbag2 import Writer as BagWriter
+from rosbags.typesys import Stores, get_typestore
+from rosgraph_msgs.msg import Clock
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 FAST, SLOW = 60, 12   # messages on /fast (every 20 ms) and /slow (every 100 ms)
 PLAY_TIMEOUT_S = 60.0
@@ -49,6 +60,24 @@ def record_source(peer, start_node, store):
     peer.destroy_publisher(slow)
     assert node.stop() == 0, node.log()
     return recorded
+
+
+def write_rosbags_bag(path, stamped):
+    """A bag as the rosbags library writes it (v9, MCAP): {topic: [(log
+    time ns, std_msgs/String text)]}."""
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    msg_type = typestore.types['std_msgs/msg/String']
+    w = BagWriter(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    w.open()
+    for topic, messages in stamped.items():
+        conn = w.add_connection(topic, 'std_msgs/msg/String', typestore=typestore)
+        for t, text in messages:
+            w.write(conn, t, typestore.serialize_cdr(msg_type(data=text), 'std_msgs/msg/String'))
+    w.close()
+
+
+def stamp_ns(m):
+    return m.log_time.sec * 1_000_000_000 + m.log_time.nanosec
 
 
 def play_into_second_node(peer, start_node, source, target, rate):
@@ -94,6 +123,21 @@ def test_a_played_store_arrives_complete_in_order_with_its_timing(peer, start_no
             peer, start_node, source, tmp_path / f'replayed-{rate}', rate)
         check(recorded, replayed, rate)
 
+    # The same stream from the bag `motedb export` wrote, and from a bag
+    # the rosbags library wrote with the recorded log times.
+    exported = tmp_path / 'exported'
+    out = subprocess.run([motedb_cli(), 'export', str(source), str(exported)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    theirs = tmp_path / 'theirs'
+    write_rosbags_bag(theirs, {
+        t: [(stamp_ns(m), deserialize_message(bytes(m.data), String).data) for m in recorded[t]]
+        for t in recorded})
+    for name, bag in (('exported', exported), ('rosbags', theirs)):
+        replayed, report = play_into_second_node(
+            peer, start_node, bag, tmp_path / f'replayed-{name}', 1.0)
+        check(recorded, replayed, 1.0)
+
     # Ctrl-C while it waits for a subscriber nobody provides: exit 130.
     player = subprocess.Popen(
         [motedb_cli(), 'play', str(source), '--wait-for-subscribers', '60'],
@@ -122,3 +166,148 @@ def test_bad_play_arguments_get_a_reason_and_an_exit_code(tmp_path, start_node, 
         out = subprocess.run([motedb_cli(), *argv], capture_output=True, text=True, timeout=30)
         assert out.returncode == code, (argv, out.returncode, out.stderr)
         assert why in out.stderr, (argv, out.stderr)
+
+
+T0 = 1_700_000_000_000_000_000
+TICKS = 40
+TICK_NS = 50_000_000  # 20 Hz in the bag
+
+
+def tick_bag(path, n=TICKS):
+    write_rosbags_bag(path, {'/tick': [(T0 + i * TICK_NS, f'tick {i}') for i in range(n)]})
+
+
+def start_player(*argv):
+    return subprocess.Popen([motedb_cli(), *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(player, timeout=PLAY_TIMEOUT_S):
+    try:
+        out, err = player.communicate(timeout=timeout)
+    finally:
+        if player.poll() is None:
+            player.kill()
+    return player.returncode, out, err
+
+
+def test_the_player_follows_its_services_remap_clock_and_qos_overrides(peer, tmp_path):
+    bag = tmp_path / 'ticks'
+    tick_bag(bag)
+    overrides = tmp_path / 'qos.yaml'
+    overrides.write_text('/tick:\n  durability: transient_local\n  depth: 7\n')
+    got, clocks = [], []
+    qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    peer.create_subscription(String, '/tock', lambda m: got.append(m.data), qos)
+    # /clock is best effort, as rclcpp's ClockQoS.
+    peer.create_subscription(Clock, '/clock', lambda m: clocks.append(
+        m.clock.sec * 1_000_000_000 + m.clock.nanosec),
+        QoSProfile(depth=10, reliability=QoSReliabilityPolicy.BEST_EFFORT))
+    player = start_player('--json', 'play', bag, '--start-paused', '--remap', '/tick:=/tock',
+                          '--clock', '100', '--node-name', 'test_player',
+                          '--qos-profile-overrides-path', overrides,
+                          '--wait-for-subscribers', '30')
+    try:
+        svc = '/test_player/'
+        assert call(peer, IsPaused, svc + 'is_paused', IsPaused.Request()).paused
+        # The remapped publisher carries the overridden QoS (the graph shows
+        # durability and reliability, not the depth).
+        assert spin_until(peer, lambda: peer.get_publishers_info_by_topic('/tock'), 30.0)
+        (info,) = peer.get_publishers_info_by_topic('/tock')
+        assert info.qos_profile.durability == QoSDurabilityPolicy.TRANSIENT_LOCAL
+        assert not peer.get_publishers_info_by_topic('/tick'), 'published under the old name'
+        # Paused, /clock holds at the first message's time.
+        assert spin_until(peer, lambda: len(clocks) >= 5, 30.0), 'no /clock while paused'
+        assert set(clocks) == {T0}, clocks
+        # play_next publishes exactly the next message, one per call.
+        for i in range(3):
+            r = call(peer, Trigger, svc + 'play_next', Trigger.Request())
+            assert r.success, r.message
+            assert r.message.endswith(f'{T0 // 10**9}.{i * TICK_NS:09}'), r.message
+            assert spin_until(peer, lambda: len(got) == i + 1, 10.0), got
+        assert got == ['tick 0', 'tick 1', 'tick 2']
+        assert not call(peer, SetRate, svc + 'set_rate', SetRate.Request(rate=0.0)).success
+        # Half speed (100 ms apart), so most of the bag is left at the pause.
+        assert call(peer, SetRate, svc + 'set_rate', SetRate.Request(rate=0.5)).success
+        r = call(peer, Trigger, svc + 'resume', Trigger.Request())
+        assert r.success and r.message == 'resumed', r.message
+        assert spin_until(peer, lambda: len(got) >= 6, 10.0), got
+        r = call(peer, Trigger, svc + 'pause', Trigger.Request())
+        assert r.message == 'paused', r.message
+        assert call(peer, IsPaused, svc + 'is_paused', IsPaused.Request()).paused
+        # play_next while paused publishes the message after the last one
+        # sent: nothing was skipped or sent twice by the pause.
+        r = call(peer, Trigger, svc + 'play_next', Trigger.Request())
+        assert r.success, r.message
+        k = (int(r.message.rsplit(' ', 1)[1].replace('.', '')) - T0) // TICK_NS
+        assert 6 <= k < TICKS - 1, ('the pause came too late to test', r.message)
+        assert spin_until(peer, lambda: len(got) >= k + 1, 10.0), (k, got)
+        # Nothing skipped, nothing sent twice, nothing after it while paused.
+        assert got == [f'tick {i}' for i in range(k + 1)], (k, got)
+        assert call(peer, SetRate, svc + 'set_rate', SetRate.Request(rate=5.0)).success
+        r = call(peer, Trigger, svc + 'toggle_paused', Trigger.Request())
+        assert r.message == 'resumed', r.message
+        code, out, err = finish(player)
+        assert code == 0, err
+        report = json.loads(out)
+        assert report['published'] == TICKS and report['all_acked'], report
+        assert spin_until(peer, lambda: len(got) == TICKS, 10.0), got
+        assert got == [f'tick {i}' for i in range(TICKS)]
+        # /clock stayed within the bag and never went back.
+        assert clocks == sorted(clocks), clocks
+        assert T0 <= clocks[0] and clocks[-1] <= T0 + (TICKS - 1) * TICK_NS, clocks
+    finally:
+        if player.poll() is None:
+            player.kill()
+
+
+def test_loop_plays_again_until_interrupted(peer, tmp_path):
+    bag = tmp_path / 'ticks'
+    tick_bag(bag, n=5)
+    got = []
+    qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
+    player = start_player('play', bag, '--loop', '--rate', '5', '--wait-for-subscribers', '30')
+    try:
+        assert spin_until(peer, lambda: len(got) >= 12, 30.0), got
+        player.send_signal(signal.SIGINT)
+        code, _out, err = finish(player, 10)
+        assert code == 130, err
+    finally:
+        if player.poll() is None:
+            player.kill()
+    # Pass after pass, in order, none missing.
+    assert got == [f'tick {i % 5}' for i in range(len(got))], got
+
+
+def test_play_refuses_bad_bags_remaps_and_overrides(tmp_path):
+    bag = tmp_path / 'ticks'
+    tick_bag(bag, n=3)
+    sqlite = tmp_path / 'old.db3'
+    sqlite.write_bytes(b'SQLite format 3\0' + bytes(100))
+    garbage = tmp_path / 'garbage.mcap'
+    garbage.write_bytes(b'not an mcap file at all' * 10)
+    keep_all = tmp_path / 'keep_all.yaml'
+    keep_all.write_text('/tick: {history: keep_all}\n')
+    for argv, code, why in [
+            (['play', bag, '--remap', '/tick'], 2, 'is not FROM:=TO'),
+            (['play', bag, '--remap', '/tick:=no_slash'], 2, 'not a full topic name'),
+            (['play', bag, '--remap', '/nope:=/x'], 4, 'no topic /nope'),
+            (['play', bag, '--topic', '/nope'], 4, 'no topic /nope'),
+            (['play', bag, '--clock', '0'], 2, '--clock must be'),
+            (['play', bag, '--node-name', 'a/b'], 2, 'not a node name'),
+            (['play', bag, '--qos-profile-overrides-path', keep_all], 2, 'keep_all'),
+            (['play', bag, '--qos-profile-overrides-path', tmp_path / 'none.yaml'], 4,
+             'cannot read'),
+            (['play', sqlite], 1, 'sqlite3 bags are not supported'),
+            (['play', garbage], 1, 'cannot play')]:
+        out = subprocess.run([motedb_cli(), *map(str, argv)], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == code, (argv, out.returncode, out.stderr)
+        assert why in out.stderr, (argv, out.stderr)
+    # Nothing is left behind in the scratch directory.
+    scratch = tmp_path / 'scratch'
+    out = subprocess.run([motedb_cli(), 'play', bag, '--topic', '/nope', '--scratch', scratch],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 4, out.stderr
+    assert list(scratch.iterdir()) == [], list(scratch.iterdir())

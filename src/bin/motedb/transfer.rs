@@ -125,6 +125,7 @@ pub(crate) fn import_cmd(store: &Path, bag: &Path, topics: &[String], json: bool
     let store = open_write(store)?;
     let opts = ImportOptions {
         topics: topics.to_vec(),
+        ..ImportOptions::default()
     };
     let report = export::import_bag(&store, bag, &opts);
     store.close()?;

@@ -4,6 +4,7 @@
 //! (`super::rcl`), as rclrs has no serialized subscription.
 
 mod convert;
+pub(super) mod player;
 
 use super::diagnostics::{Composer, Pacer};
 use super::error::{NodeError, Result};
