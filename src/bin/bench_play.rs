@@ -78,8 +78,9 @@ fn floor(dir: &PathBuf, read_ahead: u64) {
             None => *timeline.insert(Timeline::new(r.log_time, Instant::now(), 1.0).expect("tl")),
         };
         let due = tl.due(r.log_time).expect("not paused");
+        // The player's wait: on Control's condition variable.
         while Instant::now() < due {
-            control.wait(due);
+            control.wait(due, control.wanted().generation);
         }
         lateness.note(due, Instant::now(), Duration::from_millis(10));
         std::hint::black_box(&r.payload);

@@ -137,8 +137,12 @@ struct PlayArgs {
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     rate: f64,
     /// Start again from the first message at the end, until stopped.
-    #[arg(long = "loop")]
+    #[arg(long = "loop", conflicts_with = "follow")]
     repeat: bool,
+    /// At the end, keep playing what a node records into the store, until
+    /// stopped (a store only).
+    #[arg(long)]
+    follow: bool,
     /// Publish /clock (the replayed log time) at HZ times a second (40
     /// when no HZ is given).
     #[arg(long, num_args = 0..=1, default_missing_value = "40", allow_hyphen_values = true)]

@@ -6,7 +6,7 @@
 //! asked, and controlled through `crate::play::Control` (the services and
 //! the terminal) while it plays.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::rcl::{self, RclNode, SerializedPub, SubQos};
@@ -42,6 +42,9 @@ pub struct PlayOptions {
     pub qos_overrides: BTreeMap<String, QosOverride>,
     /// The player's rcl node.
     pub node_name: String,
+    /// After the end, keep reading the store at this path (a node records
+    /// into it) and play what is added, until stopped.
+    pub follow: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -161,11 +164,14 @@ struct ClockPub<'n> {
 }
 
 impl ClockPub<'_> {
-    /// Publishes when due; the next time it is due.
-    fn tick(&mut self, tl: &Timeline, now: Instant) -> Result<Instant, String> {
+    /// Publishes when due, the position but never past `cap` (the next
+    /// message not yet published, or the last one published while
+    /// waiting for more), so `/clock` never runs ahead of a message and
+    /// then back; the next time it is due.
+    fn tick(&mut self, tl: &Timeline, now: Instant, cap: Nanos) -> Result<Instant, String> {
         if now >= self.next {
             self.publisher
-                .publish(&clock_cdr(tl.position(now)))
+                .publish(&clock_cdr(tl.position(now).min(cap)))
                 .map_err(|e| e.to_string())?;
             self.next += self.period;
             if self.next <= now {
@@ -189,8 +195,163 @@ fn follow(tl: &mut Timeline, w: &crate::play::Wanted, now: Instant) -> Result<()
     Ok(())
 }
 
-/// Plays `store` until the end (every pass of it with `repeat`) or until
-/// `stop()` says so, as `control` asks.
+/// Publishers, /clock, the timeline and the counts of one replay.
+struct Player<'n, 'o> {
+    node: &'n RclNode,
+    opts: &'o PlayOptions,
+    prefixes: &'o [std::path::PathBuf],
+    pubs: HashMap<TopicId, (SerializedPub<'n>, bool)>,
+    clock: Option<ClockPub<'n>>,
+    timeline: Option<Timeline>,
+    lateness: Lateness,
+    report: PlayReport,
+    /// The newest log time published, and which messages of that time
+    /// went out (a refreshed snapshot is read again from there).
+    last: Option<(Nanos, HashSet<(TopicId, u64)>)>,
+}
+
+/// How a pass over the records ended.
+enum PassEnd {
+    /// Every record was played; whether there was any.
+    Done(bool),
+    Interrupted,
+}
+
+impl<'n> Player<'n, '_> {
+    /// A publisher for every selected topic of `store` that has none yet.
+    fn add_publishers(&mut self, store: &Store) -> Result<(), String> {
+        let topics = select(store, &self.opts.topics)?;
+        let names = published_names(&topics, &self.opts.remaps)?;
+        for t in &topics {
+            if self.pubs.contains_key(&t.id) {
+                continue;
+            }
+            let ts = rcl::load_type_support(&t.spec.type_name, self.prefixes)
+                .map_err(|e| format!("{}: {e}", t.spec.name))?;
+            let qos = topic_qos(t, self.opts);
+            let p = SerializedPub::new(self.node, &names[&t.id], ts, &qos)
+                .map_err(|e| format!("{}: {e}", t.spec.name))?;
+            self.pubs.insert(t.id, (p, qos.reliable));
+        }
+        Ok(())
+    }
+
+    /// Plays `records` in order. `catch_up`: the records continue a
+    /// followed recording, so the ones already played are skipped and a
+    /// first record that is already due is played now rather than in a
+    /// rush to catch up.
+    fn pass(
+        &mut self,
+        records: Box<dyn Iterator<Item = crate::engine::Result<Record>> + Send>,
+        control: &Control,
+        stop: &dyn Fn() -> bool,
+        catch_up: bool,
+    ) -> Result<PassEnd, String> {
+        let ahead =
+            ReadAhead::start(records, self.opts.read_ahead_bytes).map_err(|e| e.to_string())?;
+        let mut any = false;
+        let mut first = true;
+        while let Some(next) = ahead.next() {
+            let record = next?;
+            if catch_up
+                && self.last.as_ref().is_some_and(|(t, seen)| {
+                    record.log_time < *t
+                        || (record.log_time == *t
+                            && seen.contains(&(record.topic, record.sequence)))
+                })
+            {
+                continue;
+            }
+            any = true;
+            let now = Instant::now();
+            let tl = match &mut self.timeline {
+                Some(tl) => {
+                    if catch_up && first && tl.position(now) > record.log_time {
+                        tl.seek(record.log_time, now);
+                    }
+                    tl
+                }
+                None => {
+                    // Paused from the start: held exactly at the first message.
+                    let wanted = control.wanted();
+                    let mut tl = Timeline::new(record.log_time, now, wanted.rate)?;
+                    if wanted.paused {
+                        tl.pause(now);
+                    }
+                    self.timeline.insert(tl)
+                }
+            };
+            first = false;
+            let Some(turn) = wait_for_turn(&record, tl, control, &mut self.clock, stop)? else {
+                return Ok(PassEnd::Interrupted);
+            };
+            if let Some((p, _)) = self.pubs.get(&record.topic) {
+                p.publish(&record.payload).map_err(|e| e.to_string())?;
+                let now = Instant::now();
+                match turn {
+                    Turn::Due(due) => {
+                        self.lateness.note(due, now, self.opts.late_after);
+                    }
+                    // Published out of schedule: the timeline goes on
+                    // from this message.
+                    Turn::Next => tl.seek(record.log_time, now),
+                }
+                control.published(record.log_time, turn == Turn::Next);
+                self.report.published += 1;
+            }
+            match &mut self.last {
+                Some((t, seen)) if *t == record.log_time => {
+                    seen.insert((record.topic, record.sequence));
+                }
+                last => {
+                    *last = Some((
+                        record.log_time,
+                        HashSet::from([(record.topic, record.sequence)]),
+                    ))
+                }
+            }
+        }
+        Ok(PassEnd::Done(any))
+    }
+
+    /// Waits `d` (or until stopped), keeping `/clock` going; false when
+    /// stopped.
+    fn idle(
+        &mut self,
+        d: Duration,
+        control: &Control,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool, String> {
+        let until = after(d);
+        loop {
+            if stop() {
+                return Ok(false);
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(true);
+            }
+            let mut wake = until.min(now + STOP_POLL);
+            let wanted = control.wanted();
+            if let (Some(c), Some(tl), Some((last, _))) = (
+                self.clock.as_mut(),
+                self.timeline.as_mut(),
+                self.last.as_ref(),
+            ) {
+                follow(tl, &wanted, now)?;
+                wake = wake.min(c.tick(tl, now, *last)?);
+            }
+            control.wait(wake, wanted.generation);
+        }
+    }
+}
+
+/// The shortest wait between two looks at a followed store.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// Plays `store` until the end (every pass of it with `repeat`; what is
+/// recorded into it meanwhile with `follow`) or until `stop()` says so, as
+/// `control` asks.
 pub fn play(
     store: &Store,
     opts: &PlayOptions,
@@ -198,19 +359,8 @@ pub fn play(
     control: &Control,
     stop: &dyn Fn() -> bool,
 ) -> Result<PlayReport, String> {
-    let topics = select(store, &opts.topics)?;
-    let names = published_names(&topics, &opts.remaps)?;
     let node = RclNode::new(&opts.node_name, "/").map_err(|e| e.to_string())?;
-    let mut pubs = HashMap::new();
-    for t in &topics {
-        let ts = rcl::load_type_support(&t.spec.type_name, prefixes)
-            .map_err(|e| format!("{}: {e}", t.spec.name))?;
-        let qos = topic_qos(t, opts);
-        let p = SerializedPub::new(&node, &names[&t.id], ts, &qos)
-            .map_err(|e| format!("{}: {e}", t.spec.name))?;
-        pubs.insert(t.id, (p, qos.reliable));
-    }
-    let mut clock = match opts.clock_hz {
+    let clock = match opts.clock_hz {
         Some(hz) => {
             let ts = rcl::load_type_support("rosgraph_msgs/msg/Clock", prefixes)?;
             // rclcpp's ClockQoS: keep last 1, best effort.
@@ -229,14 +379,26 @@ pub fn play(
         }
         None => None,
     };
+    let mut player = Player {
+        node: &node,
+        opts,
+        prefixes,
+        pubs: HashMap::new(),
+        clock,
+        timeline: None,
+        lateness: Lateness::default(),
+        report: PlayReport::default(),
+        last: None,
+    };
+    player.add_publishers(store)?;
     let interrupted = || PlayReport {
         interrupted: true,
         ..PlayReport::default()
     };
     if let Some(limit) = opts.wait_for_subscribers {
         let deadline = after(limit);
-        for t in &topics {
-            let (p, _) = &pubs[&t.id];
+        let names = published_names(&select(store, &opts.topics)?, &opts.remaps)?;
+        for (id, (p, _)) in &player.pubs {
             while p.subscription_count().map_err(|e| e.to_string())? == 0 {
                 if stop() {
                     return Ok(interrupted());
@@ -244,7 +406,7 @@ pub fn play(
                 if Instant::now() >= deadline {
                     return Err(format!(
                         "no subscriber on {} within {} s",
-                        names[&t.id],
+                        names[id],
                         limit.as_secs_f64()
                     ));
                 }
@@ -255,67 +417,59 @@ pub fn play(
     if !sleep_unless_stopped(after(opts.delay), stop) {
         return Ok(interrupted());
     }
-    let ids: Vec<_> = topics.iter().map(|t| t.id).collect();
+    let ids = |store: &Store| -> Result<Vec<TopicId>, String> {
+        Ok(select(store, &opts.topics)?.iter().map(|t| t.id).collect())
+    };
     let started = Instant::now();
-    let mut lateness = Lateness::default();
-    let mut report = PlayReport::default();
-    'passes: loop {
+    loop {
         let records = store
-            .iter(&ids, opts.start, opts.end, false)
+            .iter(&ids(store)?, opts.start, opts.end, false)
             .map_err(|e| e.to_string())?;
-        let ahead = ReadAhead::start(records, opts.read_ahead_bytes).map_err(|e| e.to_string())?;
-        report.passes += 1;
-        let mut timeline: Option<Timeline> = None;
-        let mut any = false;
-        while let Some(next) = ahead.next() {
-            let record = next?;
-            any = true;
-            let tl = match &mut timeline {
-                Some(tl) => tl,
-                None => {
-                    // Paused from the start: held exactly at the first message.
-                    let (now, wanted) = (Instant::now(), control.wanted());
-                    let mut tl = Timeline::new(record.log_time, now, wanted.rate)?;
-                    if wanted.paused {
-                        tl.pause(now);
-                    }
-                    timeline.insert(tl)
-                }
-            };
-            let Some(sent) = wait_for_turn(&record, tl, control, &mut clock, stop)? else {
-                report.interrupted = true;
-                break 'passes;
-            };
-            if let Some((p, _)) = pubs.get(&record.topic) {
-                p.publish(&record.payload).map_err(|e| e.to_string())?;
-                let now = Instant::now();
-                match sent {
-                    Turn::Due(due) => {
-                        lateness.note(due, now, opts.late_after);
-                    }
-                    // Published out of schedule: the timeline goes on
-                    // from this message.
-                    Turn::Next => tl.seek(record.log_time, now),
-                }
-                control.published(record.log_time, sent == Turn::Next);
-                report.published += 1;
+        player.report.passes += 1;
+        match player.pass(records, control, stop, false)? {
+            PassEnd::Interrupted => {
+                player.report.interrupted = true;
+                break;
             }
+            // An empty selection plays nothing, however often it loops.
+            PassEnd::Done(any) if opts.repeat && any => player.timeline = None,
+            PassEnd::Done(_) => break,
         }
-        // An empty selection plays nothing, however often it loops.
-        if !opts.repeat || !any {
-            break;
+    }
+    if let (Some(path), false) = (&opts.follow, player.report.interrupted) {
+        // A fresh snapshot at most every FOLLOW_POLL, and never more than
+        // a fifth of the time (reopening replays the writer's WAL).
+        let mut wait = FOLLOW_POLL;
+        loop {
+            if !player.idle(wait, control, stop)? {
+                player.report.interrupted = true;
+                break;
+            }
+            let opened = Instant::now();
+            let snapshot = Store::open_read_only(path).map_err(|e| e.to_string())?;
+            wait = FOLLOW_POLL.max(opened.elapsed() * 4);
+            player.add_publishers(&snapshot)?;
+            let from = player.last.as_ref().map_or(opts.start, |(t, _)| *t);
+            let records = snapshot
+                .iter(&ids(&snapshot)?, from, opts.end, false)
+                .map_err(|e| e.to_string())?;
+            if let PassEnd::Interrupted = player.pass(records, control, stop, true)? {
+                player.report.interrupted = true;
+                break;
+            }
         }
     }
     control.finish();
+    let mut report = std::mem::take(&mut player.report);
     report.seconds = started.elapsed().as_secs_f64();
-    report.late = lateness.late;
-    report.lateness_p50 = lateness.quantile(0.5).unwrap_or_default();
-    report.lateness_p99 = lateness.quantile(0.99).unwrap_or_default();
+    report.late = player.lateness.late;
+    report.lateness_p50 = player.lateness.quantile(0.5).unwrap_or_default();
+    report.lateness_p99 = player.lateness.quantile(0.99).unwrap_or_default();
     // Reliable subscribers acknowledge what was sent: up to 10 s in all,
     // in short waits a stop ends (none after an interrupt).
     report.all_acked = !report.interrupted;
     let deadline = after(Duration::from_secs(10));
-    let reliable = pubs.values().filter(|(_, r)| *r).map(|(p, _)| p);
+    let reliable = player.pubs.values().filter(|(_, r)| *r).map(|(p, _)| p);
     for p in reliable {
         if !report.all_acked {
             break;
@@ -360,7 +514,7 @@ fn wait_for_turn(
         follow(tl, &wanted, now)?;
         let mut wake = now + STOP_POLL;
         if let Some(c) = clock.as_mut() {
-            wake = wake.min(c.tick(tl, now)?);
+            wake = wake.min(c.tick(tl, now, record.log_time)?);
         }
         match tl.due(record.log_time) {
             None if wanted.next => return Ok(Some(Turn::Next)),
@@ -368,7 +522,7 @@ fn wait_for_turn(
             Some(due) if due <= now => return Ok(Some(Turn::Due(due))),
             Some(due) => wake = wake.min(due),
         }
-        control.wait(wake);
+        control.wait(wake, wanted.generation);
     }
 }
 

@@ -10,17 +10,23 @@
 use super::check_rate;
 use crate::engine::Nanos;
 use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 struct State {
     paused: bool,
     rate: f64,
-    /// `play_next` requests made so far.
-    next_asked: u64,
-    /// `play_next` requests served so far (a message published for each).
-    next_served: u64,
-    /// No message is left: requests beyond `next_served` fail.
+    /// Bumped by every change, so a player that read the state and then
+    /// waits misses no request made in between.
+    generation: u64,
+    /// The last `play_next` ticket given out.
+    tickets: u64,
+    /// `play_next` tickets waiting for a message, oldest first.
+    queued: VecDeque<u64>,
+    /// Served tickets not yet collected, with the log time published.
+    served: HashMap<u64, Nanos>,
+    /// No message is left: requests fail at once.
     finished: bool,
     /// Log time of the last message published, 0 before the first.
     position: Nanos,
@@ -41,6 +47,8 @@ pub struct Wanted {
     pub rate: f64,
     /// A `play_next` request waits for the next message.
     pub next: bool,
+    /// Pass to `wait`.
+    pub generation: u64,
 }
 
 /// Where the player is, for a progress line or a service.
@@ -59,8 +67,10 @@ impl Control {
             state: Mutex::new(State {
                 paused: start_paused,
                 rate: check_rate(rate)?,
-                next_asked: 0,
-                next_served: 0,
+                generation: 0,
+                tickets: 0,
+                queued: VecDeque::new(),
+                served: HashMap::new(),
                 finished: false,
                 position: 0,
                 published: 0,
@@ -70,7 +80,15 @@ impl Control {
     }
 
     fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let out = f(&mut self.state.lock());
+        let mut s = self.state.lock();
+        let out = f(&mut s);
+        s.generation += 1;
+        if !s.paused {
+            // rosbag2: play_next only while paused; a resume ends the
+            // requests still waiting.
+            s.queued.clear();
+        }
+        drop(s);
         self.changed.notify_all();
         out
     }
@@ -123,24 +141,33 @@ impl Control {
         if s.finished {
             return Err("no message left to play".into());
         }
-        s.next_asked += 1;
-        let ticket = s.next_asked;
+        s.tickets += 1;
+        let ticket = s.tickets;
+        s.queued.push_back(ticket);
+        s.generation += 1;
         self.changed.notify_all();
-        while s.next_served < ticket {
-            if s.finished {
-                // Requests not served by the end are withdrawn.
-                s.next_asked = s.next_served;
-                return Err("no message left to play".into());
+        loop {
+            if let Some(log) = s.served.remove(&ticket) {
+                return Ok(log);
+            }
+            if !s.queued.contains(&ticket) {
+                return Err(if s.finished {
+                    "no message left to play".into()
+                } else {
+                    "playback was resumed before the next message was published".into()
+                });
             }
             if self.changed.wait_until(&mut s, deadline).timed_out() {
-                s.next_asked = s.next_asked.saturating_sub(1).max(s.next_served);
+                if let Some(log) = s.served.remove(&ticket) {
+                    return Ok(log);
+                }
+                s.queued.retain(|t| *t != ticket);
                 return Err(format!(
                     "the player did not publish within {} s",
                     timeout.as_secs_f64()
                 ));
             }
         }
-        Ok(s.position)
     }
 
     /// What the player should do now.
@@ -149,7 +176,8 @@ impl Control {
         Wanted {
             paused: s.paused,
             rate: s.rate,
-            next: s.next_asked > s.next_served,
+            next: !s.queued.is_empty(),
+            generation: s.generation,
         }
     }
 
@@ -159,15 +187,20 @@ impl Control {
         self.update(|s| {
             s.position = log;
             s.published += 1;
-            if for_next && s.next_served < s.next_asked {
-                s.next_served += 1;
+            if for_next {
+                if let Some(ticket) = s.queued.pop_front() {
+                    s.served.insert(ticket, log);
+                }
             }
         });
     }
 
     /// Nothing is left to play.
     pub fn finish(&self) {
-        self.update(|s| s.finished = true);
+        self.update(|s| {
+            s.finished = true;
+            s.queued.clear();
+        });
     }
 
     pub fn progress(&self) -> Progress {
@@ -181,10 +214,15 @@ impl Control {
         }
     }
 
-    /// Waits until `until` or until a request changes something.
-    pub fn wait(&self, until: Instant) {
+    /// Waits until `until` or until something changed since `generation`
+    /// (from `wanted`).
+    pub fn wait(&self, until: Instant, generation: u64) {
         let mut s = self.state.lock();
-        let _timed_out = self.changed.wait_until(&mut s, until);
+        while s.generation == generation {
+            if self.changed.wait_until(&mut s, until).timed_out() {
+                break;
+            }
+        }
     }
 }
 
@@ -231,8 +269,12 @@ mod tests {
         let player = {
             let c = Arc::clone(&c);
             std::thread::spawn(move || {
-                while !c.wanted().next {
-                    c.wait(Instant::now() + Duration::from_millis(5));
+                loop {
+                    let w = c.wanted();
+                    if w.next {
+                        break;
+                    }
+                    c.wait(Instant::now() + Duration::from_secs(10), w.generation);
                 }
                 c.published(42, true);
             })
@@ -260,8 +302,12 @@ mod tests {
         let ender = {
             let c = Arc::clone(&c);
             std::thread::spawn(move || {
-                while !c.wanted().next {
-                    c.wait(Instant::now() + Duration::from_millis(5));
+                loop {
+                    let w = c.wanted();
+                    if w.next {
+                        break;
+                    }
+                    c.wait(Instant::now() + Duration::from_secs(10), w.generation);
                 }
                 c.finish();
             })
@@ -270,5 +316,91 @@ mod tests {
         assert!(err.contains("no message left"), "{err}");
         ender.join().expect("ender");
         assert!(!c.wanted().next);
+    }
+
+    /// Serves `n` requests, publishing log times 1, 2, ...
+    fn serve(c: &Arc<Control>, n: u64) -> std::thread::JoinHandle<()> {
+        let c = Arc::clone(c);
+        std::thread::spawn(move || {
+            let mut done = 0;
+            while done < n {
+                let w = c.wanted();
+                if w.next {
+                    done += 1;
+                    c.published(done, true);
+                } else {
+                    c.wait(Instant::now() + Duration::from_secs(10), w.generation);
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn a_timed_out_request_withdraws_itself_not_another() {
+        let c = Arc::new(Control::new(1.0, true).expect("rate"));
+        // Ticket 1 waits long, ticket 2 gives up; the one message the
+        // player then publishes is ticket 1's.
+        let long = {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || c.play_next(Duration::from_secs(10)))
+        };
+        while !c.wanted().next {
+            std::thread::yield_now();
+        }
+        let err = c.play_next(Duration::from_millis(10)).expect_err("gave up");
+        assert!(err.contains("did not publish"), "{err}");
+        serve(&c, 1).join().expect("player");
+        assert_eq!(long.join().expect("caller"), Ok(1));
+        assert!(!c.wanted().next, "nothing left queued");
+    }
+
+    #[test]
+    fn concurrent_requests_get_one_message_each_in_order() {
+        let c = Arc::new(Control::new(1.0, true).expect("rate"));
+        let player = serve(&c, 4);
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || c.play_next(Duration::from_secs(10)))
+            })
+            .collect();
+        let mut got: Vec<u64> = callers
+            .into_iter()
+            .map(|t| t.join().expect("caller").expect("served"))
+            .collect();
+        player.join().expect("player");
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 2, 3, 4], "each caller its own message");
+        assert_eq!(c.progress().published, 4);
+    }
+
+    #[test]
+    fn resuming_ends_the_waiting_requests() {
+        let c = Arc::new(Control::new(1.0, true).expect("rate"));
+        let waiting = {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || c.play_next(Duration::from_secs(10)))
+        };
+        while !c.wanted().next {
+            std::thread::yield_now();
+        }
+        c.resume();
+        let err = waiting.join().expect("caller").expect_err("resumed");
+        assert!(err.contains("resumed"), "{err}");
+        c.pause();
+        assert!(!c.wanted().next, "no request lingers into the next pause");
+    }
+
+    #[test]
+    fn wait_returns_at_once_for_a_change_made_before_it() {
+        let c = Control::new(1.0, false).expect("rate");
+        let w = c.wanted();
+        c.pause();
+        let t = Instant::now();
+        c.wait(t + Duration::from_secs(10), w.generation);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the change was missed"
+        );
     }
 }

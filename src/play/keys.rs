@@ -1,6 +1,6 @@
 //! The keys `motedb play` reads on a terminal, as rosbag2's player has
 //! them: space pauses or resumes, the right arrow plays the next message
-//! while paused, up and down change the rate by 10 %.
+//! while paused, up and down multiply the rate by 1.1 and 0.9.
 
 /// A key pressed.
 #[derive(Debug, PartialEq)]

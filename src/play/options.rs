@@ -42,17 +42,28 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// `FROM:=TO` pairs, recorded name to published name. A name remapped
-/// twice, a malformed pair or an invalid name is refused.
+/// `FROM:=TO` pairs, recorded name to published name (a relative name
+/// is taken under /). A name remapped twice, a malformed pair or an
+/// invalid name is refused.
 pub fn parse_remaps(pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for pair in pairs {
         let Some((from, to)) = pair.split_once(":=") else {
             return Err(format!("remap {pair:?} is not FROM:=TO"));
         };
-        check_topic_name(from).map_err(|e| format!("remap {pair:?}: {e}"))?;
-        check_topic_name(to).map_err(|e| format!("remap {pair:?}: {e}"))?;
-        if out.insert(from.to_string(), to.to_string()).is_some() {
+        // The player's node is in the root namespace: a relative name
+        // resolves under /.
+        let full = |n: &str| {
+            let n = if n.starts_with('/') {
+                n.to_string()
+            } else {
+                format!("/{n}")
+            };
+            check_topic_name(&n).map(|()| n)
+        };
+        let from = full(from).map_err(|e| format!("remap {pair:?}: {e}"))?;
+        let to = full(to).map_err(|e| format!("remap {pair:?}: {e}"))?;
+        if out.insert(from.clone(), to).is_some() {
             return Err(format!("{from} is remapped twice"));
         }
     }
@@ -99,7 +110,7 @@ fn parse_profile(profile: &serde_yaml_ng::Value) -> Result<QosOverride, String> 
     let mut o = QosOverride::default();
     for (key, value) in map {
         let key = key.as_str().ok_or("a policy name is not a string")?;
-        let text = value.as_str().map(str::to_ascii_lowercase);
+        let text = policy_name(key, value);
         let text = text.as_deref();
         match key {
             "history" => match text {
@@ -168,13 +179,33 @@ fn parse_profile(profile: &serde_yaml_ng::Value) -> Result<QosOverride, String> 
     Ok(o)
 }
 
-/// `{sec: 0, nsec: 0}` (the default) or the largest values rosbag2 writes
-/// for "infinite".
+/// A policy's value as rosbag2's name, lower case: names as written,
+/// numbers (rmw's enum values, as older metadata.yaml files and motedb's
+/// recorder write them) translated.
+fn policy_name(key: &str, value: &serde_yaml_ng::Value) -> Option<String> {
+    if let Some(text) = value.as_str() {
+        return Some(text.to_ascii_lowercase());
+    }
+    let names: &[&str] = match key {
+        "history" => &["system_default", "keep_last", "keep_all"],
+        "reliability" => &["system_default", "reliable", "best_effort"],
+        "durability" => &["system_default", "transient_local", "volatile"],
+        "liveliness" => &["system_default", "automatic", "", "manual_by_topic"],
+        _ => &[],
+    };
+    let i = usize::try_from(value.as_u64()?).ok()?;
+    names.get(i).map(|n| n.to_string())
+}
+
+/// `{sec: 0, nsec: 0}` (the default) or "infinite": rmw's
+/// RMW_DURATION_INFINITE (`{sec: 9223372036, nsec: 854775807}`, what
+/// recorders write) or any value from `{sec: 2147483647}` up, as older
+/// rosbag2 versions wrote it.
 fn is_default_duration(v: &serde_yaml_ng::Value) -> bool {
     let part = |k: &str| v.get(k).and_then(serde_yaml_ng::Value::as_u64);
     match (part("sec"), part("nsec")) {
         (Some(0), Some(0)) => true,
-        (Some(s), Some(n)) => s >= i32::MAX as u64 && n >= 999_999_999,
+        (Some(s), Some(_)) => s >= i32::MAX as u64,
         _ => false,
     }
 }
@@ -185,16 +216,15 @@ mod tests {
 
     #[test]
     fn remaps_need_from_and_to_as_full_names() {
-        let m = parse_remaps(&["/a:=/b/c".into(), "/x:=/y".into()]).expect("remaps");
+        let m = parse_remaps(&["/a:=/b/c".into(), "x:=y".into()]).expect("remaps");
         assert_eq!(m["/a"], "/b/c");
-        assert_eq!(m["/x"], "/y");
+        assert_eq!(m["/x"], "/y", "relative names resolve under /");
         for bad in [
             "/a",
             "/a:=",
             ":=/b",
-            "a:=/b",
-            "/a:=b",
             "/a:=/b//c",
+            "/a:=~/b",
             "/a:=/b/",
             "/a:=/1b",
             "/a:=/b c",
@@ -246,6 +276,29 @@ mod tests {
             }
         );
         assert!(parse_qos_overrides("").expect("empty").is_empty());
+        // A profile as a Jazzy recorder writes it: numbers, and rmw's
+        // infinite durations.
+        let yaml = "\
+/imu:
+  history: 1
+  depth: 10
+  reliability: 2
+  durability: 1
+  deadline: {sec: 9223372036, nsec: 854775807}
+  lifespan: {sec: 9223372036, nsec: 854775807}
+  liveliness: 1
+  liveliness_lease_duration: {sec: 9223372036, nsec: 854775807}
+  avoid_ros_namespace_conventions: false
+";
+        let o = parse_qos_overrides(yaml).expect("numbers");
+        assert_eq!(
+            o["/imu"],
+            QosOverride {
+                reliable: Some(false),
+                transient_local: Some(true),
+                depth: Some(10)
+            }
+        );
     }
 
     #[test]
@@ -254,6 +307,8 @@ mod tests {
             ("[1, 2]", "expected a map"),
             ("/a: 3", "expected a map of QoS"),
             ("a: {depth: 1}", "full topic name"),
+            ("/a: {history: 2}", "keep_all"),
+            ("/a: {reliability: 7}", "reliability"),
             ("/a: {history: keep_all}", "keep_all"),
             ("/a: {depth: 0}", "depth"),
             ("/a: {depth: -1}", "depth"),

@@ -206,7 +206,7 @@ def test_the_player_follows_its_services_remap_clock_and_qos_overrides(peer, tmp
     player = start_player('--json', 'play', bag, '--start-paused', '--remap', '/tick:=/tock',
                           '--clock', '100', '--node-name', 'test_player',
                           '--qos-profile-overrides-path', overrides,
-                          '--wait-for-subscribers', '30')
+                          '--wait-for-subscribers', '30', '--scratch', tmp_path / 'scratch')
     try:
         svc = '/test_player/'
         assert call(peer, IsPaused, svc + 'is_paused', IsPaused.Request()).paused
@@ -253,6 +253,7 @@ def test_the_player_follows_its_services_remap_clock_and_qos_overrides(peer, tmp
         assert report['published'] == TICKS and report['all_acked'], report
         assert spin_until(peer, lambda: len(got) == TICKS, 10.0), got
         assert got == [f'tick {i}' for i in range(TICKS)]
+        assert list((tmp_path / 'scratch').iterdir()) == [], 'scratch store left behind'
         # /clock stayed within the bag and never went back.
         assert clocks == sorted(clocks), clocks
         assert T0 <= clocks[0] and clocks[-1] <= T0 + (TICKS - 1) * TICK_NS, clocks
@@ -267,7 +268,8 @@ def test_loop_plays_again_until_interrupted(peer, tmp_path):
     got = []
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
     peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
-    player = start_player('play', bag, '--loop', '--rate', '5', '--wait-for-subscribers', '30')
+    player = start_player('play', bag, '--loop', '--rate', '5', '--wait-for-subscribers', '30',
+                          '--scratch', tmp_path / 'scratch')
     try:
         assert spin_until(peer, lambda: len(got) >= 12, 30.0), got
         player.send_signal(signal.SIGINT)
@@ -278,6 +280,7 @@ def test_loop_plays_again_until_interrupted(peer, tmp_path):
             player.kill()
     # Pass after pass, in order, none missing.
     assert got == [f'tick {i % 5}' for i in range(len(got))], got
+    assert list((tmp_path / 'scratch').iterdir()) == [], 'scratch store left after Ctrl-C'
 
 
 def test_play_refuses_bad_bags_remaps_and_overrides(tmp_path):
@@ -291,8 +294,9 @@ def test_play_refuses_bad_bags_remaps_and_overrides(tmp_path):
     keep_all.write_text('/tick: {history: keep_all}\n')
     for argv, code, why in [
             (['play', bag, '--remap', '/tick'], 2, 'is not FROM:=TO'),
-            (['play', bag, '--remap', '/tick:=no_slash'], 2, 'not a full topic name'),
-            (['play', bag, '--remap', '/nope:=/x'], 4, 'no topic /nope'),
+            (['play', bag, '--remap', '/tick:=/1bad'], 2, 'not a valid topic name'),
+            (['play', bag, '--remap', '/nope:=/x'], 4, '/nope is not a played topic'),
+            (['play', bag, '--follow'], 2, 'a bag does not grow'),
             (['play', bag, '--topic', '/nope'], 4, 'no topic /nope'),
             (['play', bag, '--clock', '0'], 2, '--clock must be'),
             (['play', bag, '--node-name', 'a/b'], 2, 'not a node name'),
@@ -311,3 +315,51 @@ def test_play_refuses_bad_bags_remaps_and_overrides(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 4, out.stderr
     assert list(scratch.iterdir()) == [], list(scratch.iterdir())
+
+
+def test_follow_plays_what_a_node_records_after_the_player_started(peer, start_node, tmp_path):
+    store = tmp_path / 'live'
+    # The recorder takes only the sources: recording the player's output
+    # too would feed it back into the followed store.
+    node = start_node('-p', 'subscription_depth:=100', '-p', 'durability.mode:=sync',
+                      '-p', 'topics:=[/live, /late_src]', storage=store)
+    reliable = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
+                         durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+    live = peer.create_publisher(String, '/live', reliable)
+    wait_matched(peer, [live], node)
+    for i in range(5):
+        live.publish(String(data=f'live {i}'))
+    wait_stored(peer, {'/live': 5}, node)
+    got, late = [], []
+    peer.create_subscription(String, '/replayed', lambda m: got.append(m.data), reliable)
+    peer.create_subscription(String, '/late', lambda m: late.append(m.data), latched)
+    # /late_src is not recorded yet: with --follow a remap may name it.
+    player = start_player('--json', 'play', store, '--follow', '--remap', '/live:=/replayed',
+                          '--remap', '/late_src:=/late', '--wait-for-subscribers', '30')
+    try:
+        assert spin_until(peer, lambda: len(got) == 5, 30.0), got
+        # Recorded after the player read its first snapshot.
+        for i in range(5, 10):
+            live.publish(String(data=f'live {i}'))
+            time.sleep(0.02)  # the stream's own pace
+        assert spin_until(peer, lambda: len(got) == 10, 30.0), got
+        # A topic that appears while it plays: transient local on both
+        # sides, so what the new publisher sends before it matched arrives.
+        newcomer = peer.create_publisher(String, '/late_src', latched)
+        wait_matched(peer, [newcomer], node)
+        for i in range(3):
+            newcomer.publish(String(data=f'late {i}'))
+        assert spin_until(peer, lambda: len(late) == 3, 30.0), late
+        assert spin_until(peer, lambda: len(got) == 10, 1.0), repr(got)
+        assert got == [f'live {i}' for i in range(10)], got
+        assert late == [f'late {i}' for i in range(3)], late
+        player.send_signal(signal.SIGINT)
+        code, out, err = finish(player, 20)
+        assert code == 130, err
+        report = json.loads(out)
+        assert report['published'] == 13 and report['interrupted'], report
+    finally:
+        if player.poll() is None:
+            player.kill()
+    assert node.stop() == 0, node.log()

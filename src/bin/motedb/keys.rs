@@ -1,6 +1,6 @@
 //! `motedb play` on a terminal: a progress line on stderr and rosbag2's
 //! keys on stdin (space: pause or resume; right arrow: play the next
-//! message while paused; up and down arrows: rate up or down by 10 %).
+//! message while paused; up and down arrows: rate times 1.1 or 0.9).
 //! Nothing happens when stderr or stdin is not a terminal.
 
 use motedb::engine::Nanos;
@@ -36,7 +36,7 @@ impl Terminal {
                 .spawn(move || draw(&c, &d, start, end));
             threads.extend(spawned.ok());
         }
-        let saved = if keys && std::io::stdin().is_terminal() {
+        let saved = if keys && std::io::stdin().is_terminal() && foreground() {
             raw_mode()
         } else {
             None
@@ -73,6 +73,14 @@ impl Drop for Terminal {
             eprintln!();
         }
     }
+}
+
+/// True when this process is in the terminal's foreground process group:
+/// changing the terminal from the background (`motedb play ... &`) would
+/// stop the process with SIGTTOU.
+fn foreground() -> bool {
+    // SAFETY: plain queries of the process group and the terminal's.
+    unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() }
 }
 
 /// Keys one at a time without echo; the settings before, to restore.
@@ -148,7 +156,7 @@ fn read_keys(control: &Control, done: &AtomicBool) {
                     control.scale_rate(1.1);
                 }
                 Key::Down => {
-                    control.scale_rate(1.0 / 1.1);
+                    control.scale_rate(0.9);
                 }
                 Key::Other => {}
             }

@@ -80,19 +80,28 @@ fn check_args(args: &PlayArgs) -> Result<Checked, Fail> {
 fn check_store(args: &PlayArgs, store: &Store, c: &Checked) -> Result<(Nanos, Nanos), Fail> {
     let (first, last) = bounds(&store.topics());
     let range = time_range(&args.range, first, last)?;
-    let names = args
-        .topics
-        .iter()
-        .map(|t| ("--topic", t))
-        .chain(c.remaps.keys().map(|t| ("--remap", t)));
-    for (option, t) in names {
+    for t in &args.topics {
         if store.topic_by_name(t).is_none() {
-            return Err(fail(4, format!("{option}: no topic {t} in the store")));
+            return Err(fail(4, format!("--topic: no topic {t} in the store")));
+        }
+    }
+    // Remaps and overrides name played topics: every topic, or the
+    // --topic ones (a bag is read with only those, so a store and a bag
+    // answer alike).
+    let played = |t: &String| {
+        store.topic_by_name(t).is_some() && (args.topics.is_empty() || args.topics.contains(t))
+    };
+    for t in c.remaps.keys() {
+        match (played(t), args.follow && args.topics.is_empty()) {
+            (true, _) => {}
+            // Followed, the topic may be recorded later.
+            (false, true) => eprintln!("motedb: --remap: no topic {t} in the store yet"),
+            (false, false) => return Err(fail(4, format!("--remap: {t} is not a played topic"))),
         }
     }
     for t in c.qos_overrides.keys() {
-        if store.topic_by_name(t).is_none() {
-            eprintln!("motedb: warning: QoS override for {t}, which is not in the store");
+        if !played(t) {
+            eprintln!("motedb: warning: QoS override for {t}, which is not played");
         }
     }
     Ok(range)
@@ -116,6 +125,12 @@ pub(crate) fn play(args: &PlayArgs, json: bool) -> CliResult {
             ),
         ));
     }
+    if args.follow {
+        return Err(fail(
+            2,
+            "--follow plays a store as a node records into it; a bag does not grow",
+        ));
+    }
     play_bag(args, checked, json)
 }
 
@@ -135,6 +150,17 @@ fn without_ros() -> Fail {
         1,
         "this motedb was built without ROS: build it with scripts/setup (cargo build --features ros)",
     )
+}
+
+/// SIGINT/SIGTERM blocked in every thread (the middleware's too) and
+/// taken by one sigwait thread, as in the node; once per process.
+#[cfg(feature = "node")]
+fn install_signals() -> Result<(), Fail> {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| motedb::node::signals::install().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| fail(1, e))
 }
 
 /// A bag's scratch store, removed when dropped.
@@ -158,7 +184,7 @@ impl Drop for Scratch {
 #[cfg(feature = "node")]
 fn play_bag(args: &PlayArgs, checked: Checked, json: bool) -> CliResult {
     use motedb::node::signals;
-    signals::install().map_err(|e| fail(1, e.to_string()))?;
+    install_signals()?;
     let parent = args.scratch.clone().unwrap_or_else(std::env::temp_dir);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -241,10 +267,11 @@ fn run_player(
         remaps: c.remaps,
         qos_overrides: c.qos_overrides,
         node_name: args.node_name.clone(),
+        // A bag's scratch store does not grow (and --follow is refused
+        // for bags before this).
+        follow: args.follow.then(|| args.input.clone()),
     };
-    // SIGINT/SIGTERM blocked in every thread (the middleware's too) and
-    // taken by one sigwait thread, as in the node.
-    signals::install().map_err(|e| fail(1, e.to_string()))?;
+    install_signals()?;
     let control =
         std::sync::Arc::new(Control::new(args.rate, args.start_paused).map_err(|e| fail(2, e))?);
     let services =
@@ -263,6 +290,9 @@ fn run_player(
         &control,
         &signals::stop_requested,
     );
+    // Whatever ended the play, a waiting play_next fails now rather than
+    // holding the services thread.
+    control.finish();
     drop(terminal);
     drop(services);
     let report = report.map_err(|e| fail(1, e))?;
