@@ -54,6 +54,14 @@ def main():
     finally:
         node.send_signal(signal.SIGINT)
         node.wait(timeout=60)
+    info = subprocess.run([a.motedb, '--json', 'info', os.path.join(a.out, 'recorded')],
+                          capture_output=True, text=True, check=True)
+    stored = json.loads(info.stdout)
+    per_topic = {t['name']: f"{t['count']} stored, {t['dropped']} counted as lost"
+                 for t in stored['topics']}
+    print(f"# the recording node stored {stored['message_count']} of {report['published']} "
+          f"messages {per_topic}; every reliable subscriber acknowledged all: "
+          f"{report['all_acked']}", flush=True)
     print('| run | messages | lateness p50 | lateness p99 | > 10 ms late | p99 / anchor p99 '
           '| peak RSS |')
     print('|---|---|---|---|---|---|---|')

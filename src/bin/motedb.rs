@@ -95,7 +95,7 @@ enum Cmd {
     /// When the robot was within a radius of a point: the intervals from a
     /// pose topic (Odometry, PoseStamped, PoseWithCovarianceStamped).
     Near(NearArgs),
-    /// Publish a store's messages into ROS with their recorded timing
+    /// Publish a store's or a bag's messages into ROS with their recorded timing
     /// (needs the ROS build: scripts/setup).
     Play(PlayArgs),
     /// Event marks (made with the node's ~/mark), oldest first.

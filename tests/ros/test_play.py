@@ -363,3 +363,53 @@ def test_follow_plays_what_a_node_records_after_the_player_started(peer, start_n
         if player.poll() is None:
             player.kill()
     assert node.stop() == 0, node.log()
+
+
+def test_keys_on_a_terminal_step_and_resume_and_the_terminal_is_restored(peer, tmp_path):
+    """The player on a pseudo-terminal (its controlling terminal, in the
+    foreground): the right arrow publishes one message while paused, space
+    resumes, stderr shows the progress line, and the terminal's settings
+    are back as they were when it exits."""
+    import os
+    import pty
+    import termios
+    import threading
+    bag = tmp_path / 'ticks'
+    tick_bag(bag, n=5)
+    got = []
+    qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    player = subprocess.Popen(
+        [motedb_cli(), 'play', str(bag), '--start-paused', '--wait-for-subscribers', '30'],
+        stdin=slave, stdout=slave, stderr=slave, preexec_fn=lambda: os.login_tty(slave))
+    shown = bytearray()
+
+    def drain():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert spin_until(peer, lambda: b'[PAUSED ]' in shown, 30.0), bytes(shown)
+        os.write(master, b'\x1b[C')  # right arrow: the next message
+        assert spin_until(peer, lambda: got == ['tick 0'], 10.0), got
+        os.write(master, b' ')  # space: resume
+        assert spin_until(peer, lambda: len(got) == 5, 10.0), got
+        assert player.wait(timeout=30) == 0, bytes(shown)
+        assert got == [f'tick {i}' for i in range(5)], got
+        assert b'[RUNNING]' in shown, bytes(shown)
+        assert termios.tcgetattr(slave) == before, 'terminal settings not restored'
+    finally:
+        if player.poll() is None:
+            player.kill()
+        os.close(slave)
+        os.close(master)
