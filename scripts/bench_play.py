@@ -57,8 +57,8 @@ def main():
     info = subprocess.run([a.motedb, '--json', 'info', os.path.join(a.out, 'recorded')],
                           capture_output=True, text=True, check=True)
     stored = json.loads(info.stdout)
-    per_topic = {t['name']: f"{t['count']} stored, {t['dropped']} counted as lost"
-                 for t in stored['topics']}
+    per_topic = {t['name']: f"{t['count']} stored, {t['dropped']} dropped and {t['gaps']} "
+                 f"sequence gaps counted" for t in stored['topics']}
     print(f"# the recording node stored {stored['message_count']} of {report['published']} "
           f"messages {per_topic}; every reliable subscriber acknowledged all: "
           f"{report['all_acked']}", flush=True)

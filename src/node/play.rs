@@ -6,7 +6,7 @@
 //! asked, and controlled through `crate::play::Control` (the services and
 //! the terminal) while it plays.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::rcl::{self, RclNode, SerializedPub, SubQos};
@@ -205,9 +205,47 @@ struct Player<'n, 'o> {
     timeline: Option<Timeline>,
     lateness: Lateness,
     report: PlayReport,
-    /// The newest log time published, and which messages of that time
-    /// went out (a refreshed snapshot is read again from there).
-    last: Option<(Nanos, HashSet<(TopicId, u64)>)>,
+    /// Per topic, the highest sequence played: a refreshed snapshot plays
+    /// only what is above it.
+    played: HashMap<TopicId, u64>,
+    /// Log time of the last message played, which `/clock` holds while
+    /// `--follow` waits for more.
+    last_log: Option<Nanos>,
+}
+
+/// Whether `r` is new to a player that has played up to `played`: above
+/// its topic's highest sequence played (sequences are per topic, in the
+/// order the recorder stored the messages, and the same in every
+/// snapshot), so a message stored after another topic's newer one is
+/// still played, and none twice.
+fn unplayed(played: &HashMap<TopicId, u64>, r: &Record) -> bool {
+    played.get(&r.topic).is_none_or(|seq| r.sequence > *seq)
+}
+
+/// Where a refreshed snapshot must be read from: the oldest log time up to
+/// which a topic with something newer was read before (`read_to`, its
+/// newest log time in the last snapshot read), or the first log time of a
+/// topic not read yet (None: nothing new). Messages of one topic are
+/// stored in log-time order, so nothing new of a topic is older than what
+/// was read of it; a topic with nothing new does not hold the read back.
+fn follow_from(read_to: &HashMap<TopicId, Nanos>, topics: &[TopicInfo]) -> Option<Nanos> {
+    topics
+        .iter()
+        .filter_map(|t| match (read_to.get(&t.id), t.last_time) {
+            (Some(at), Some(last)) if last > *at => Some(*at),
+            (None, Some(_)) => t.first_time,
+            _ => None,
+        })
+        .min()
+}
+
+/// Notes how far every topic was read: its newest log time in `topics`.
+fn note_read(read_to: &mut HashMap<TopicId, Nanos>, topics: &[TopicInfo]) {
+    for t in topics {
+        if let Some(last) = t.last_time {
+            read_to.insert(t.id, last);
+        }
+    }
 }
 
 /// How a pass over the records ended.
@@ -246,6 +284,7 @@ impl<'n> Player<'n, '_> {
         control: &Control,
         stop: &dyn Fn() -> bool,
         catch_up: bool,
+        catch_up_gap: Nanos,
     ) -> Result<PassEnd, String> {
         let ahead =
             ReadAhead::start(records, self.opts.read_ahead_bytes).map_err(|e| e.to_string())?;
@@ -253,20 +292,19 @@ impl<'n> Player<'n, '_> {
         let mut first = true;
         while let Some(next) = ahead.next() {
             let record = next?;
-            if catch_up
-                && self.last.as_ref().is_some_and(|(t, seen)| {
-                    record.log_time < *t
-                        || (record.log_time == *t
-                            && seen.contains(&(record.topic, record.sequence)))
-                })
-            {
+            if catch_up && !unplayed(&self.played, &record) {
                 continue;
             }
             any = true;
             let now = Instant::now();
             let tl = match &mut self.timeline {
                 Some(tl) => {
-                    if catch_up && first && tl.position(now) > record.log_time {
+                    // Followed data already due: after a long gap (the
+                    // recording paused) the timeline moves to it; after
+                    // a poll's wait it goes out at once, so the lag
+                    // behind the recording does not grow poll by poll.
+                    let behind = tl.position(now).saturating_sub(record.log_time);
+                    if catch_up && first && behind > catch_up_gap {
                         tl.seek(record.log_time, now);
                     }
                     tl
@@ -299,17 +337,9 @@ impl<'n> Player<'n, '_> {
                 control.published(record.log_time, turn == Turn::Next);
                 self.report.published += 1;
             }
-            match &mut self.last {
-                Some((t, seen)) if *t == record.log_time => {
-                    seen.insert((record.topic, record.sequence));
-                }
-                last => {
-                    *last = Some((
-                        record.log_time,
-                        HashSet::from([(record.topic, record.sequence)]),
-                    ))
-                }
-            }
+            let high = self.played.entry(record.topic).or_insert(record.sequence);
+            *high = (*high).max(record.sequence);
+            self.last_log = Some(record.log_time);
         }
         Ok(PassEnd::Done(any))
     }
@@ -333,13 +363,11 @@ impl<'n> Player<'n, '_> {
             }
             let mut wake = until.min(now + STOP_POLL);
             let wanted = control.wanted();
-            if let (Some(c), Some(tl), Some((last, _))) = (
-                self.clock.as_mut(),
-                self.timeline.as_mut(),
-                self.last.as_ref(),
-            ) {
+            if let Some(tl) = self.timeline.as_mut() {
                 follow(tl, &wanted, now)?;
-                wake = wake.min(c.tick(tl, now, *last)?);
+                if let (Some(c), Some(last)) = (self.clock.as_mut(), self.last_log) {
+                    wake = wake.min(c.tick(tl, now, last)?);
+                }
             }
             control.wait(wake, wanted.generation);
         }
@@ -348,6 +376,9 @@ impl<'n> Player<'n, '_> {
 
 /// The shortest wait between two looks at a followed store.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// Failed reopens of a followed store in a row before the player gives up.
+const FOLLOW_FAILURES: u32 = 20;
 
 /// Plays `store` until the end (every pass of it with `repeat`; what is
 /// recorded into it meanwhile with `follow`) or until `stop()` says so, as
@@ -388,7 +419,8 @@ pub fn play(
         timeline: None,
         lateness: Lateness::default(),
         report: PlayReport::default(),
-        last: None,
+        played: HashMap::new(),
+        last_log: None,
     };
     player.add_publishers(store)?;
     let interrupted = || PlayReport {
@@ -426,7 +458,7 @@ pub fn play(
             .iter(&ids(store)?, opts.start, opts.end, false)
             .map_err(|e| e.to_string())?;
         player.report.passes += 1;
-        match player.pass(records, control, stop, false)? {
+        match player.pass(records, control, stop, false, 0)? {
             PassEnd::Interrupted => {
                 player.report.interrupted = true;
                 break;
@@ -437,24 +469,46 @@ pub fn play(
         }
     }
     if let (Some(path), false) = (&opts.follow, player.report.interrupted) {
+        let mut read_to = HashMap::new();
+        note_read(&mut read_to, &select(store, &opts.topics)?);
         // A fresh snapshot at most every FOLLOW_POLL, and never more than
         // a fifth of the time (reopening replays the writer's WAL).
         let mut wait = FOLLOW_POLL;
+        let mut failures = 0;
         loop {
             if !player.idle(wait, control, stop)? {
                 player.report.interrupted = true;
                 break;
             }
             let opened = Instant::now();
-            let snapshot = Store::open_read_only(path).map_err(|e| e.to_string())?;
+            let snapshot = match Store::open_read_only(path) {
+                Ok(s) => s,
+                // The writer renaming or deleting files under a reopen:
+                // try again at the next look, but not for good.
+                Err(_) if failures < FOLLOW_FAILURES => {
+                    failures += 1;
+                    continue;
+                }
+                Err(e) => return Err(format!("following {}: {e}", path.display())),
+            };
+            failures = 0;
             wait = FOLLOW_POLL.max(opened.elapsed() * 4);
             player.add_publishers(&snapshot)?;
-            let from = player.last.as_ref().map_or(opts.start, |(t, _)| *t);
-            let records = snapshot
-                .iter(&ids(&snapshot)?, from, opts.end, false)
-                .map_err(|e| e.to_string())?;
-            if let PassEnd::Interrupted = player.pass(records, control, stop, true)? {
-                player.report.interrupted = true;
+            let topics = select(&snapshot, &opts.topics)?;
+            if let Some(from) = follow_from(&read_to, &topics) {
+                let records = snapshot
+                    .iter(&ids(&snapshot)?, from.max(opts.start), opts.end, false)
+                    .map_err(|e| e.to_string())?;
+                let gap = u64::try_from((wait * 4).as_nanos()).unwrap_or(u64::MAX);
+                if let PassEnd::Interrupted = player.pass(records, control, stop, true, gap)? {
+                    player.report.interrupted = true;
+                    break;
+                }
+                note_read(&mut read_to, &topics);
+            }
+            // With an --end the recording passed, nothing more is coming.
+            let newest = topics.iter().filter_map(|t| t.last_time).max();
+            if newest.is_some_and(|t| t >= opts.end) {
                 break;
             }
         }
@@ -578,6 +632,65 @@ fn sleep_unless_stopped(until: Instant, stop: &dyn Fn() -> bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(topic: TopicId, sequence: u64, log_time: Nanos) -> Record {
+        Record {
+            topic,
+            log_time,
+            publish_time: 0,
+            sequence,
+            payload: Vec::new(),
+        }
+    }
+
+    fn topic(id: TopicId, first: Nanos, last: Nanos) -> TopicInfo {
+        TopicInfo {
+            id,
+            spec: crate::engine::TopicSpec::default(),
+            message_count: 1,
+            size_bytes: 0,
+            stored_bytes: 0,
+            lz4_payloads: 0,
+            zstd_payloads: 0,
+            value_codec: None,
+            first_time: Some(first),
+            last_time: Some(last),
+            dropped_count: 0,
+            gap_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_followed_message_stored_after_a_newer_one_of_another_topic_is_played_once() {
+        // Played: topic 1 up to seq 4 (at t=10), topic 2 up to seq 7 (t=8).
+        let played = HashMap::from([(1, 4), (2, 7)]);
+        // Topic 2's t=9 was stored after topic 1's t=10: still new.
+        assert!(unplayed(&played, &record(2, 8, 9)));
+        assert!(!unplayed(&played, &record(2, 7, 8)), "played already");
+        assert!(!unplayed(&played, &record(1, 4, 10)), "played already");
+        assert!(
+            unplayed(&played, &record(3, 0, 1)),
+            "a topic not played yet"
+        );
+        // Read before up to t=10 (topic 1) and t=8 (topic 2). The next
+        // snapshot is read from topic 2's t=8, since it has more; topic 1
+        // has nothing newer and does not hold the read back.
+        let mut read_to = HashMap::new();
+        note_read(&mut read_to, &[topic(1, 0, 10), topic(2, 0, 8)]);
+        let topics = [topic(1, 0, 10), topic(2, 0, 9)];
+        assert_eq!(follow_from(&read_to, &topics), Some(8));
+        // A topic that appeared: from its first message.
+        let topics = [topic(1, 0, 10), topic(2, 0, 8), topic(3, 5, 12)];
+        assert_eq!(follow_from(&read_to, &topics), Some(5));
+        // Nothing new anywhere.
+        let topics = [topic(1, 0, 10), topic(2, 0, 8)];
+        assert_eq!(follow_from(&read_to, &topics), None);
+        // Once read, a topic is read from its newest time, not from its
+        // first, even if none of it was played (all before --start).
+        note_read(&mut read_to, &[topic(3, 5, 12)]);
+        let topics = [topic(1, 0, 10), topic(2, 0, 8), topic(3, 5, 13)];
+        assert_eq!(follow_from(&read_to, &topics), Some(12));
+    }
 
     #[test]
     fn replay_qos_follows_what_the_publishers_offered() {

@@ -182,6 +182,21 @@ def start_player(*argv):
                             stderr=subprocess.PIPE, text=True)
 
 
+def wait_publishers(peer, subscriptions, timeout_s=30.0):
+    """Spins until every subscription has matched a publisher. The player's
+    --wait-for-subscribers sees its own side matched; a volatile reader
+    that matches the writer only later misses what came before, so the
+    tests with rclpy subscribers start the player paused and resume it
+    once this holds."""
+    assert spin_until(peer, lambda: all(s.get_publisher_count() > 0 for s in subscriptions),
+                      timeout_s), 'the player\'s publishers never matched'
+
+
+def resume(peer, node_name='motedb_player'):
+    r = call(peer, Trigger, f'/{node_name}/resume', Trigger.Request())
+    assert r.success, r.message
+
+
 def finish(player, timeout=PLAY_TIMEOUT_S):
     try:
         out, err = player.communicate(timeout=timeout)
@@ -198,7 +213,7 @@ def test_the_player_follows_its_services_remap_clock_and_qos_overrides(peer, tmp
     overrides.write_text('/tick:\n  durability: transient_local\n  depth: 7\n')
     got, clocks = [], []
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
-    peer.create_subscription(String, '/tock', lambda m: got.append(m.data), qos)
+    tock = peer.create_subscription(String, '/tock', lambda m: got.append(m.data), qos)
     # /clock is best effort, as rclcpp's ClockQoS.
     peer.create_subscription(Clock, '/clock', lambda m: clocks.append(
         m.clock.sec * 1_000_000_000 + m.clock.nanosec),
@@ -216,6 +231,7 @@ def test_the_player_follows_its_services_remap_clock_and_qos_overrides(peer, tmp
         (info,) = peer.get_publishers_info_by_topic('/tock')
         assert info.qos_profile.durability == QoSDurabilityPolicy.TRANSIENT_LOCAL
         assert not peer.get_publishers_info_by_topic('/tick'), 'published under the old name'
+        wait_publishers(peer, [tock])
         # Paused, /clock holds at the first message's time.
         assert spin_until(peer, lambda: len(clocks) >= 5, 30.0), 'no /clock while paused'
         assert set(clocks) == {T0}, clocks
@@ -267,10 +283,12 @@ def test_loop_plays_again_until_interrupted(peer, tmp_path):
     tick_bag(bag, n=5)
     got = []
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
-    peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
-    player = start_player('play', bag, '--loop', '--rate', '5', '--wait-for-subscribers', '30',
+    sub = peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
+    player = start_player('play', bag, '--loop', '--rate', '5', '--start-paused',
                           '--scratch', tmp_path / 'scratch')
     try:
+        wait_publishers(peer, [sub])
+        resume(peer)
         assert spin_until(peer, lambda: len(got) >= 12, 30.0), got
         player.send_signal(signal.SIGINT)
         code, _out, err = finish(player, 10)
@@ -318,32 +336,46 @@ def test_play_refuses_bad_bags_remaps_and_overrides(tmp_path):
 
 
 def test_follow_plays_what_a_node_records_after_the_player_started(peer, start_node, tmp_path):
+    """Two topics recorded fast and interleaved while the player follows the
+    store (the recorder's default, buffered durability): each arrives
+    complete, in order, once; a topic that appears later is played too."""
     store = tmp_path / 'live'
     # The recorder takes only the sources: recording the player's output
     # too would feed it back into the followed store.
-    node = start_node('-p', 'subscription_depth:=100', '-p', 'durability.mode:=sync',
-                      '-p', 'topics:=[/live, /late_src]', storage=store)
-    reliable = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    node = start_node('-p', 'subscription_depth:=1000',
+                      '-p', 'topics:=[/live, /live2, /late_src]', storage=store)
+    reliable = QoSProfile(depth=1000, reliability=QoSReliabilityPolicy.RELIABLE)
     latched = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
                          durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
     live = peer.create_publisher(String, '/live', reliable)
-    wait_matched(peer, [live], node)
+    live2 = peer.create_publisher(String, '/live2', reliable)
+    wait_matched(peer, [live, live2], node)
     for i in range(5):
         live.publish(String(data=f'live {i}'))
-    wait_stored(peer, {'/live': 5}, node)
-    got, late = [], []
-    peer.create_subscription(String, '/replayed', lambda m: got.append(m.data), reliable)
+        live2.publish(String(data=f'live2 {i}'))
+    wait_stored(peer, {'/live': 5, '/live2': 5}, node)
+    got, got2, late = [], [], []
+    subs = [peer.create_subscription(String, '/replayed', lambda m: got.append(m.data),
+                                     reliable),
+            peer.create_subscription(String, '/replayed2', lambda m: got2.append(m.data),
+                                     reliable)]
     peer.create_subscription(String, '/late', lambda m: late.append(m.data), latched)
     # /late_src is not recorded yet: with --follow a remap may name it.
     player = start_player('--json', 'play', store, '--follow', '--remap', '/live:=/replayed',
-                          '--remap', '/late_src:=/late', '--wait-for-subscribers', '30')
+                          '--remap', '/live2:=/replayed2', '--remap', '/late_src:=/late',
+                          '--start-paused')
+    n = 300
     try:
-        assert spin_until(peer, lambda: len(got) == 5, 30.0), got
-        # Recorded after the player read its first snapshot.
-        for i in range(5, 10):
+        wait_publishers(peer, subs)
+        resume(peer)
+        assert spin_until(peer, lambda: len(got) == 5 and len(got2) == 5, 30.0), (got, got2)
+        # Recorded after the player read its first snapshot, as fast as
+        # this process publishes, the two topics interleaved.
+        for i in range(5, n):
             live.publish(String(data=f'live {i}'))
-            time.sleep(0.02)  # the stream's own pace
-        assert spin_until(peer, lambda: len(got) == 10, 30.0), got
+            live2.publish(String(data=f'live2 {i}'))
+        assert spin_until(peer, lambda: len(got) >= n and len(got2) >= n, 60.0), \
+            (len(got), len(got2))
         # A topic that appears while it plays: transient local on both
         # sides, so what the new publisher sends before it matched arrives.
         newcomer = peer.create_publisher(String, '/late_src', latched)
@@ -351,14 +383,14 @@ def test_follow_plays_what_a_node_records_after_the_player_started(peer, start_n
         for i in range(3):
             newcomer.publish(String(data=f'late {i}'))
         assert spin_until(peer, lambda: len(late) == 3, 30.0), late
-        assert spin_until(peer, lambda: len(got) == 10, 1.0), repr(got)
-        assert got == [f'live {i}' for i in range(10)], got
+        assert got == [f'live {i}' for i in range(n)], got
+        assert got2 == [f'live2 {i}' for i in range(n)], got2
         assert late == [f'late {i}' for i in range(3)], late
         player.send_signal(signal.SIGINT)
         code, out, err = finish(player, 20)
         assert code == 130, err
         report = json.loads(out)
-        assert report['published'] == 13 and report['interrupted'], report
+        assert report['published'] == 2 * n + 3 and report['interrupted'], report
     finally:
         if player.poll() is None:
             player.kill()
@@ -378,12 +410,15 @@ def test_keys_on_a_terminal_step_and_resume_and_the_terminal_is_restored(peer, t
     tick_bag(bag, n=5)
     got = []
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
-    peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
+    sub = peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
     master, slave = pty.openpty()
     before = termios.tcgetattr(slave)
+    # setsid -c: a new session whose controlling terminal is its stdin,
+    # the pty (no preexec_fn in a process running DDS threads).
     player = subprocess.Popen(
-        [motedb_cli(), 'play', str(bag), '--start-paused', '--wait-for-subscribers', '30'],
-        stdin=slave, stdout=slave, stderr=slave, preexec_fn=lambda: os.login_tty(slave))
+        ['setsid', '-c', motedb_cli(), 'play', str(bag), '--start-paused',
+         '--wait-for-subscribers', '30'],
+        stdin=slave, stdout=slave, stderr=slave)
     shown = bytearray()
 
     def drain():
@@ -400,6 +435,7 @@ def test_keys_on_a_terminal_step_and_resume_and_the_terminal_is_restored(peer, t
     reader.start()
     try:
         assert spin_until(peer, lambda: b'[PAUSED ]' in shown, 30.0), bytes(shown)
+        wait_publishers(peer, [sub])
         os.write(master, b'\x1b[C')  # right arrow: the next message
         assert spin_until(peer, lambda: got == ['tick 0'], 10.0), got
         os.write(master, b' ')  # space: resume

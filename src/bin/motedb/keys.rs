@@ -28,24 +28,26 @@ impl Terminal {
     pub(crate) fn start(control: Arc<Control>, keys: bool, (start, end): (Nanos, Nanos)) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        let drew = std::io::stderr().is_terminal();
-        if drew {
-            let (c, d) = (Arc::clone(&control), Arc::clone(&done));
-            let spawned = std::thread::Builder::new()
-                .name("motedb-progress".into())
-                .spawn(move || draw(&c, &d, start, end));
-            threads.extend(spawned.ok());
-        }
+        // Raw mode first, so no key typed once the progress line shows is
+        // read in line mode.
         let saved = if keys && std::io::stdin().is_terminal() && foreground() {
             raw_mode()
         } else {
             None
         };
         if saved.is_some() {
-            let (c, d) = (control, Arc::clone(&done));
+            let (c, d) = (Arc::clone(&control), Arc::clone(&done));
             let spawned = std::thread::Builder::new()
                 .name("motedb-keys".into())
                 .spawn(move || read_keys(&c, &d));
+            threads.extend(spawned.ok());
+        }
+        let drew = std::io::stderr().is_terminal();
+        if drew {
+            let d = Arc::clone(&done);
+            let spawned = std::thread::Builder::new()
+                .name("motedb-progress".into())
+                .spawn(move || draw(&control, &d, start, end));
             threads.extend(spawned.ok());
         }
         Terminal {
