@@ -372,6 +372,62 @@ impl<'n> Player<'n, '_> {
             control.wait(wake, wanted.generation);
         }
     }
+
+    /// `--follow`: after the end, plays what is recorded into the store at
+    /// `path` (`first`, the snapshot played so far, tells how far each
+    /// topic was read) until stopped (false) or, with an end, until the
+    /// recording passes it (true).
+    fn follow_store(
+        &mut self,
+        path: &std::path::Path,
+        first: &Store,
+        control: &Control,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool, String> {
+        let opts = self.opts;
+        let mut read_to = HashMap::new();
+        note_read(&mut read_to, &select(first, &opts.topics)?);
+        // A fresh snapshot at most every FOLLOW_POLL, and never more than
+        // a fifth of the time (reopening replays the writer's WAL).
+        let mut wait = FOLLOW_POLL;
+        let mut failures = 0;
+        loop {
+            if !self.idle(wait, control, stop)? {
+                return Ok(false);
+            }
+            let opened = Instant::now();
+            let snapshot = match Store::open_read_only(path) {
+                Ok(s) => s,
+                // The writer renaming or deleting files under a reopen:
+                // try again at the next look, but not for good.
+                Err(_) if failures < FOLLOW_FAILURES => {
+                    failures += 1;
+                    continue;
+                }
+                Err(e) => return Err(format!("following {}: {e}", path.display())),
+            };
+            failures = 0;
+            wait = FOLLOW_POLL.max(opened.elapsed() * 4);
+            self.add_publishers(&snapshot)?;
+            let topics = select(&snapshot, &opts.topics)?;
+            if let Some(from) = follow_from(&read_to, &topics) {
+                let ids: Vec<_> = topics.iter().map(|t| t.id).collect();
+                let records = snapshot
+                    .iter(&ids, from.max(opts.start), opts.end, false)
+                    .map_err(|e| e.to_string())?;
+                let gap = u64::try_from((wait * 4).as_nanos()).unwrap_or(u64::MAX);
+                if let PassEnd::Interrupted = self.pass(records, control, stop, true, gap)? {
+                    return Ok(false);
+                }
+                note_read(&mut read_to, &topics);
+            }
+            // With an --end the recording passed, nothing more is coming.
+            let newest = topics.iter().filter_map(|t| t.last_time).max();
+            if newest.is_some_and(|t| t >= opts.end) {
+                return Ok(true);
+            }
+        }
+    }
 }
 
 /// The shortest wait between two looks at a followed store.
@@ -469,49 +525,7 @@ pub fn play(
         }
     }
     if let (Some(path), false) = (&opts.follow, player.report.interrupted) {
-        let mut read_to = HashMap::new();
-        note_read(&mut read_to, &select(store, &opts.topics)?);
-        // A fresh snapshot at most every FOLLOW_POLL, and never more than
-        // a fifth of the time (reopening replays the writer's WAL).
-        let mut wait = FOLLOW_POLL;
-        let mut failures = 0;
-        loop {
-            if !player.idle(wait, control, stop)? {
-                player.report.interrupted = true;
-                break;
-            }
-            let opened = Instant::now();
-            let snapshot = match Store::open_read_only(path) {
-                Ok(s) => s,
-                // The writer renaming or deleting files under a reopen:
-                // try again at the next look, but not for good.
-                Err(_) if failures < FOLLOW_FAILURES => {
-                    failures += 1;
-                    continue;
-                }
-                Err(e) => return Err(format!("following {}: {e}", path.display())),
-            };
-            failures = 0;
-            wait = FOLLOW_POLL.max(opened.elapsed() * 4);
-            player.add_publishers(&snapshot)?;
-            let topics = select(&snapshot, &opts.topics)?;
-            if let Some(from) = follow_from(&read_to, &topics) {
-                let records = snapshot
-                    .iter(&ids(&snapshot)?, from.max(opts.start), opts.end, false)
-                    .map_err(|e| e.to_string())?;
-                let gap = u64::try_from((wait * 4).as_nanos()).unwrap_or(u64::MAX);
-                if let PassEnd::Interrupted = player.pass(records, control, stop, true, gap)? {
-                    player.report.interrupted = true;
-                    break;
-                }
-                note_read(&mut read_to, &topics);
-            }
-            // With an --end the recording passed, nothing more is coming.
-            let newest = topics.iter().filter_map(|t| t.last_time).max();
-            if newest.is_some_and(|t| t >= opts.end) {
-                break;
-            }
-        }
+        player.report.interrupted = !player.follow_store(path, store, control, stop)?;
     }
     control.finish();
     let mut report = std::mem::take(&mut player.report);
