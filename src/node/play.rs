@@ -222,28 +222,35 @@ fn unplayed(played: &HashMap<TopicId, u64>, r: &Record) -> bool {
     played.get(&r.topic).is_none_or(|seq| r.sequence > *seq)
 }
 
-/// Where a refreshed snapshot must be read from: the oldest log time up to
-/// which a topic with something newer was read before (`read_to`, its
-/// newest log time in the last snapshot read), or the first log time of a
-/// topic not read yet (None: nothing new). Messages of one topic are
-/// stored in log-time order, so nothing new of a topic is older than what
-/// was read of it; a topic with nothing new does not hold the read back.
-fn follow_from(read_to: &HashMap<TopicId, Nanos>, topics: &[TopicInfo]) -> Option<Nanos> {
+/// How far a followed topic was read: its newest log time and its message
+/// count in the last snapshot read.
+type ReadTo = HashMap<TopicId, (Nanos, u64)>;
+
+/// The topics of a refreshed snapshot with something new, each with the log
+/// time to read it from: where it was read to before (messages of one
+/// topic are stored in log-time order, so nothing new of it is older), or
+/// its first message for a topic not read yet. A topic counts as having
+/// something new when its newest log time grew or, at the same newest
+/// time, its count did. Each topic is read from its own time, so a sparse
+/// topic does not make a busy one be read again.
+fn follow_reads(read_to: &ReadTo, topics: &[TopicInfo]) -> Vec<(TopicId, Nanos)> {
     topics
         .iter()
         .filter_map(|t| match (read_to.get(&t.id), t.last_time) {
-            (Some(at), Some(last)) if last > *at => Some(*at),
-            (None, Some(_)) => t.first_time,
+            (Some((at, n)), Some(last)) if last > *at || (last == *at && t.message_count > *n) => {
+                Some((t.id, *at))
+            }
+            (None, Some(_)) => t.first_time.map(|f| (t.id, f)),
             _ => None,
         })
-        .min()
+        .collect()
 }
 
-/// Notes how far every topic was read: its newest log time in `topics`.
-fn note_read(read_to: &mut HashMap<TopicId, Nanos>, topics: &[TopicInfo]) {
+/// Notes how far every topic was read.
+fn note_read(read_to: &mut ReadTo, topics: &[TopicInfo]) {
     for t in topics {
         if let Some(last) = t.last_time {
-            read_to.insert(t.id, last);
+            read_to.insert(t.id, (last, t.message_count));
         }
     }
 }
@@ -385,46 +392,75 @@ impl<'n> Player<'n, '_> {
         stop: &dyn Fn() -> bool,
     ) -> Result<bool, String> {
         let opts = self.opts;
-        let mut read_to = HashMap::new();
+        let mut read_to = ReadTo::new();
         note_read(&mut read_to, &select(first, &opts.topics)?);
         // A fresh snapshot at most every FOLLOW_POLL, and never more than
         // a fifth of the time (reopening replays the writer's WAL).
         let mut wait = FOLLOW_POLL;
         let mut failures = 0;
+        // The recording passed --end: one more look with nothing new, so
+        // a message of another topic stored late still gets played.
+        let mut passed_end = false;
         loop {
             if !self.idle(wait, control, stop)? {
                 return Ok(false);
             }
             let opened = Instant::now();
+            // The writer renaming or deleting files under a reopen or a
+            // read: try again at the next look, but not for good.
+            let mut retry = |e: crate::engine::Error| {
+                failures += 1;
+                if failures > FOLLOW_FAILURES {
+                    Err(format!("following {}: {e}", path.display()))
+                } else {
+                    Ok(())
+                }
+            };
             let snapshot = match Store::open_read_only(path) {
                 Ok(s) => s,
-                // The writer renaming or deleting files under a reopen:
-                // try again at the next look, but not for good.
-                Err(_) if failures < FOLLOW_FAILURES => {
-                    failures += 1;
+                Err(e) => {
+                    retry(e)?;
                     continue;
                 }
-                Err(e) => return Err(format!("following {}: {e}", path.display())),
             };
-            failures = 0;
             wait = FOLLOW_POLL.max(opened.elapsed() * 4);
             self.add_publishers(&snapshot)?;
             let topics = select(&snapshot, &opts.topics)?;
-            if let Some(from) = follow_from(&read_to, &topics) {
-                let ids: Vec<_> = topics.iter().map(|t| t.id).collect();
-                let records = snapshot
-                    .iter(&ids, from.max(opts.start), opts.end, false)
-                    .map_err(|e| e.to_string())?;
-                let gap = u64::try_from((wait * 4).as_nanos()).unwrap_or(u64::MAX);
-                if let PassEnd::Interrupted = self.pass(records, control, stop, true, gap)? {
-                    return Ok(false);
+            let reads = follow_reads(&read_to, &topics);
+            let mut streams = Vec::new();
+            for (id, from) in &reads {
+                match snapshot.iter(&[*id], (*from).max(opts.start), opts.end, false) {
+                    Ok(it) => streams.push(it),
+                    Err(e) => {
+                        retry(e)?;
+                        break;
+                    }
+                }
+            }
+            if streams.len() < reads.len() {
+                continue;
+            }
+            failures = 0;
+            let mut played_any = false;
+            if !reads.is_empty() {
+                let records = Box::new(crate::play::merge_by_log_time(streams));
+                // Behind by more than four polls of log time: the
+                // recording paused; the timeline moves to the new data.
+                let gap = (wait * 4).as_nanos() as f64 * control.wanted().rate;
+                match self.pass(records, control, stop, true, gap as u64)? {
+                    PassEnd::Interrupted => return Ok(false),
+                    PassEnd::Done(any) => played_any = any,
                 }
                 note_read(&mut read_to, &topics);
             }
-            // With an --end the recording passed, nothing more is coming.
+            // The recording passed --end: once a later look plays nothing
+            // more, nothing more is coming.
             let newest = topics.iter().filter_map(|t| t.last_time).max();
             if newest.is_some_and(|t| t >= opts.end) {
-                return Ok(true);
+                if passed_end && !played_any {
+                    return Ok(true);
+                }
+                passed_end = true;
             }
         }
     }
@@ -657,11 +693,11 @@ mod tests {
         }
     }
 
-    fn topic(id: TopicId, first: Nanos, last: Nanos) -> TopicInfo {
+    fn topic(id: TopicId, first: Nanos, last: Nanos, count: u64) -> TopicInfo {
         TopicInfo {
             id,
             spec: crate::engine::TopicSpec::default(),
-            message_count: 1,
+            message_count: count,
             size_bytes: 0,
             stored_bytes: 0,
             lz4_payloads: 0,
@@ -686,24 +722,27 @@ mod tests {
             unplayed(&played, &record(3, 0, 1)),
             "a topic not played yet"
         );
-        // Read before up to t=10 (topic 1) and t=8 (topic 2). The next
-        // snapshot is read from topic 2's t=8, since it has more; topic 1
-        // has nothing newer and does not hold the read back.
-        let mut read_to = HashMap::new();
-        note_read(&mut read_to, &[topic(1, 0, 10), topic(2, 0, 8)]);
-        let topics = [topic(1, 0, 10), topic(2, 0, 9)];
-        assert_eq!(follow_from(&read_to, &topics), Some(8));
+        // Read before up to t=10 (topic 1) and t=8 (topic 2). Topic 2 has
+        // more: it is read from its t=8; topic 1 has nothing newer and is
+        // not read at all.
+        let mut read_to = ReadTo::new();
+        note_read(&mut read_to, &[topic(1, 0, 10, 5), topic(2, 0, 8, 8)]);
+        let topics = [topic(1, 0, 10, 5), topic(2, 0, 9, 9)];
+        assert_eq!(follow_reads(&read_to, &topics), vec![(2, 8)]);
         // A topic that appeared: from its first message.
-        let topics = [topic(1, 0, 10), topic(2, 0, 8), topic(3, 5, 12)];
-        assert_eq!(follow_from(&read_to, &topics), Some(5));
+        let topics = [topic(1, 0, 10, 5), topic(2, 0, 8, 8), topic(3, 5, 12, 1)];
+        assert_eq!(follow_reads(&read_to, &topics), vec![(3, 5)]);
         // Nothing new anywhere.
-        let topics = [topic(1, 0, 10), topic(2, 0, 8)];
-        assert_eq!(follow_from(&read_to, &topics), None);
+        let topics = [topic(1, 0, 10, 5), topic(2, 0, 8, 8)];
+        assert!(follow_reads(&read_to, &topics).is_empty());
+        // A new message at the same newest time: the count tells.
+        let topics = [topic(1, 0, 10, 6), topic(2, 0, 8, 8)];
+        assert_eq!(follow_reads(&read_to, &topics), vec![(1, 10)]);
         // Once read, a topic is read from its newest time, not from its
         // first, even if none of it was played (all before --start).
-        note_read(&mut read_to, &[topic(3, 5, 12)]);
-        let topics = [topic(1, 0, 10), topic(2, 0, 8), topic(3, 5, 13)];
-        assert_eq!(follow_from(&read_to, &topics), Some(12));
+        note_read(&mut read_to, &[topic(3, 5, 12, 1)]);
+        let topics = [topic(1, 0, 10, 5), topic(2, 0, 8, 8), topic(3, 5, 13, 2)];
+        assert_eq!(follow_reads(&read_to, &topics), vec![(3, 12)]);
     }
 
     #[test]

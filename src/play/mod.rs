@@ -133,6 +133,33 @@ impl Timeline {
     }
 }
 
+/// Several record streams, each in log-time order, as one stream in
+/// log-time order (ties: the earlier stream first). An error is passed on
+/// where it occurs. For a few streams (one per topic), a linear pick of
+/// the smallest head is cheaper than a heap.
+pub fn merge_by_log_time<I>(streams: Vec<I>) -> impl Iterator<Item = crate::engine::Result<Record>>
+where
+    I: Iterator<Item = crate::engine::Result<Record>>,
+{
+    let mut streams: Vec<std::iter::Peekable<I>> =
+        streams.into_iter().map(Iterator::peekable).collect();
+    std::iter::from_fn(move || {
+        let mut pick: Option<(usize, Nanos)> = None;
+        for (i, st) in streams.iter_mut().enumerate() {
+            match st.peek() {
+                // An error goes out at once, in its stream's place.
+                Some(Err(_)) => return st.next(),
+                Some(Ok(r)) if pick.is_none_or(|(_, t)| r.log_time < t) => {
+                    pick = Some((i, r.log_time));
+                }
+                _ => {}
+            }
+        }
+        let (i, _) = pick?;
+        streams[i].next()
+    })
+}
+
 /// What the reader thread left in the queue.
 enum Slot {
     Record(Record),
@@ -359,6 +386,31 @@ impl Lateness {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_streams_come_out_in_log_time_order() {
+        let rec = |topic: u32, t: Nanos| Record {
+            topic,
+            log_time: t,
+            publish_time: 0,
+            sequence: t,
+            payload: Vec::new(),
+        };
+        let a = vec![Ok(rec(1, 1)), Ok(rec(1, 4)), Ok(rec(1, 9))];
+        let b = vec![Ok(rec(2, 2)), Ok(rec(2, 4)), Ok(rec(2, 5))];
+        let c: Vec<crate::engine::Result<Record>> = Vec::new();
+        let got: Vec<(u32, Nanos)> =
+            merge_by_log_time(vec![a.into_iter(), b.into_iter(), c.into_iter()])
+                .map(|r| r.map(|r| (r.topic, r.log_time)).expect("record"))
+                .collect();
+        assert_eq!(got, vec![(1, 1), (2, 2), (1, 4), (2, 4), (2, 5), (1, 9)]);
+        let bad = vec![
+            Ok(rec(1, 1)),
+            Err(crate::engine::Error::InvalidArgument("x".into())),
+        ];
+        let out: Vec<_> = merge_by_log_time(vec![bad.into_iter()]).collect();
+        assert!(out[0].is_ok() && out[1].is_err() && out.len() == 2);
+    }
 
     const MS: u64 = 1_000_000;
 

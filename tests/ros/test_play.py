@@ -369,11 +369,15 @@ def test_follow_plays_what_a_node_records_after_the_player_started(peer, start_n
         wait_publishers(peer, subs)
         resume(peer)
         assert spin_until(peer, lambda: len(got) == 5 and len(got2) == 5, 30.0), (got, got2)
-        # Recorded after the player read its first snapshot, as fast as
-        # this process publishes, the two topics interleaved.
+        # Recorded after the player read its first snapshot, the two
+        # topics interleaved, in bursts as fast as this process publishes
+        # with pauses between (the stream's own pace), so the player's
+        # looks at the store land inside bursts too.
         for i in range(5, n):
             live.publish(String(data=f'live {i}'))
             live2.publish(String(data=f'live2 {i}'))
+            if i % 30 == 0:
+                time.sleep(0.1)
         assert spin_until(peer, lambda: len(got) >= n and len(got2) >= n, 60.0), \
             (len(got), len(got2))
         # A topic that appears while it plays: transient local on both
