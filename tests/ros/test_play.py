@@ -184,10 +184,11 @@ def start_player(*argv):
 
 def wait_publishers(peer, subscriptions, timeout_s=30.0):
     """Spins until every subscription has matched a publisher. The player's
-    --wait-for-subscribers sees its own side matched; a volatile reader
-    that matches the writer only later misses what came before, so the
-    tests with rclpy subscribers start the player paused and resume it
-    once this holds."""
+    --wait-for-subscribers sees only its writer's side matched, and this
+    only the reader's; a volatile reader misses what a writer sent before
+    both sides matched, so the tests with rclpy subscribers start the
+    player paused with --wait-for-subscribers and resume it once this
+    holds too."""
     assert spin_until(peer, lambda: all(s.get_publisher_count() > 0 for s in subscriptions),
                       timeout_s), 'the player\'s publishers never matched'
 
@@ -284,8 +285,10 @@ def test_loop_plays_again_until_interrupted(peer, tmp_path):
     got = []
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
     sub = peer.create_subscription(String, '/tick', lambda m: got.append(m.data), qos)
+    # Both sides matched before the first message: the player's own wait
+    # (its writer sees the reader) and the reader's (wait_publishers).
     player = start_player('play', bag, '--loop', '--rate', '5', '--start-paused',
-                          '--scratch', tmp_path / 'scratch')
+                          '--wait-for-subscribers', '30', '--scratch', tmp_path / 'scratch')
     try:
         wait_publishers(peer, [sub])
         resume(peer)
@@ -363,7 +366,7 @@ def test_follow_plays_what_a_node_records_after_the_player_started(peer, start_n
     # /late_src is not recorded yet: with --follow a remap may name it.
     player = start_player('--json', 'play', store, '--follow', '--remap', '/live:=/replayed',
                           '--remap', '/live2:=/replayed2', '--remap', '/late_src:=/late',
-                          '--start-paused')
+                          '--start-paused', '--wait-for-subscribers', '30')
     n = 300
     try:
         wait_publishers(peer, subs)

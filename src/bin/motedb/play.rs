@@ -235,6 +235,11 @@ fn play_bag(args: &PlayArgs, checked: Checked, json: bool) -> CliResult {
     for r in &reasons {
         eprintln!("motedb: warning: not played from {r}");
     }
+    // Played like any store: closed (the memtable written out, the
+    // writer's threads stopped) and opened read-only, so nothing of the
+    // import runs beside the player.
+    store.close()?;
+    let store = Store::open_read_only(&scratch.0)?;
     let range = check_store(args, &store, &checked)?;
     let code = run_player(args, &store, checked, range, json);
     drop(store);
