@@ -231,6 +231,29 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// What a player does until a play_next request is queued.
+    fn await_request(c: &Control) {
+        loop {
+            let w = c.wanted();
+            if w.next {
+                return;
+            }
+            c.wait(Instant::now() + Duration::from_secs(10), w.generation);
+        }
+    }
+
+    /// A caller whose play_next request is queued when this returns.
+    fn waiting_caller(c: &Arc<Control>) -> std::thread::JoinHandle<Result<Nanos, String>> {
+        let caller = {
+            let c = Arc::clone(c);
+            std::thread::spawn(move || c.play_next(Duration::from_secs(10)))
+        };
+        while !c.wanted().next {
+            std::thread::yield_now();
+        }
+        caller
+    }
+
     #[test]
     fn pause_resume_and_toggle_follow_rosbag2() {
         let c = Control::new(1.0, false).expect("rate");
@@ -269,13 +292,7 @@ mod tests {
         let player = {
             let c = Arc::clone(&c);
             std::thread::spawn(move || {
-                loop {
-                    let w = c.wanted();
-                    if w.next {
-                        break;
-                    }
-                    c.wait(Instant::now() + Duration::from_secs(10), w.generation);
-                }
+                await_request(&c);
                 c.published(42, true);
             })
         };
@@ -302,13 +319,7 @@ mod tests {
         let ender = {
             let c = Arc::clone(&c);
             std::thread::spawn(move || {
-                loop {
-                    let w = c.wanted();
-                    if w.next {
-                        break;
-                    }
-                    c.wait(Instant::now() + Duration::from_secs(10), w.generation);
-                }
+                await_request(&c);
                 c.finish();
             })
         };
@@ -340,13 +351,7 @@ mod tests {
         let c = Arc::new(Control::new(1.0, true).expect("rate"));
         // Ticket 1 waits long, ticket 2 gives up; the one message the
         // player then publishes is ticket 1's.
-        let long = {
-            let c = Arc::clone(&c);
-            std::thread::spawn(move || c.play_next(Duration::from_secs(10)))
-        };
-        while !c.wanted().next {
-            std::thread::yield_now();
-        }
+        let long = waiting_caller(&c);
         let err = c.play_next(Duration::from_millis(10)).expect_err("gave up");
         assert!(err.contains("did not publish"), "{err}");
         serve(&c, 1).join().expect("player");
@@ -377,13 +382,7 @@ mod tests {
     #[test]
     fn resuming_ends_the_waiting_requests() {
         let c = Arc::new(Control::new(1.0, true).expect("rate"));
-        let waiting = {
-            let c = Arc::clone(&c);
-            std::thread::spawn(move || c.play_next(Duration::from_secs(10)))
-        };
-        while !c.wanted().next {
-            std::thread::yield_now();
-        }
+        let waiting = waiting_caller(&c);
         c.resume();
         let err = waiting.join().expect("caller").expect_err("resumed");
         assert!(err.contains("resumed"), "{err}");

@@ -129,29 +129,9 @@ fn parse_profile(profile: &serde_yaml_ng::Value) -> Result<QosOverride, String> 
                     .ok_or(format!("depth {value:?}: use a number from 1 to 1000000"))?;
                 o.depth = Some(d as usize);
             }
-            "reliability" => {
-                o.reliable = match text {
-                    Some("reliable") => Some(true),
-                    Some("best_effort") => Some(false),
-                    Some("system_default") => None,
-                    _ => {
-                        return Err(format!(
-                            "reliability {value:?}: use reliable or best_effort"
-                        ))
-                    }
-                }
-            }
+            "reliability" => o.reliable = either(text, "reliable", "best_effort", key, value)?,
             "durability" => {
-                o.transient_local = match text {
-                    Some("transient_local") => Some(true),
-                    Some("volatile") => Some(false),
-                    Some("system_default") => None,
-                    _ => {
-                        return Err(format!(
-                            "durability {value:?}: use volatile or transient_local"
-                        ))
-                    }
-                }
+                o.transient_local = either(text, "transient_local", "volatile", key, value)?
             }
             "deadline" | "lifespan" | "liveliness_lease_duration" => {
                 if !is_default_duration(value) {
@@ -177,6 +157,23 @@ fn parse_profile(profile: &serde_yaml_ng::Value) -> Result<QosOverride, String> 
         }
     }
     Ok(o)
+}
+
+/// A two-way policy: `yes` is true, `no` false, system_default keeps what
+/// the recording offered.
+fn either(
+    text: Option<&str>,
+    yes: &str,
+    no: &str,
+    key: &str,
+    value: &serde_yaml_ng::Value,
+) -> Result<Option<bool>, String> {
+    match text {
+        Some(t) if t == yes => Ok(Some(true)),
+        Some(t) if t == no => Ok(Some(false)),
+        Some("system_default") => Ok(None),
+        _ => Err(format!("{key} {value:?}: use {yes} or {no}")),
+    }
 }
 
 /// A policy's value as rosbag2's name, lower case: names as written,
