@@ -538,7 +538,7 @@ pub fn play(
             }
         }
     }
-    if !sleep_unless_stopped(after(opts.delay), stop) {
+    if !player.idle(opts.delay, control, stop)? {
         return Ok(interrupted());
     }
     let ids = |store: &Store| -> Result<Vec<TopicId>, String> {
@@ -662,20 +662,6 @@ pub fn serve_control(
     {
         let _unused = (node_name, control);
         Ok(ControlServices(None))
-    }
-}
-
-/// Sleeps until `until`; false when `stop` was set first.
-fn sleep_unless_stopped(until: Instant, stop: &dyn Fn() -> bool) -> bool {
-    loop {
-        if stop() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return true;
-        }
-        std::thread::sleep((until - now).min(Duration::from_millis(20)));
     }
 }
 
