@@ -643,13 +643,6 @@ impl Drop for ControlServices {
     }
 }
 
-impl ControlServices {
-    /// False in a build without them (r2r only).
-    pub fn available(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
 /// Starts the control services on a node named `node_name`, with the
 /// default build's client library (rclrs). The r2r build has none.
 pub fn serve_control(

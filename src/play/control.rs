@@ -58,7 +58,6 @@ pub struct Progress {
     pub rate: f64,
     pub position: Nanos,
     pub published: u64,
-    pub finished: bool,
 }
 
 impl Control {
@@ -210,7 +209,6 @@ impl Control {
             rate: s.rate,
             position: s.position,
             published: s.published,
-            finished: s.finished,
         }
     }
 
