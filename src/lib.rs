@@ -11,3 +11,4 @@ pub mod export;
 pub mod node;
 pub mod places;
 pub mod play;
+pub mod remote;

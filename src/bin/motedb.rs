@@ -20,11 +20,14 @@ use motedb::export::{
     self, ExportControl, ExportError, ExportOptions, ImportOptions, McapCompression,
 };
 use motedb::places;
+use motedb::remote;
 
 #[path = "motedb/cat.rs"]
 mod cat;
 #[path = "motedb/check.rs"]
 mod check;
+#[path = "motedb/fleet.rs"]
+mod fleet;
 #[cfg(feature = "node")]
 #[path = "motedb/keys.rs"]
 mod keys;
@@ -37,6 +40,7 @@ mod transfer;
 
 use cat::*;
 use check::*;
+use fleet::*;
 use play::*;
 use show::*;
 use transfer::*;
@@ -55,6 +59,8 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    s3: S3Args,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -104,6 +110,15 @@ enum Cmd {
         /// Only marks carrying this tag.
         #[arg(long)]
         tag: Option<String>,
+    },
+    /// Upload a store (also one being recorded) to s3://bucket/prefix as a
+    /// consistent copy that every read command can open in place; run
+    /// again to resume or update.
+    Push(PushArgs),
+    /// Stores in object storage.
+    Fleet {
+        #[command(subcommand)]
+        cmd: FleetCmd,
     },
     /// Print the full ros2msg definition of a type from installed .msg files.
     Msgdef {
@@ -239,6 +254,7 @@ struct CatArgs {
 
 #[derive(Args)]
 struct ExportArgs {
+    /// A store directory or s3://bucket/prefix.
     store: PathBuf,
     /// Bag directory to create (must not exist).
     output: PathBuf,
@@ -256,6 +272,10 @@ struct ExportArgs {
     /// Split into files spanning this much time, e.g. 60s (like ros2 bag record -d).
     #[arg(long)]
     split_duration: Option<String>,
+    /// Export these stores too, into the same bag (repeatable): each
+    /// store's topics are then named /<store's last path segment>/<topic>.
+    #[arg(long, value_name = "STORE")]
+    merge: Vec<PathBuf>,
 }
 
 /// A CLI failure: message plus exit code.
@@ -305,6 +325,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> CliResult {
     let json = cli.json;
+    set_s3(&cli.s3)?;
     match &cli.cmd {
         Cmd::Info { store } if export::is_bag(store) => bag_info(store, json),
         Cmd::Info { store } => info(&open_read(store)?, store, json),
@@ -313,12 +334,23 @@ fn run(cli: &Cli) -> CliResult {
         Cmd::Cat(args) => cat(args, json),
         Cmd::Export(args) => export_cmd(args, json),
         Cmd::Import { store, bag, topics } => import_cmd(store, bag, topics, json),
-        Cmd::Verify { store, decode } => verify(&open_read(store)?, *decode, json),
+        Cmd::Verify { store, decode } if remote::is_remote(store) => {
+            let (store, rfs) = open_remote(store)?;
+            let bad = rfs
+                .verify_chunks()
+                .into_iter()
+                .map(|(key, why)| format!("object {key}: {why}"))
+                .collect();
+            verify(&store, bad, *decode, json)
+        }
+        Cmd::Verify { store, decode } => verify(&open_read(store)?, Vec::new(), *decode, json),
         Cmd::Compact { store } => compact(store, json),
         Cmd::Du { store } => du(&open_read(store)?, json),
         Cmd::Near(args) => near(args, json),
         Cmd::Play(args) => play(args, json),
         Cmd::Marks { store, tag } => marks(&open_read(store)?, tag.as_deref(), json),
+        Cmd::Push(args) => push_cmd(args, json),
+        Cmd::Fleet { cmd } => fleet_cmd(cmd, json),
         Cmd::Msgdef {
             type_name,
             prefixes,
@@ -331,6 +363,9 @@ fn run(cli: &Cli) -> CliResult {
 /// a read-only mount, on a store a node is recording into (a snapshot of
 /// what is durable now), and inspects exactly what is on disk.
 fn open_read(path: &Path) -> Result<Store, Fail> {
+    if remote::is_remote(path) {
+        return Ok(open_remote(path)?.0);
+    }
     require_store(path)?;
     if let Some(pid) = Store::writer_pid(path) {
         eprintln!(

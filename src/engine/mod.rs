@@ -369,6 +369,44 @@ pub struct Store {
     threads: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
+/// The files a store's manifest bytes reference, by name: what a copy of
+/// the store needs besides the manifest itself and the WAL segments
+/// numbered `wal_floor` or above (offload, `motedb push`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveFiles {
+    pub tables: Vec<String>,
+    pub vlogs: Vec<String>,
+    pub wal_floor: u64,
+}
+
+/// The manifest's file name in a store directory.
+pub const MANIFEST_FILE: &str = manifest::FILE;
+
+/// Reads manifest bytes (a committed prefix of a live store's MANIFEST is
+/// valid: a torn last batch is dropped as on open).
+pub fn live_files(manifest_bytes: &[u8]) -> Result<LiveFiles> {
+    let (st, _, _) = manifest::parse(manifest_bytes, Path::new(manifest::FILE))?;
+    let name = |p: PathBuf| p.to_string_lossy().into_owned();
+    Ok(LiveFiles {
+        tables: st
+            .tables
+            .keys()
+            .map(|n| name(sstable::table_path(Path::new(""), *n)))
+            .collect(),
+        vlogs: st
+            .vlogs
+            .iter()
+            .map(|n| name(vlog::vlog_path(Path::new(""), *n)))
+            .collect(),
+        wal_floor: st.wal_floor,
+    })
+}
+
+/// The segment number of a WAL file name (`wal-NNNNNN.log`).
+pub fn wal_segment(name: &str) -> Option<u64> {
+    wal::parse_segment(name)
+}
+
 impl Store {
     /// Opens (creating if missing) a store directory, locked against a second
     /// writer process.

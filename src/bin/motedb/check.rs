@@ -4,9 +4,14 @@ use super::*;
 
 /// Reads every record of every topic through the public API and checks
 /// that counts match the catalog (and optionally that messages decode).
-pub(crate) fn verify(store: &Store, decode: bool, json: bool) -> CliResult {
+/// `problems`: found before (a remote store's damaged objects).
+pub(crate) fn verify(
+    store: &Store,
+    mut problems: Vec<String>,
+    decode: bool,
+    json: bool,
+) -> CliResult {
     let topics = store.topics();
-    let mut problems = Vec::new();
     let mut total = 0u64;
     for t in &topics {
         let (n, p) = verify_topic(store, t, decode);

@@ -48,12 +48,13 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, Fail> {
     }
 }
 
+/// The options and the message count of an export of the stores whose
+/// topics are `all` (relative times count from their first and last message).
 pub(crate) fn export_options(
     args: &ExportArgs,
-    store: &Store,
+    all: &[TopicInfo],
 ) -> Result<(ExportOptions, u64), Fail> {
-    let all = store.topics();
-    let (first, last) = bounds(&all);
+    let (first, last) = bounds(all);
     let (start, end) = time_range(&args.range, first, last)?;
     let split_duration = match &args.split_duration {
         Some(d) => Some(
@@ -91,17 +92,22 @@ pub(crate) fn export_cmd(args: &ExportArgs, json: bool) -> CliResult {
             ),
         ));
     }
-    let store = open_read(&args.store)?;
-    let (opts, total) = export_options(args, &store)?;
-    let bar = progress_bar(total);
-    let progress = |n: u64, _bytes: u64| bar.set_position(n);
-    catch_sigint();
-    let ctl = ExportControl {
-        progress: Some(&progress),
-        cancel: Some(&INTERRUPTED),
+    let summary = if args.merge.is_empty() {
+        let store = open_read(&args.store)?;
+        let (opts, total) = export_options(args, &store.topics())?;
+        let bar = progress_bar(total);
+        let progress = |n: u64, _bytes: u64| bar.set_position(n);
+        catch_sigint();
+        let ctl = ExportControl {
+            progress: Some(&progress),
+            cancel: Some(&INTERRUPTED),
+        };
+        let summary = export::export_bag_with(&store, &opts, &ctl)?;
+        bar.finish_and_clear();
+        summary
+    } else {
+        export_merged(args)?
     };
-    let summary = export::export_bag_with(&store, &opts, &ctl)?;
-    bar.finish_and_clear();
     if json {
         print_json(&json!({
             "path": summary.path, "message_count": summary.message_count,

@@ -1,0 +1,453 @@
+//! `push`: mirrors a local store, also one a node is recording into, to a
+//! bucket prefix so that the remote copy is always one consistent store.
+//!
+//! The rule (docs/design.md, "Offload"):
+//! 1. read the MANIFEST's bytes once: the committed state to copy;
+//! 2. upload, as chunks, the WAL segments at or above its floor, then the
+//!    tables it lists, then its value-log files: value-log files only grow
+//!    and are read last, so every pointer from the WAL and the tables
+//!    resolves in the copy;
+//! 3. open that cut (the manifest bytes, each file at its uploaded size)
+//!    read-only as the engine would: it must open, and gives the summary;
+//! 4. write the index, which names every chunk: the commit point. Readers
+//!    see the old index or the new one, never a mix;
+//! 5. delete chunk objects that neither the new index nor the one before
+//!    names (a reader that loaded the old index keeps working for a round).
+//!
+//! A file that vanishes meanwhile (compaction, a raised WAL floor) restarts
+//! the round; chunks already uploaded are found by name and not sent again,
+//! which is also how a push resumes after a crash or a lost connection.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::fs::{ReadOnlyFs, Snapshot};
+use super::index::{Chunk, Index, RemoteFile, Summary, TopicSummary, FORMAT};
+use super::{Bucket, Location, RemoteError, Result, INDEX};
+use crate::engine::{self, Options, Store};
+
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// Upload at most this many bytes per second (None: as fast as it goes).
+    pub max_bytes_per_s: Option<u64>,
+    /// Largest chunk object.
+    pub chunk_bytes: u64,
+    /// A file's last chunk shorter than this is sent again together with
+    /// what the file grew by, so growing files do not become many tiny
+    /// objects.
+    pub min_chunk_bytes: u64,
+    /// Checked between chunks.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            max_bytes_per_s: None,
+            chunk_bytes: 8 << 20,
+            min_chunk_bytes: 1 << 20,
+            cancel: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PushReport {
+    pub url: String,
+    /// The index generation now remote.
+    pub generation: u64,
+    /// False when the remote copy already equalled the local store.
+    pub changed: bool,
+    pub files: usize,
+    /// Bytes the remote copy's files hold.
+    pub store_bytes: u64,
+    pub uploaded_chunks: u64,
+    pub uploaded_bytes: u64,
+    /// Chunks found already uploaded (by an interrupted push).
+    pub found_chunks: u64,
+    pub deleted_objects: u64,
+    /// Rounds started again because a file vanished under the push.
+    pub restarts: u32,
+    pub summary: Summary,
+}
+
+/// A file vanished or changed under the round: start again.
+struct Restart(String);
+
+enum Fail {
+    Restart(Restart),
+    Error(RemoteError),
+}
+
+impl From<RemoteError> for Fail {
+    fn from(e: RemoteError) -> Fail {
+        Fail::Error(e)
+    }
+}
+
+fn local(path: &Path) -> impl FnOnce(std::io::Error) -> Fail + '_ {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Fail::Restart(Restart(path.display().to_string()))
+        } else {
+            Fail::Error(RemoteError::Local {
+                path: path.display().to_string(),
+                source: e,
+            })
+        }
+    }
+}
+
+/// Rounds tried before giving up on a store that changes too fast.
+const ROUNDS: u32 = 20;
+
+/// Pushes the store in `dir` to `location`. Resumable: run it again after
+/// any failure; what was uploaded is reused.
+pub fn push(
+    dir: &Path,
+    bucket: &Bucket,
+    location: &Location,
+    opts: &PushOptions,
+) -> Result<PushReport> {
+    let manifest_path = dir.join(engine::MANIFEST_FILE);
+    if !manifest_path.is_file() {
+        return Err(RemoteError::Local {
+            path: dir.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no motedb store here"),
+        });
+    }
+    bucket.check()?;
+    let url = location.to_string();
+    let prev = match bucket.get_opt(&location.key(INDEX))? {
+        Some(b) => Some(Index::parse(&b, &url)?),
+        None => None,
+    };
+    let chunks_prefix = location.key("chunks");
+    let strip = |k: String| {
+        k.strip_prefix(&format!("{}/", location.prefix))
+            .map(str::to_string)
+            .unwrap_or(k)
+    };
+    let mut present: HashMap<String, u64> = bucket
+        .list(&chunks_prefix)?
+        .into_iter()
+        .map(|(k, n)| (strip(k), n))
+        .collect();
+    let mut report = PushReport {
+        url: url.clone(),
+        ..PushReport::default()
+    };
+    let mut throttle = Throttle::new(opts.max_bytes_per_s);
+    let mut restarts = 0;
+    let (files, summary) = loop {
+        match round(
+            dir,
+            bucket,
+            location,
+            prev.as_ref(),
+            &mut present,
+            opts,
+            &mut report,
+            &mut throttle,
+        ) {
+            Ok(r) => break r,
+            Err(Fail::Error(e)) => return Err(e),
+            Err(Fail::Restart(Restart(what))) => {
+                restarts += 1;
+                if restarts >= ROUNDS {
+                    return Err(RemoteError::Local {
+                        path: what,
+                        source: std::io::Error::other(format!(
+                            "files kept vanishing under the push ({ROUNDS} rounds)"
+                        )),
+                    });
+                }
+            }
+        }
+    };
+    report.restarts = restarts;
+    report.files = files.len();
+    report.store_bytes = files.values().map(|f| f.size).sum();
+    report.summary = summary.clone();
+    let changed = prev.as_ref().is_none_or(|p| p.files != files);
+    let index = if changed {
+        let ix = Index {
+            format: FORMAT.to_string(),
+            generation: prev.as_ref().map_or(0, |p| p.generation) + 1,
+            pushed_at_ns: crate::export::timearg::now_ns(),
+            source: source_name(dir),
+            files,
+            summary,
+        };
+        let bytes = serde_json::to_vec_pretty(&ix).map_err(|e| RemoteError::Request {
+            url: url.clone(),
+            detail: format!("encoding the index: {e}"),
+        })?;
+        bucket.put(&location.key(INDEX), bytes)?;
+        ix
+    } else {
+        prev.clone().unwrap_or_default()
+    };
+    report.changed = changed;
+    report.generation = index.generation;
+    // Garbage: chunk objects neither this index nor the one before names.
+    let mut keep: HashSet<String> = index.keys().collect();
+    if let Some(p) = &prev {
+        keep.extend(p.keys());
+    }
+    for key in present.keys().filter(|k| !keep.contains(*k)) {
+        bucket.delete(&location.key(key))?;
+        report.deleted_objects += 1;
+    }
+    Ok(report)
+}
+
+fn source_name(dir: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let path = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("{host}:{}", path.display())
+}
+
+/// Where a file's bytes come from: the manifest read once, or the file.
+enum Bytes<'a> {
+    Memory(&'a [u8]),
+    File(File),
+}
+
+impl Bytes<'_> {
+    fn read(&self, path: &Path, off: u64, len: u64) -> std::result::Result<Vec<u8>, Fail> {
+        match self {
+            Bytes::Memory(b) => Ok(b[off as usize..(off + len) as usize].to_vec()),
+            Bytes::File(f) => {
+                let mut buf = vec![0; len as usize];
+                f.read_exact_at(&mut buf, off).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        // Cut shorter under us: changed, so start again.
+                        Fail::Restart(Restart(path.display().to_string()))
+                    } else {
+                        local(path)(e)
+                    }
+                })?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn round(
+    dir: &Path,
+    bucket: &Bucket,
+    location: &Location,
+    prev: Option<&Index>,
+    present: &mut HashMap<String, u64>,
+    opts: &PushOptions,
+    report: &mut PushReport,
+    throttle: &mut Throttle,
+) -> std::result::Result<(BTreeMap<String, RemoteFile>, Summary), Fail> {
+    let manifest_path = dir.join(engine::MANIFEST_FILE);
+    let manifest = std::fs::read(&manifest_path).map_err(local(&manifest_path))?;
+    let live = engine::live_files(&manifest).map_err(RemoteError::from)?;
+    let mut wal: Vec<(u64, String)> = std::fs::read_dir(dir)
+        .map_err(local(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            engine::wal_segment(&name)
+                .filter(|s| *s >= live.wal_floor)
+                .map(|s| (s, name))
+        })
+        .collect();
+    wal.sort();
+    // The order matters: value-log files last (see the module comment).
+    let names: Vec<String> = std::iter::once(engine::MANIFEST_FILE.to_string())
+        .chain(wal.into_iter().map(|(_, n)| n))
+        .chain(live.tables.iter().cloned())
+        .chain(live.vlogs.iter().cloned())
+        .collect();
+    let mut files = BTreeMap::new();
+    for name in names {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(Fail::Error(RemoteError::Cancelled));
+        }
+        let path = dir.join(&name);
+        let (src, size) = if name == engine::MANIFEST_FILE {
+            (Bytes::Memory(&manifest), manifest.len() as u64)
+        } else {
+            let f = File::open(&path).map_err(local(&path))?;
+            let size = f.metadata().map_err(local(&path))?.len();
+            (Bytes::File(f), size)
+        };
+        let old = prev.and_then(|p| p.files.get(&name));
+        let immutable = name.ends_with(".sst");
+        let mut chunks = kept_chunks(old, &src, &path, size, immutable, opts)?;
+        let mut at = chunks.last().map_or(0, Chunk::end);
+        while at < size {
+            if opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(Fail::Error(RemoteError::Cancelled));
+            }
+            let len = opts.chunk_bytes.min(size - at);
+            let data = src.read(&path, at, len)?;
+            let c = Chunk {
+                offset: at,
+                len,
+                crc32: crc32fast::hash(&data),
+            };
+            let key = c.key(&name);
+            if present.get(&key) == Some(&len) {
+                report.found_chunks += 1;
+            } else {
+                throttle.wait(len);
+                bucket.put(&location.key(&key), data)?;
+                present.insert(key, len);
+                report.uploaded_chunks += 1;
+                report.uploaded_bytes += len;
+            }
+            chunks.push(c);
+            at += len;
+        }
+        files.insert(name, RemoteFile { size, chunks });
+    }
+    let summary = check_cut(dir, manifest, &files)?;
+    Ok((files, summary))
+}
+
+/// The chunks of the previous push that still hold the file's bytes.
+fn kept_chunks(
+    old: Option<&RemoteFile>,
+    src: &Bytes<'_>,
+    path: &Path,
+    size: u64,
+    immutable: bool,
+    opts: &PushOptions,
+) -> std::result::Result<Vec<Chunk>, Fail> {
+    let Some(old) = old else {
+        return Ok(Vec::new());
+    };
+    let matches = |c: &Chunk| -> std::result::Result<bool, Fail> {
+        Ok(c.end() <= size && crc32fast::hash(&src.read(path, c.offset, c.len)?) == c.crc32)
+    };
+    let mut kept = if immutable && old.size == size {
+        // A table never changes once named in a manifest.
+        old.chunks.clone()
+    } else if old.size <= size && old.chunks.last().map_or(Ok(true), matches)? {
+        // Grown at its end (WAL, value log, manifest log): checking the
+        // last chunk catches a tail cut and written again.
+        old.chunks.clone()
+    } else {
+        // Rewritten (a manifest snapshot) or cut: keep the prefix that
+        // still matches.
+        let mut k = Vec::new();
+        for c in &old.chunks {
+            if !matches(c)? {
+                break;
+            }
+            k.push(*c);
+        }
+        k
+    };
+    if let Some(last) = kept.last() {
+        if last.len < opts.min_chunk_bytes && last.end() < size {
+            kept.pop();
+        }
+    }
+    Ok(kept)
+}
+
+/// Opens the cut a round uploaded, read-only, as a reader of the remote
+/// copy will: proves it is a consistent store and yields the summary.
+fn check_cut(
+    dir: &Path,
+    manifest: Vec<u8>,
+    files: &BTreeMap<String, RemoteFile>,
+) -> std::result::Result<Summary, Fail> {
+    let snapshot = Snapshot {
+        dir: dir.to_path_buf(),
+        manifest,
+        sizes: files
+            .iter()
+            .filter(|(n, _)| n.as_str() != engine::MANIFEST_FILE)
+            .map(|(n, f)| (n.clone(), f.size))
+            .collect(),
+    };
+    let options = Options {
+        fs: Arc::new(ReadOnlyFs(Arc::new(snapshot))),
+        ..Options::default()
+    };
+    let store = match Store::open_read_only_with(dir, options) {
+        Ok(s) => s,
+        Err(engine::Error::Io { path, source })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(Fail::Restart(Restart(path.display().to_string())))
+        }
+        Err(e) => return Err(Fail::Error(e.into())),
+    };
+    Ok(summarize(&store))
+}
+
+pub fn summarize(store: &Store) -> Summary {
+    let infos = store.topics();
+    Summary {
+        messages: infos.iter().map(|t| t.message_count).sum(),
+        payload_bytes: infos.iter().map(|t| t.size_bytes).sum(),
+        first_ns: infos.iter().filter_map(|t| t.first_time).min(),
+        last_ns: infos.iter().filter_map(|t| t.last_time).max(),
+        topics: infos
+            .into_iter()
+            .map(|t| TopicSummary {
+                name: t.spec.name,
+                type_name: t.spec.type_name,
+                messages: t.message_count,
+                first_ns: t.first_time,
+                last_ns: t.last_time,
+            })
+            .collect(),
+    }
+}
+
+/// Paces uploads to a byte rate.
+struct Throttle {
+    rate: Option<u64>,
+    start: Instant,
+    sent: u64,
+}
+
+impl Throttle {
+    fn new(rate: Option<u64>) -> Throttle {
+        Throttle {
+            rate,
+            start: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    /// Sleeps until sending `n` more bytes keeps within the rate.
+    fn wait(&mut self, n: u64) {
+        let Some(rate) = self.rate.filter(|r| *r > 0) else {
+            return;
+        };
+        let due = Duration::from_secs_f64(self.sent as f64 / rate as f64);
+        if let Some(d) = due.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(d);
+        }
+        self.sent += n;
+    }
+}
