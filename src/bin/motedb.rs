@@ -335,13 +335,7 @@ fn run(cli: &Cli) -> CliResult {
         Cmd::Export(args) => export_cmd(args, json),
         Cmd::Import { store, bag, topics } => import_cmd(store, bag, topics, json),
         Cmd::Verify { store, decode } if remote::is_remote(store) => {
-            let (store, rfs) = open_remote(store)?;
-            let bad = rfs
-                .verify_chunks()
-                .into_iter()
-                .map(|(key, why)| format!("object {key}: {why}"))
-                .collect();
-            verify(&store, bad, *decode, json)
+            verify_remote(store, *decode, json)
         }
         Cmd::Verify { store, decode } => verify(&open_read(store)?, Vec::new(), *decode, json),
         Cmd::Compact { store } => compact(store, json),

@@ -307,12 +307,19 @@ impl Source for RemoteFs {
 /// path `s3://bucket/prefix`, so errors name the remote file.
 pub fn open_store(bucket: Arc<Bucket>, location: &Location) -> Result<(Store, Arc<RemoteFs>)> {
     let rfs = Arc::new(RemoteFs::open(bucket, location.clone())?);
+    Ok((open_with(&rfs)?, rfs))
+}
+
+/// The store whose index `rfs` holds.
+pub fn open_with(rfs: &Arc<RemoteFs>) -> Result<Store> {
     let options = Options {
         fs: Arc::new(ReadOnlyFs(rfs.clone())),
         ..Options::default()
     };
-    let store = Store::open_read_only_with(PathBuf::from(location.to_string()), options)?;
-    Ok((store, rfs))
+    Ok(Store::open_read_only_with(
+        PathBuf::from(rfs.location.to_string()),
+        options,
+    )?)
 }
 
 /// A local store as a push uploads it: the manifest bytes read at the

@@ -28,7 +28,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutPayload, RetryConfig};
 
-pub use fs::{open_store, RemoteFs};
+pub use fs::{open_store, open_with, RemoteFs};
 pub use index::{Chunk, Index, RemoteFile, Summary, TopicSummary};
 pub use push::{push, PushOptions, PushReport};
 

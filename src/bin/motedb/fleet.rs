@@ -10,7 +10,7 @@ use super::*;
 /// The S3 settings of this run (global options over the environment).
 static CONFIG: OnceLock<Config> = OnceLock::new();
 
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone)]
 pub(crate) struct S3Args {
     /// A file of KEY=VALUE lines (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
     /// AWS_REGION, MOTEDB_S3_ENDPOINT) over the environment.
@@ -20,6 +20,10 @@ pub(crate) struct S3Args {
     /// MOTEDB_S3_ENDPOINT, AWS_ENDPOINT_URL, else AWS).
     #[arg(long, global = true, value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// How long a failing request (server down, connection refused, 5xx)
+    /// is retried before the command fails.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "60s")]
+    s3_retry_for: String,
 }
 
 impl From<RemoteError> for Fail {
@@ -42,6 +46,15 @@ pub(crate) fn set_s3(args: &S3Args) -> Result<(), Fail> {
     if let Some(e) = &args.s3_endpoint {
         cfg.endpoint = Some(e.clone());
     }
+    cfg.retry_for = humantime::parse_duration(&args.s3_retry_for).map_err(|_| {
+        fail(
+            2,
+            format!(
+                "bad --s3-retry-for {:?}: use e.g. 60s or 5m",
+                args.s3_retry_for
+            ),
+        )
+    })?;
     let _ignored = CONFIG.set(cfg);
     Ok(())
 }
@@ -60,15 +73,48 @@ fn bucket(loc: &Location) -> Result<Arc<Bucket>, Fail> {
 
 /// A remote store, read in place.
 pub(crate) fn open_remote(arg: &Path) -> Result<(Store, Arc<RemoteFs>), Fail> {
+    let rfs = remote_fs(arg)?;
+    Ok((open_remote_with(&rfs)?, rfs))
+}
+
+fn remote_fs(arg: &Path) -> Result<Arc<RemoteFs>, Fail> {
     let loc = location(arg)?;
-    let b = bucket(&loc)?;
-    match remote::open_store(b, &loc) {
-        Ok(r) => Ok(r),
-        Err(RemoteError::Store(e)) => Err(fail(
+    Ok(Arc::new(RemoteFs::open(bucket(&loc)?, loc)?))
+}
+
+fn open_remote_with(rfs: &Arc<RemoteFs>) -> Result<Store, Fail> {
+    remote::open_with(rfs).map_err(|e| match e {
+        RemoteError::Store(e) => fail(
             1,
-            format!("{loc}: {e} (if a push is running, try again)"),
-        )),
-        Err(e) => Err(e.into()),
+            format!("{}: {e} (if a push is running, try again)", rfs.location),
+        ),
+        e => e.into(),
+    })
+}
+
+/// `verify` of a remote store: first every object whole against the
+/// index's checksums, then what `verify` reads through the engine; a store
+/// too damaged to open is reported, exit 3, like any other damage.
+pub(crate) fn verify_remote(arg: &Path, decode: bool, json: bool) -> CliResult {
+    let rfs = remote_fs(arg)?;
+    let mut problems: Vec<String> = rfs
+        .verify_chunks()
+        .into_iter()
+        .map(|(key, why)| format!("object {key}: {why}"))
+        .collect();
+    match open_remote_with(&rfs) {
+        Ok(store) => verify(&store, problems, decode, json),
+        Err(f) => {
+            problems.push(format!("opening the store: {}", f.msg));
+            if json {
+                print_json(&json!({"problems": problems, "files": [], "messages_read": 0}));
+            } else {
+                for p in &problems {
+                    println!("  PROBLEM: {p}");
+                }
+            }
+            Ok(3)
+        }
     }
 }
 
