@@ -25,6 +25,10 @@ pub struct Status {
 pub const STORAGE: &str = "motedb: storage";
 pub const COMPACTION: &str = "motedb: compaction";
 pub const RECORDER: &str = "motedb: recorder";
+pub const OFFLOAD: &str = "motedb: offload";
+
+/// Failed offload rounds in a row before the status turns ERROR.
+pub const OFFLOAD_ERROR_AFTER: u64 = 3;
 
 /// The recorder's counters at one instant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +67,8 @@ pub struct RecorderSnapshot {
     pub paused: bool,
     /// Messages taken and discarded while paused since the start.
     pub skipped_while_paused: u64,
+    /// The offload's state (None: `offload.url` not set).
+    pub offload: Option<crate::remote::OffloadStatus>,
 }
 
 /// Paces `/diagnostics` by `diagnostic_updater.period`, which may change
@@ -163,13 +169,16 @@ impl Composer {
         self
     }
 
-    /// The three statuses for one period.
+    /// The three statuses for one period, and the offload's when it is on.
     pub fn compose(&mut self, health: &Health, recorder: &RecorderSnapshot) -> Vec<Status> {
-        let statuses = vec![
+        let mut statuses = vec![
             self.storage(health, recorder),
             self.compaction(health),
             self.recorder(health, recorder),
         ];
+        if let Some(o) = &recorder.offload {
+            statuses.push(self.offload(health, o));
+        }
         self.last_dropped = recorder.messages_dropped;
         self.last_failed = health.compactions_failed;
         self.last_jumps = recorder.clock_jumps_back;
@@ -304,6 +313,43 @@ impl Composer {
             kv("pins_released", h.pins_released),
         ];
         self.status("storage", v, "OK", values)
+    }
+
+    fn offload(&self, h: &Health, o: &crate::remote::OffloadStatus) -> Status {
+        let mut v = Verdict::new();
+        if o.failures_in_a_row > 0 {
+            let level = if o.failures_in_a_row >= OFFLOAD_ERROR_AFTER {
+                Level::Error
+            } else {
+                Level::Warn
+            };
+            v.raise(
+                level,
+                format!(
+                    "{} offload round(s) in a row failed, retried every period: {}",
+                    o.failures_in_a_row, o.last_error
+                ),
+            );
+        } else if o.last_success_ns.is_none() {
+            v.raise(Level::Warn, "first offload round not finished yet".into());
+        }
+        let values = vec![
+            kv("url", &o.url),
+            kv("state", if o.pushing { "pushing" } else { "waiting" }),
+            kv("rounds", o.rounds),
+            kv("failures_in_a_row", o.failures_in_a_row),
+            kv("last_error", &o.last_error),
+            kv(
+                "last_success",
+                o.last_success_ns
+                    .map_or_else(String::new, crate::export::timearg::format_time),
+            ),
+            kv("generation", o.generation),
+            kv("remote_bytes", o.remote_bytes),
+            kv("backlog_bytes", h.disk_bytes.saturating_sub(o.remote_bytes)),
+            kv("uploaded_bytes", o.uploaded_bytes),
+        ];
+        self.status("offload", v, "OK", values)
     }
 
     fn compaction(&self, h: &Health) -> Status {
@@ -830,5 +876,56 @@ mod tests {
             value("recovery_torn_tails"),
             "wal-000003.log@2109: 66 bytes (zero-filled region)"
         );
+    }
+
+    #[test]
+    fn offload_status_appears_when_on_and_escalates_with_failures_in_a_row() {
+        let mut c = Composer::new("hw", "rclrs");
+        assert_eq!(
+            c.compose(&healthy(), &RecorderSnapshot::default()).len(),
+            3,
+            "no offload status when it is off"
+        );
+        let mut o = crate::remote::OffloadStatus {
+            url: "s3://fleet/r".into(),
+            ..Default::default()
+        };
+        let status = |c: &mut Composer, o: &crate::remote::OffloadStatus, disk: u64| {
+            let r = RecorderSnapshot {
+                offload: Some(o.clone()),
+                ..RecorderSnapshot::default()
+            };
+            let h = Health {
+                disk_bytes: disk,
+                ..healthy()
+            };
+            let st = c.compose(&h, &r);
+            assert_eq!(st.len(), 4);
+            st[3].clone()
+        };
+        let s = status(&mut c, &o, 0);
+        assert_eq!((s.level, s.name.as_str()), (Level::Warn, OFFLOAD));
+        assert!(s.message.contains("first offload round"), "{}", s.message);
+        o.last_success_ns = Some(1);
+        o.remote_bytes = 700;
+        o.generation = 4;
+        let s = status(&mut c, &o, 1000);
+        assert_eq!(s.level, Level::Ok);
+        let value = |s: &Status, k: &str| {
+            s.values
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(value(&s, "backlog_bytes"), "300");
+        assert_eq!(value(&s, "generation"), "4");
+        o.failures_in_a_row = 1;
+        o.last_error = "connection refused".into();
+        let s = status(&mut c, &o, 1000);
+        assert_eq!(s.level, Level::Warn);
+        assert!(s.message.contains("connection refused"), "{}", s.message);
+        o.failures_in_a_row = OFFLOAD_ERROR_AFTER;
+        assert_eq!(status(&mut c, &o, 1000).level, Level::Error);
     }
 }

@@ -68,3 +68,22 @@ fn close_store(store: Arc<Store>, params: &NodeParams) -> Result<()> {
         Err(store) => store.sync().map_err(storage),
     }
 }
+
+/// Starts mirroring the store when `offload.url` is set; its state goes to
+/// `/diagnostics` through `stats`. Dropping the offloader stops it.
+fn start_offload(
+    params: &NodeParams,
+    stats: &recorder::ingest::Stats,
+) -> Result<Option<crate::remote::Offloader>> {
+    let Some(o) = &params.offload else {
+        return Ok(None);
+    };
+    let off = crate::remote::Offloader::start(o.settings(&params.storage_path)?).map_err(|e| {
+        NodeError::ParamValue {
+            name: "offload.url".into(),
+            reason: e.to_string(),
+        }
+    })?;
+    let _already = stats.offload.set(off.status_handle());
+    Ok(Some(off))
+}

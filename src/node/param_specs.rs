@@ -180,6 +180,36 @@ pub const SPECS: &[ParamSpec] = &[
         "Default and cap of bytes per ~/query_range page.",
     ),
     spec(
+        "offload.url",
+        false,
+        None,
+        "Mirror the store to s3://bucket/prefix every offload.period_s; empty: off. Read-only.",
+    ),
+    spec(
+        "offload.endpoint",
+        false,
+        None,
+        "S3 endpoint URL; empty: MOTEDB_S3_ENDPOINT, AWS_ENDPOINT_URL, else AWS. Read-only.",
+    ),
+    spec(
+        "offload.credentials_file",
+        false,
+        None,
+        "File of KEY=VALUE lines (AWS_ACCESS_KEY_ID, ...) over the environment; empty: none. Read-only.",
+    ),
+    spec(
+        "offload.period_s",
+        false,
+        Some(0.0),
+        "Seconds between offload rounds (> 0). Read-only.",
+    ),
+    spec(
+        "offload.max_bytes_per_s",
+        false,
+        Some(0.0),
+        "Offload upload cap in bytes per second; 0: none. Read-only.",
+    ),
+    spec(
         "export.directory",
         false,
         None,

@@ -82,9 +82,57 @@ pub struct NodeParams {
     /// Start with recording paused (`~/resume` starts it), like
     /// `ros2 bag record --start-paused`.
     pub start_paused: bool,
+    /// `offload.*`: mirror the store to object storage (None: off).
+    pub offload: Option<OffloadParams>,
     /// `qos_overrides.<topic>.reliability` (reliable, best_effort) and
     /// `qos_overrides.<topic>.durability` (transient_local, volatile).
     pub qos_overrides: BTreeMap<String, Override>,
+}
+
+/// Where and how often the node mirrors its store (`offload.*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffloadParams {
+    pub url: String,
+    pub endpoint: String,
+    pub credentials_file: String,
+    pub period: Duration,
+    /// 0: no cap.
+    pub max_bytes_per_s: u64,
+}
+
+impl OffloadParams {
+    /// The client settings: the environment, then the credentials file,
+    /// then the endpoint parameter.
+    pub fn settings(&self, dir: &std::path::Path) -> Result<crate::remote::OffloadSettings> {
+        let bad = |name: &str, e: crate::remote::RemoteError| NodeError::ParamValue {
+            name: name.into(),
+            reason: e.to_string(),
+        };
+        let location =
+            crate::remote::Location::parse(&self.url).map_err(|e| bad("offload.url", e))?;
+        let mut config = crate::remote::Config::from_env();
+        if !self.credentials_file.is_empty() {
+            config = config
+                .with_file(std::path::Path::new(&self.credentials_file))
+                .map_err(|e| bad("offload.credentials_file", e))?;
+        }
+        if !self.endpoint.is_empty() {
+            config.endpoint = Some(self.endpoint.clone());
+        }
+        if config.access_key_id.is_none() || config.secret_access_key.is_none() {
+            return Err(NodeError::ParamValue {
+                name: "offload.url".into(),
+                reason: "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or offload.credentials_file".into(),
+            });
+        }
+        Ok(crate::remote::OffloadSettings {
+            dir: dir.to_path_buf(),
+            config,
+            location,
+            period: self.period,
+            max_bytes_per_s: (self.max_bytes_per_s > 0).then_some(self.max_bytes_per_s),
+        })
+    }
 }
 
 /// `$ROS_HOME`, else `~/.ros`.
@@ -126,6 +174,7 @@ impl NodeParams {
             start_paused: false,
             places_mark_topic: String::new(),
             places_pose_topics: Vec::new(),
+            offload: None,
             qos_overrides: BTreeMap::new(),
         }
     }
@@ -225,6 +274,21 @@ impl NodeParams {
         }
         if let Some(v) = r.strings("places.pose_topics")? {
             p.places_pose_topics = v;
+        }
+        if let Some(url) = r.string("offload.url")?.filter(|u| !u.is_empty()) {
+            crate::remote::Location::parse(&url).map_err(|e| NodeError::ParamValue {
+                name: "offload.url".into(),
+                reason: e.to_string(),
+            })?;
+            p.offload = Some(OffloadParams {
+                url,
+                endpoint: r.string("offload.endpoint")?.unwrap_or_default(),
+                credentials_file: r.string("offload.credentials_file")?.unwrap_or_default(),
+                period: r
+                    .seconds("offload.period_s")?
+                    .unwrap_or(Duration::from_secs(60)),
+                max_bytes_per_s: r.non_negative("offload.max_bytes_per_s")?.unwrap_or(0),
+            });
         }
         p.qos_overrides = qos_overrides(given)?;
         if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes >= p.retention_max_bytes {
@@ -343,6 +407,47 @@ impl NodeParams {
             ),
             ("export.directory", path(&self.export_directory)),
             ("use_sim_time", V::Bool(self.use_sim_time)),
+            (
+                "offload.url",
+                V::String(
+                    self.offload
+                        .as_ref()
+                        .map(|o| o.url.clone())
+                        .unwrap_or_default(),
+                ),
+            ),
+            (
+                "offload.endpoint",
+                V::String(
+                    self.offload
+                        .as_ref()
+                        .map(|o| o.endpoint.clone())
+                        .unwrap_or_default(),
+                ),
+            ),
+            (
+                "offload.credentials_file",
+                V::String(
+                    self.offload
+                        .as_ref()
+                        .map(|o| o.credentials_file.clone())
+                        .unwrap_or_default(),
+                ),
+            ),
+            (
+                "offload.period_s",
+                V::Double(
+                    self.offload
+                        .as_ref()
+                        .map_or(60.0, |o| o.period.as_secs_f64()),
+                ),
+            ),
+            (
+                "offload.max_bytes_per_s",
+                V::Integer(saturating_i64(
+                    self.offload.as_ref().map_or(0, |o| o.max_bytes_per_s),
+                )),
+            ),
         ]
     }
 }
@@ -766,5 +871,101 @@ mod tests {
         dedup.dedup();
         assert_eq!(names.len(), dedup.len());
         assert!(names.contains(&"storage.path"));
+    }
+
+    #[test]
+    fn offload_is_off_by_default_and_takes_its_settings_with_checks() {
+        let p = NodeParams::defaults("/r".as_ref());
+        assert_eq!(p.offload, None);
+        let p = NodeParams::from_overrides(
+            &given(&[
+                (
+                    "offload.url",
+                    ParamValue::String("s3://fleet/robot7".into()),
+                ),
+                (
+                    "offload.endpoint",
+                    ParamValue::String("http://127.0.0.1:3900".into()),
+                ),
+                ("offload.period_s", ParamValue::Double(2.5)),
+                ("offload.max_bytes_per_s", ParamValue::Integer(1 << 20)),
+            ]),
+            "/r".as_ref(),
+        )
+        .unwrap();
+        let o = p.offload.clone().unwrap();
+        assert_eq!(
+            (
+                o.url.as_str(),
+                o.endpoint.as_str(),
+                o.period,
+                o.max_bytes_per_s
+            ),
+            (
+                "s3://fleet/robot7",
+                "http://127.0.0.1:3900",
+                Duration::from_millis(2500),
+                1 << 20
+            )
+        );
+        let eff: BTreeMap<_, _> = p.effective().into_iter().collect();
+        assert_eq!(eff["offload.period_s"], ParamValue::Double(2.5));
+        assert_eq!(
+            eff["offload.url"],
+            ParamValue::String("s3://fleet/robot7".into())
+        );
+        // The default period, and a credentials file that names the key.
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("env");
+        std::fs::write(
+            &creds,
+            "export AWS_ACCESS_KEY_ID=GK1\nexport AWS_SECRET_ACCESS_KEY=s\nMOTEDB_S3_ENDPOINT=http://e\n",
+        )
+        .unwrap();
+        let p = NodeParams::from_overrides(
+            &given(&[
+                ("offload.url", ParamValue::String("s3://fleet/r".into())),
+                (
+                    "offload.credentials_file",
+                    ParamValue::String(creds.display().to_string()),
+                ),
+            ]),
+            "/r".as_ref(),
+        )
+        .unwrap();
+        let o = p.offload.unwrap();
+        assert_eq!(o.period, Duration::from_secs(60));
+        let s = o.settings("/store".as_ref()).unwrap();
+        assert_eq!(s.config.access_key_id.as_deref(), Some("GK1"));
+        assert_eq!(s.config.endpoint.as_deref(), Some("http://e"));
+        assert_eq!(s.location.prefix, "r");
+        for (name, value, says) in [
+            (
+                "offload.url",
+                ParamValue::String("fleet/robot7".into()),
+                "s3://",
+            ),
+            (
+                "offload.url",
+                ParamValue::String("s3://B/x".into()),
+                "bucket name",
+            ),
+            (
+                "offload.period_s",
+                ParamValue::Double(0.0),
+                "greater than 0",
+            ),
+            (
+                "offload.max_bytes_per_s",
+                ParamValue::Integer(-1),
+                "offload.max_bytes_per_s",
+            ),
+        ] {
+            let mut g = given(&[("offload.url", ParamValue::String("s3://fleet/r".into()))]);
+            g.insert(name.to_string(), value);
+            let err = NodeParams::from_overrides(&g, "/r".as_ref()).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(name) && text.contains(says), "{name}: {text}");
+        }
     }
 }

@@ -65,6 +65,10 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
+    let offload = super::start_offload(&params, &stats)?;
+    if let Some(o) = &params.offload {
+        r2r::log_info!(&logger, "offloading to {} every {:?}", o.url, o.period);
+    }
     let identity = NodeIdentity {
         name: node.name().map_err(mw("node name"))?,
         namespace: node.namespace().map_err(mw("node namespace"))?,
@@ -96,6 +100,8 @@ pub fn run() -> Result<()> {
         r2r::log_warn!(&logger, "a query or export was still running at shutdown");
     }
     let recorded = recording.stop();
+    // Stops a round between chunks; the next start resumes it.
+    drop(offload);
     drop(pool);
     drop(lanes);
     drop(node);

@@ -79,6 +79,15 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
+    let offload = super::start_offload(&params, &stats)?;
+    if let Some(o) = &params.offload {
+        ::rclrs::log_info!(
+            node.logger(),
+            "offloading to {} every {:?}",
+            o.url,
+            o.period
+        );
+    }
     let (recording, live) = Live::start(&identity, &params, &store, &stats)?;
     let declared = declare_params(&node, &live, &params)?;
     let lanes = Arc::new(Lanes::default());
@@ -124,6 +133,8 @@ pub fn run() -> Result<()> {
         );
     }
     let recorded = recording.stop();
+    // Stops a round between chunks; the next start resumes it.
+    drop(offload);
     drop((services, pausing, marking, diagnostics, declared));
     drop(lanes);
     drop(node);

@@ -78,6 +78,8 @@ pub struct Stats {
     /// Topic id + 1 of `places.mark_topic` once it is recorded with the
     /// Mark type (0: none).
     mark_topic: AtomicU64,
+    /// The offload's state, when `offload.url` is set.
+    pub offload: std::sync::OnceLock<std::sync::Arc<Mutex<crate::remote::OffloadStatus>>>,
 }
 
 impl Stats {
@@ -109,6 +111,7 @@ impl Stats {
             down: self.down.lock().clone(),
             paused: self.is_paused(),
             skipped_while_paused: self.skipped_paused.load(Ordering::Relaxed),
+            offload: self.offload.get().map(|o| o.lock().clone()),
         }
     }
 

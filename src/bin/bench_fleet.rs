@@ -1,0 +1,578 @@
+//! Offload benchmark (docs/benchmarks.md, "Offload to object storage";
+//! issue 14). Driven by scripts/bench-fleet, which starts a Garage S3
+//! server on loopback inside a private network namespace and passes its
+//! credentials file.
+//!
+//! One run, against one server:
+//! - a store of N seconds (default 20) of a 1 kHz topic of 256 B messages
+//!   and a 30 Hz topic of 2 MiB pseudo-random messages (the data of
+//!   `bench_play make`, about 1.2 GB), written here;
+//! - the disk's read rate of the store's files, cold (each file dropped
+//!   from the page cache with fadvise first) and warm;
+//! - upload: `remote::push` of the store against the anchor, the same
+//!   bytes in the same 8 MiB pieces PUT one at a time by the same kind of
+//!   `Bucket` from buffers read beforehand (no disk reads in the anchor),
+//!   once before and once after the push; then the push of the unchanged
+//!   store again;
+//! - a 1 s window in the middle, all topics: opened and read in place
+//!   from the bucket, cold each time (a fresh `Bucket`, so a fresh
+//!   connection, and a fresh open, so an empty page cache), against the
+//!   anchor, GET of every chunk object of the store (downloading it), and
+//!   the same window from the local store for reference;
+//! - with `--motedb PATH`: `motedb export` of that window, as a process,
+//!   from the local store and from the bucket.
+//!
+//! Usage: bench_fleet --env FILE --dir DIR [--seconds N] [--reps K]
+//!        [--download-reps K] [--motedb PATH] [--json]
+//! DIR must not exist; it is removed at the end. `--json` adds one JSON
+//! line with every figure after the text.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use motedb::engine::{self, Options, Store, TopicSpec};
+use motedb::remote::{self, Bucket, Config, Index, Location, PushOptions};
+
+const S: u64 = 1_000_000_000;
+const T0: u64 = 1_700_000_000 * S;
+const STRING_DEF: &str = "string data\n";
+const MB: f64 = 1e6;
+/// The size of push's chunk objects and of the anchor's PUTs.
+const PIECE: u64 = 8 << 20;
+const URL: &str = "s3://motedb/bench/robot";
+
+/// std_msgs/msg/String CDR of exactly `size` bytes of printable
+/// pseudo-random text (xorshift64*), as in bench_play.
+fn string_cdr(size: usize, seed: u64) -> Vec<u8> {
+    let len = size - 8; // header (4) + length (4); len counts the NUL
+    let mut b = vec![0, 1, 0, 0];
+    b.extend((len as u32).to_le_bytes());
+    let mut x = seed | 1;
+    for _ in 0..len - 1 {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        b.push(b'!' + (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 58) as u8);
+    }
+    b.push(0);
+    b
+}
+
+/// The store of `bench_play make`: every 1 ms a 256 B message, every
+/// 1/30 s a 2 MiB one (8 distinct payloads in turn), in log-time order.
+fn make(dir: &Path, seconds: u64) {
+    let store = Store::open(dir, Options::default()).expect("open the store");
+    let spec = |name: &str| TopicSpec {
+        name: name.into(),
+        type_name: "std_msgs/msg/String".into(),
+        serialization_format: "cdr".into(),
+        definition: STRING_DEF.into(),
+        ..TopicSpec::default()
+    };
+    let fast = store.register_topic(spec("/fast_256b")).expect("register");
+    let big = store
+        .register_topic(spec("/camera_2mib"))
+        .expect("register");
+    let small = string_cdr(256, 7);
+    let large: Vec<Vec<u8>> = (0..8)
+        .map(|i| string_cdr(2 * 1024 * 1024, 11 + i))
+        .collect();
+    let mut k = 0;
+    let mut next_big = 0u64;
+    for ms in 0..seconds * 1000 {
+        let t = ms * 1_000_000;
+        while next_big <= t {
+            let at = T0 + next_big;
+            store
+                .append(big, at, at, &large[k % large.len()])
+                .expect("append");
+            k += 1;
+            next_big += S / 30;
+        }
+        store.append(fast, T0 + t, T0 + t, &small).expect("append");
+    }
+    store.close().expect("close");
+}
+
+/// The files `remote::push` uploads, in its order: the manifest, the WAL
+/// segments at or above the floor, the live tables, the value logs.
+fn store_files(dir: &Path) -> Vec<(String, u64)> {
+    let manifest = std::fs::read(dir.join(engine::MANIFEST_FILE)).expect("read the manifest");
+    let live = engine::live_files(&manifest).expect("parse the manifest");
+    let mut wal: Vec<(u64, String)> = std::fs::read_dir(dir)
+        .expect("list the store")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            engine::wal_segment(&name)
+                .filter(|s| *s >= live.wal_floor)
+                .map(|s| (s, name))
+        })
+        .collect();
+    wal.sort();
+    std::iter::once(engine::MANIFEST_FILE.to_string())
+        .chain(wal.into_iter().map(|(_, n)| n))
+        .chain(live.tables)
+        .chain(live.vlogs)
+        .map(|n| {
+            let size = std::fs::metadata(dir.join(&n)).expect("stat").len();
+            (n, size)
+        })
+        .collect()
+}
+
+/// Reads every file once in 8 MiB reads; bytes read.
+fn read_all(dir: &Path, files: &[(String, u64)]) -> u64 {
+    let mut buf = vec![0u8; PIECE as usize];
+    let mut n = 0;
+    for (name, size) in files {
+        let f = File::open(dir.join(name)).expect("open a store file");
+        let mut at = 0;
+        while at < *size {
+            let len = PIECE.min(size - at) as usize;
+            f.read_exact_at(&mut buf[..len], at).expect("read");
+            std::hint::black_box(&buf);
+            at += len as u64;
+            n += len as u64;
+        }
+    }
+    n
+}
+
+/// Drops the store's files (only them) from the page cache.
+fn drop_cached(dir: &Path, files: &[(String, u64)]) {
+    for (name, _) in files {
+        let f = File::open(dir.join(name)).expect("open a store file");
+        f.sync_data().expect("sync");
+        // SAFETY: a valid open descriptor; fadvise only drops clean pages.
+        let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(r, 0, "posix_fadvise");
+    }
+}
+
+/// The anchor's payload: every file cut into 8 MiB pieces as push cuts
+/// it, with one byte of every MiB changed by `round`, so that Garage's
+/// content-addressed blocks (1 MiB, deduplicated by hash) of one round or
+/// of the push are never reused by another: each round writes its blocks.
+fn pieces(dir: &Path, files: &[(String, u64)], round: u8) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (name, size) in files {
+        let f = File::open(dir.join(name)).expect("open a store file");
+        let mut at = 0;
+        while at < *size {
+            let len = PIECE.min(size - at) as usize;
+            let mut buf = vec![0u8; len];
+            f.read_exact_at(&mut buf, at).expect("read");
+            for i in (0..len).step_by(1 << 20) {
+                buf[i] ^= round;
+            }
+            out.push(buf);
+            at += len as u64;
+        }
+    }
+    out
+}
+
+struct Put {
+    time: Duration,
+    bytes: u64,
+    objects: u64,
+}
+
+/// PUTs every piece, one at a time; then deletes them (not timed).
+fn raw_put(bucket: &Bucket, location: &Location, pieces: Vec<Vec<u8>>, round: u8) -> Put {
+    let keys: Vec<String> = (0..pieces.len())
+        .map(|i| location.key(&format!("raw{round}/{i:06}")))
+        .collect();
+    let bytes = pieces.iter().map(|p| p.len() as u64).sum();
+    let objects = pieces.len() as u64;
+    let started = Instant::now();
+    for (key, piece) in keys.iter().zip(pieces) {
+        bucket.put(key, piece).expect("raw PUT");
+    }
+    let time = started.elapsed();
+    for key in &keys {
+        bucket.delete(key).expect("delete");
+    }
+    Put {
+        time,
+        bytes,
+        objects,
+    }
+}
+
+/// Every message of every topic in `[start, end)`: count and payload bytes.
+fn window(store: &Store, start: u64, end: u64) -> (u64, u64) {
+    let ids: Vec<_> = store.topics().iter().map(|t| t.id).collect();
+    let (mut n, mut bytes) = (0, 0);
+    for r in store.iter(&ids, start, end, false).expect("iter") {
+        let r = r.expect("record");
+        bytes += r.payload.len() as u64;
+        std::hint::black_box(&r.payload);
+        n += 1;
+    }
+    (n, bytes)
+}
+
+/// GETs and bytes a bucket has received so far.
+fn received(b: &Bucket) -> (u64, u64) {
+    (
+        b.traffic.gets.load(Ordering::Relaxed),
+        b.traffic.bytes_in.load(Ordering::Relaxed),
+    )
+}
+
+struct Cold {
+    open: Duration,
+    query: Duration,
+    open_gets: u64,
+    open_bytes: u64,
+    query_gets: u64,
+    query_bytes: u64,
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut s = v.to_vec();
+    s.sort();
+    s[s.len() / 2]
+}
+
+fn max(v: &[Duration]) -> Duration {
+    v.iter().copied().max().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn rate(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / MB / d.as_secs_f64()
+}
+
+/// Wall time of `motedb export` of the window into a new bag.
+fn cli_export(
+    motedb: &Path,
+    env: &Path,
+    store: &str,
+    out: &Path,
+    start: u64,
+    end: u64,
+) -> Duration {
+    let unix = |ns: u64| format!("{}.{:09}", ns / S, ns % S);
+    let started = Instant::now();
+    let o = Command::new(motedb)
+        .arg("--s3-credentials")
+        .arg(env)
+        .args(["export", store])
+        .arg(out)
+        .args(["--start", &unix(start), "--end", &unix(end)])
+        .args(["--compression", "none"])
+        .output()
+        .expect("run motedb");
+    let took = started.elapsed();
+    assert!(
+        o.status.success(),
+        "motedb export {store}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(out).expect("remove the bag");
+    took
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let number = |name: &str, default: u64| -> u64 {
+        arg(name).map_or(default, |v| v.parse().expect("a number"))
+    };
+    let (Some(env), Some(dir)) = (arg("--env"), arg("--dir")) else {
+        eprintln!(
+            "usage: bench_fleet --env FILE --dir DIR [--seconds N] [--reps K] \
+             [--download-reps K] [--motedb PATH] [--json]"
+        );
+        std::process::exit(2);
+    };
+    let (env, dir) = (PathBuf::from(env), PathBuf::from(dir));
+    let seconds = number("--seconds", 20);
+    let reps = number("--reps", 7).max(1) as usize;
+    let download_reps = number("--download-reps", 3).max(1) as usize;
+    let motedb = arg("--motedb").map(PathBuf::from);
+    let json = args.iter().any(|a| a == "--json");
+    assert!(!dir.exists(), "{} exists", dir.display());
+    let store_dir = dir.join("store");
+
+    let mut cfg = Config::default()
+        .with_file(&env)
+        .expect("read the credentials file");
+    cfg.retry_for = Duration::from_secs(60);
+    let connect = || Bucket::connect(&cfg, "motedb").expect("connect");
+    let location = Location::parse(URL).expect("location");
+    let bucket = connect();
+    bucket.check().expect("the bucket answers");
+
+    // The store.
+    let started = Instant::now();
+    make(&store_dir, seconds);
+    let make_time = started.elapsed();
+    let files = store_files(&store_dir);
+    let store_bytes: u64 = files.iter().map(|(_, n)| n).sum();
+    let count = |f: &dyn Fn(&str) -> bool| files.iter().filter(|(n, _)| f(n)).count();
+    println!(
+        "store: {seconds} s, {:.1} MB in {} files ({} WAL, {} tables, {} value logs), written in {:.1} s",
+        store_bytes as f64 / MB,
+        files.len(),
+        count(&|n| engine::wal_segment(n).is_some()),
+        count(&|n| n.ends_with(".sst")),
+        count(&|n| n.ends_with(".vlog")),
+        make_time.as_secs_f64(),
+    );
+
+    // The disk: cold, then warm (the push below reads warm files).
+    drop_cached(&store_dir, &files);
+    let started = Instant::now();
+    let n = read_all(&store_dir, &files);
+    let disk_cold = started.elapsed();
+    let started = Instant::now();
+    read_all(&store_dir, &files);
+    let disk_warm = started.elapsed();
+    println!(
+        "disk read of the store files, 8 MiB reads: cold (fadvise DONTNEED first) {:.0} MB/s, warm (page cache) {:.0} MB/s",
+        rate(n, disk_cold),
+        rate(n, disk_warm)
+    );
+
+    // Upload: anchor, push, anchor again.
+    let raw1 = raw_put(&bucket, &location, pieces(&store_dir, &files, 1), 1);
+    let pushed = connect();
+    let started = Instant::now();
+    let report =
+        remote::push(&store_dir, &pushed, &location, &PushOptions::default()).expect("push");
+    let push_time = started.elapsed();
+    assert_eq!(report.store_bytes, store_bytes, "push and anchor bytes");
+    assert_eq!(report.uploaded_bytes, store_bytes, "a first push sends all");
+    let push_puts = pushed.traffic.puts.load(Ordering::Relaxed);
+    let raw2 = raw_put(&bucket, &location, pieces(&store_dir, &files, 2), 2);
+    let again_bucket = connect();
+    let started = Instant::now();
+    let again = remote::push(
+        &store_dir,
+        &again_bucket,
+        &location,
+        &PushOptions::default(),
+    )
+    .expect("push again");
+    let again_time = started.elapsed();
+    let again_gets = received(&again_bucket).0;
+    let best_raw = raw1.time.min(raw2.time);
+    println!(
+        "\nupload of {:.1} MB as 8 MiB objects, one PUT at a time:",
+        store_bytes as f64 / MB
+    );
+    for (name, p) in [
+        ("raw PUT anchor, round 1", &raw1),
+        ("raw PUT anchor, round 2", &raw2),
+    ] {
+        println!(
+            "  {name} (buffers read beforehand): {:.2} s, {:.0} MB/s, {} objects",
+            p.time.as_secs_f64(),
+            rate(p.bytes, p.time),
+            p.objects
+        );
+    }
+    println!(
+        "  motedb push: {:.2} s, {:.0} MB/s, {} chunks + index ({} PUTs)",
+        push_time.as_secs_f64(),
+        rate(report.uploaded_bytes, push_time),
+        report.uploaded_chunks,
+        push_puts
+    );
+    println!(
+        "  push / raw PUT (faster round): {:.2} of its rate",
+        best_raw.as_secs_f64() / push_time.as_secs_f64()
+    );
+    println!(
+        "  push again, store unchanged: {:.0} ms, changed {}, {} chunks and {} bytes uploaded, {} GETs",
+        ms(again_time),
+        again.changed,
+        again.uploaded_chunks,
+        again.uploaded_bytes,
+        again_gets
+    );
+
+    // The 1 s window in the middle.
+    let mid = T0 + seconds * S / 2;
+    let (start, end) = (mid - S / 2, mid + S / 2);
+    let started = Instant::now();
+    let local = Store::open_read_only(&store_dir).expect("open the local store");
+    let local_open = started.elapsed();
+    let started = Instant::now();
+    let (msgs, payload) = window(&local, start, end);
+    let local_query = started.elapsed();
+    drop(local);
+
+    let mut cold = Vec::new();
+    for _ in 0..reps {
+        let b = connect();
+        let started = Instant::now();
+        let (store, _rfs) = remote::open_store(b.clone(), &location).expect("open remote");
+        let open = started.elapsed();
+        let (open_gets, open_bytes) = received(&b);
+        let started = Instant::now();
+        let got = window(&store, start, end);
+        let query = started.elapsed();
+        assert_eq!(got, (msgs, payload), "remote and local windows differ");
+        let (gets, bytes) = received(&b);
+        cold.push(Cold {
+            open,
+            query,
+            open_gets,
+            open_bytes,
+            query_gets: gets - open_gets,
+            query_bytes: bytes - open_bytes,
+        });
+    }
+
+    let mut downloads = Vec::new();
+    let (mut dl_gets, mut dl_bytes) = (0, 0);
+    for _ in 0..download_reps {
+        let b = connect();
+        let started = Instant::now();
+        let ix = b
+            .get_opt(&location.key(remote::INDEX))
+            .expect("get the index")
+            .expect("an index");
+        let ix = Index::parse(&ix, URL).expect("parse the index");
+        for (name, f) in &ix.files {
+            for c in &f.chunks {
+                let data = b
+                    .get_opt(&location.key(&c.key(name)))
+                    .expect("get a chunk")
+                    .expect("the chunk exists");
+                assert_eq!(data.len() as u64, c.len);
+                std::hint::black_box(&data);
+            }
+        }
+        downloads.push(started.elapsed());
+        (dl_gets, dl_bytes) = received(&b);
+    }
+
+    let opens: Vec<Duration> = cold.iter().map(|c| c.open).collect();
+    let queries: Vec<Duration> = cold.iter().map(|c| c.query).collect();
+    let totals: Vec<Duration> = cold.iter().map(|c| c.open + c.query).collect();
+    let c0 = &cold[0];
+    let steady = cold.iter().all(|c| {
+        (c.open_gets, c.open_bytes, c.query_gets, c.query_bytes)
+            == (c0.open_gets, c0.open_bytes, c0.query_gets, c0.query_bytes)
+    });
+    let remote_bytes = c0.open_bytes + c0.query_bytes;
+    let remote_gets = c0.open_gets + c0.query_gets;
+    println!(
+        "\n1 s window [{:.1} s, {:.1} s) of {seconds} s, all topics: {msgs} messages, {:.1} MB of payload",
+        (start - T0) as f64 / S as f64,
+        (end - T0) as f64 / S as f64,
+        payload as f64 / MB
+    );
+    println!(
+        "  local store (page cache warm): open {:.1} ms, query {:.1} ms",
+        ms(local_open),
+        ms(local_query)
+    );
+    println!(
+        "  remote, cold ({reps} reps, median / max): open {:.0} / {:.0} ms, query {:.0} / {:.0} ms, open + query {:.0} / {:.0} ms",
+        ms(median(&opens)),
+        ms(max(&opens)),
+        ms(median(&queries)),
+        ms(max(&queries)),
+        ms(median(&totals)),
+        ms(max(&totals))
+    );
+    println!(
+        "  remote fetched: open {} GETs {:.2} MB, query {} GETs {:.2} MB, total {remote_gets} GETs {:.2} MB ({:.2}x the payload){}",
+        c0.open_gets,
+        c0.open_bytes as f64 / MB,
+        c0.query_gets,
+        c0.query_bytes as f64 / MB,
+        remote_bytes as f64 / MB,
+        remote_bytes as f64 / payload as f64,
+        if steady { ", same in every rep" } else { ", first rep (varied)" }
+    );
+    println!(
+        "  download anchor, GET of the index and every chunk object ({download_reps} reps, median / max): {:.2} / {:.2} s, {dl_gets} GETs, {:.1} MB, {:.0} MB/s",
+        median(&downloads).as_secs_f64(),
+        max(&downloads).as_secs_f64(),
+        dl_bytes as f64 / MB,
+        rate(dl_bytes, median(&downloads))
+    );
+    let time_ratio = median(&totals).as_secs_f64() / median(&downloads).as_secs_f64();
+    let bytes_ratio = remote_bytes as f64 / dl_bytes as f64;
+    println!(
+        "  remote query / download: bytes {bytes_ratio:.4}, time {time_ratio:.4} (medians); remote / local time {:.2}",
+        median(&totals).as_secs_f64() / (local_open + local_query).as_secs_f64()
+    );
+
+    let mut cli = None;
+    if let Some(motedb) = &motedb {
+        let out = dir.join("bag");
+        let local_path = store_dir.display().to_string();
+        let (mut l, mut r) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            l.push(cli_export(motedb, &env, &local_path, &out, start, end));
+            r.push(cli_export(motedb, &env, URL, &out, start, end));
+        }
+        println!(
+            "  motedb export of the window (--compression none, a process each, 3 reps, median / max): local {:.0} / {:.0} ms, remote {:.0} / {:.0} ms",
+            ms(median(&l)),
+            ms(max(&l)),
+            ms(median(&r)),
+            ms(max(&r))
+        );
+        cli = Some((median(&l), median(&r)));
+    }
+
+    if json {
+        let v = serde_json::json!({
+            "seconds": seconds,
+            "store_bytes": store_bytes,
+            "files": files.len(),
+            "disk_read_cold_mb_s": rate(n, disk_cold),
+            "disk_read_warm_mb_s": rate(n, disk_warm),
+            "raw_put_s": [raw1.time.as_secs_f64(), raw2.time.as_secs_f64()],
+            "raw_put_mb_s": [rate(raw1.bytes, raw1.time), rate(raw2.bytes, raw2.time)],
+            "push_s": push_time.as_secs_f64(),
+            "push_mb_s": rate(report.uploaded_bytes, push_time),
+            "push_chunks": report.uploaded_chunks,
+            "push_over_raw_put": best_raw.as_secs_f64() / push_time.as_secs_f64(),
+            "push_again_ms": ms(again_time),
+            "push_again_uploaded_bytes": again.uploaded_bytes,
+            "window_messages": msgs,
+            "window_payload_bytes": payload,
+            "local_open_ms": ms(local_open),
+            "local_query_ms": ms(local_query),
+            "remote_open_ms": opens.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+            "remote_query_ms": queries.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+            "remote_open_gets": c0.open_gets,
+            "remote_open_bytes": c0.open_bytes,
+            "remote_query_gets": c0.query_gets,
+            "remote_query_bytes": c0.query_bytes,
+            "download_s": downloads.iter().map(|d| d.as_secs_f64()).collect::<Vec<_>>(),
+            "download_gets": dl_gets,
+            "download_bytes": dl_bytes,
+            "bytes_ratio": bytes_ratio,
+            "time_ratio": time_ratio,
+            "cli_export_ms": cli.map(|(l, r)| [ms(l), ms(r)]),
+        });
+        println!("{v}");
+    }
+    // The bucket's objects go with the server's data dir.
+    std::fs::remove_dir_all(&dir).expect("remove the bench dir");
+}

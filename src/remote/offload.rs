@@ -1,0 +1,148 @@
+//! The node's offload: `push` of its store every period in a thread of its
+//! own, with its state for `/diagnostics`. A failed round (server down,
+//! network lost) is retried the next period and resumes where it stopped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::{push, Bucket, Config, Location, PushOptions, Result};
+
+/// What the offload did last; `/diagnostics` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OffloadStatus {
+    pub url: String,
+    /// Rounds finished, successful or not.
+    pub rounds: u64,
+    pub failures_in_a_row: u64,
+    /// The last failure's message (empty after a success).
+    pub last_error: String,
+    /// Wall-clock ns of the last successful round.
+    pub last_success_ns: Option<u64>,
+    /// Remote index generation.
+    pub generation: u64,
+    /// Bytes the remote copy holds.
+    pub remote_bytes: u64,
+    /// Bytes uploaded since the node started.
+    pub uploaded_bytes: u64,
+    /// A round is running now.
+    pub pushing: bool,
+}
+
+pub struct OffloadSettings {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub location: Location,
+    pub period: Duration,
+    pub max_bytes_per_s: Option<u64>,
+}
+
+pub struct Offloader {
+    status: Arc<Mutex<OffloadStatus>>,
+    stop: Arc<AtomicBool>,
+    wake: Arc<(Mutex<()>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Offloader {
+    /// Starts the thread; the first round runs at once. Fails only on bad
+    /// settings (no credentials, an unusable endpoint), never on the network.
+    pub fn start(s: OffloadSettings) -> Result<Offloader> {
+        let bucket = Bucket::connect(&s.config, &s.location.bucket)?;
+        let status = Arc::new(Mutex::new(OffloadStatus {
+            url: s.location.to_string(),
+            ..OffloadStatus::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new((Mutex::new(()), Condvar::new()));
+        let thread = {
+            let (status, stop, wake) = (status.clone(), stop.clone(), wake.clone());
+            std::thread::Builder::new()
+                .name("motedb-offload".into())
+                .spawn(move || run(&s, &bucket, &status, &stop, &wake))
+                .map_err(|e| super::RemoteError::Local {
+                    path: "offload thread".into(),
+                    source: e,
+                })?
+        };
+        Ok(Offloader {
+            status,
+            stop,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn status(&self) -> OffloadStatus {
+        self.status.lock().clone()
+    }
+
+    /// A shared handle on the status, for the diagnostics.
+    pub fn status_handle(&self) -> Arc<Mutex<OffloadStatus>> {
+        self.status.clone()
+    }
+}
+
+impl Drop for Offloader {
+    /// Stops a running round between chunks (the next start resumes it).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        {
+            let _held = self.wake.0.lock();
+            self.wake.1.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _joined = t.join();
+        }
+    }
+}
+
+fn run(
+    s: &OffloadSettings,
+    bucket: &Bucket,
+    status: &Mutex<OffloadStatus>,
+    stop: &Arc<AtomicBool>,
+    wake: &(Mutex<()>, Condvar),
+) {
+    let opts = PushOptions {
+        max_bytes_per_s: s.max_bytes_per_s,
+        cancel: Some(stop.clone()),
+        ..PushOptions::default()
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        status.lock().pushing = true;
+        let r = push(&s.dir, bucket, &s.location, &opts);
+        {
+            let mut st = status.lock();
+            st.pushing = false;
+            st.rounds += 1;
+            match r {
+                Ok(r) => {
+                    st.failures_in_a_row = 0;
+                    st.last_error.clear();
+                    st.last_success_ns = Some(crate::export::timearg::now_ns());
+                    st.generation = r.generation;
+                    st.remote_bytes = r.store_bytes;
+                    st.uploaded_bytes += r.uploaded_bytes;
+                }
+                Err(super::RemoteError::Cancelled) => break,
+                Err(e) => {
+                    st.failures_in_a_row += 1;
+                    st.last_error = e.to_string();
+                }
+            }
+        }
+        let mut held = wake.0.lock();
+        while !stop.load(Ordering::Relaxed) {
+            let Some(left) = s.period.checked_sub(started.elapsed()) else {
+                break;
+            };
+            wake.1.wait_for(&mut held, left);
+        }
+    }
+}
