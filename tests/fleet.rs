@@ -259,11 +259,75 @@ fn push_then_read_back_equals_the_local_store_and_updates_replace_it() {
     let store = Store::open(&path, small_tables()).unwrap();
     write(&store, 7000, 10);
     store.close().unwrap();
-    push_json(&g, &path, url);
+    let o = g.motedb(&[
+        "--json",
+        "push",
+        path.to_str().unwrap(),
+        url,
+        "--keep-retired-for",
+        "0s",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
     let ix3 = index(&g, &loc).unwrap();
-    let keep: BTreeSet<String> = ix3.keys().chain(now.iter().cloned()).collect();
-    assert_eq!(chunk_objects(&g, &loc), keep);
+    assert_eq!(
+        chunk_objects(&g, &loc),
+        ix3.keys().collect(),
+        "retired objects deleted"
+    );
     assert_eq!(remote_records(&g, url), local_records(&path));
+}
+
+/// The moment a live push is most exposed: between sizing the WAL and
+/// reading the manifest, the writer flushes (a new table, the floor
+/// raised, the old segment deleted) and registers a topic. The copy must
+/// still hold every record, and open.
+#[test]
+#[ignore = "needs Garage and a network namespace: scripts/test runs it"]
+fn a_flush_and_a_new_topic_between_the_wal_and_the_manifest_keep_the_copy_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Garage::start(dir.path(), 3965);
+    let path = dir.path().join("live");
+    let url = "s3://motedb/hook";
+    let loc = Location::parse(url).unwrap();
+    let store = Arc::new(Store::open(&path, small_tables()).unwrap());
+    // 200 /imu and 10 /cam messages in the WAL and memtable only.
+    write(&store, 0, 200);
+    store.sync().unwrap();
+    let fired = Arc::new(AtomicBool::new(false));
+    let hook = {
+        let (store, fired) = (store.clone(), fired.clone());
+        move || {
+            if !fired.swap(true, Ordering::SeqCst) {
+                store.flush().unwrap();
+                let late = store.register_topic(spec("/late")).unwrap();
+                store.append(late, T0, T0, &payload("/late", 0)).unwrap();
+                store.sync().unwrap();
+            }
+        }
+    };
+    let opts = PushOptions {
+        before_manifest: Some(Arc::new(hook)),
+        ..PushOptions::default()
+    };
+    remote::push(&path, &g.bucket(), &loc, &opts).unwrap();
+    assert!(fired.load(Ordering::SeqCst));
+    let got = remote_records(&g, url);
+    assert_eq!(
+        got["/imu"].len(),
+        200,
+        "the flushed records are in the copy"
+    );
+    assert_eq!(got["/cam"].len(), 10);
+    for (topic, recs) in &got {
+        for (i, (_, seq, p)) in recs.iter().enumerate() {
+            assert_eq!(*seq, i as u64);
+            assert!(*p == payload(topic, *seq));
+        }
+    }
+    remote::push(&path, &g.bucket(), &loc, &PushOptions::default()).unwrap();
+    assert_eq!(remote_records(&g, url), local_records(&path));
+    drop(opts); // the hook holds the store
+    Arc::try_unwrap(store).ok().unwrap().close().unwrap();
 }
 
 /// Every remote copy must be one consistent store: per topic the
@@ -438,7 +502,6 @@ fn a_push_waits_out_a_server_that_is_down_for_a_while_and_fails_clearly_when_it_
     store.close().unwrap();
 
     g.stop();
-    let started = Instant::now();
     let child = g
         .command(&["--json", "push", path.to_str().unwrap(), url])
         .stdout(Stdio::piped())
@@ -447,6 +510,11 @@ fn a_push_waits_out_a_server_that_is_down_for_a_while_and_fails_clearly_when_it_
         .unwrap();
     // The server stays down for 3 s while the push retries.
     std::thread::sleep(Duration::from_secs(3));
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the push waits for the server"
+    );
     g.restart();
     let o = child.wait_with_output().unwrap();
     assert!(
@@ -454,7 +522,6 @@ fn a_push_waits_out_a_server_that_is_down_for_a_while_and_fails_clearly_when_it_
         "push across the outage: {}",
         text(&o.stderr)
     );
-    assert!(started.elapsed() >= Duration::from_secs(3));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["generation"], 2);
     assert_eq!(remote_records(&g, url), local_records(&path));

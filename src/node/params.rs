@@ -119,6 +119,11 @@ impl OffloadParams {
         if !self.endpoint.is_empty() {
             config.endpoint = Some(self.endpoint.clone());
         }
+        // A round against a server that is down fails after this, so
+        // /diagnostics says so within about a period (at least 5 s).
+        config.retry_for = self
+            .period
+            .clamp(Duration::from_secs(5), Duration::from_secs(60));
         if config.access_key_id.is_none() || config.secret_access_key.is_none() {
             return Err(NodeError::ParamValue {
                 name: "offload.url".into(),

@@ -228,17 +228,23 @@ impl RemoteFs {
         Ok(out)
     }
 
-    /// Fetches every chunk whole and checks it; the bad ones with why.
-    pub fn verify_chunks(&self) -> Vec<(String, String)> {
+    /// Fetches every chunk whole and checks it: the damaged or missing
+    /// ones with why. Any other failure (the server, the network) is an
+    /// error, not damage.
+    pub fn verify_chunks(&self) -> Result<Vec<(String, String)>> {
         let mut bad = Vec::new();
         for (name, f) in &self.index.files {
             for c in &f.chunks {
-                if let Err(e) = self.fetch_chunk(name, c) {
-                    bad.push((self.chunk_key(name, c), e.to_string()));
+                match self.fetch_chunk(name, c) {
+                    Ok(_) => {}
+                    Err(e @ (RemoteError::Corrupt { .. } | RemoteError::Missing { .. })) => {
+                        bad.push((self.chunk_key(name, c), e.to_string()))
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
-        bad
+        Ok(bad)
     }
 }
 
@@ -322,12 +328,11 @@ pub fn open_with(rfs: &Arc<RemoteFs>) -> Result<Store> {
     )?)
 }
 
-/// A local store as a push uploads it: the manifest bytes read at the
-/// push's start and each file cut to the size uploaded.
+/// A local store as a push uploads it: the manifest bytes it read and
+/// each file as opened then, cut to the size uploaded.
 pub struct Snapshot {
-    pub dir: PathBuf,
     pub manifest: Vec<u8>,
-    pub sizes: BTreeMap<String, u64>,
+    pub files: BTreeMap<String, (Arc<std::fs::File>, u64)>,
 }
 
 impl Source for Snapshot {
@@ -335,22 +340,25 @@ impl Source for Snapshot {
         if name == crate::engine::MANIFEST_FILE {
             return Some(self.manifest.len() as u64);
         }
-        self.sizes.get(name).copied()
+        self.files.get(name).map(|f| f.1)
     }
 
     fn names(&self) -> Vec<String> {
-        let mut n: Vec<String> = self.sizes.keys().cloned().collect();
+        let mut n: Vec<String> = self.files.keys().cloned().collect();
         n.push(crate::engine::MANIFEST_FILE.to_string());
         n
     }
 
     fn read_at(&self, name: &str, buf: &mut [u8], off: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
         if name == crate::engine::MANIFEST_FILE {
             let s = off as usize;
             buf.copy_from_slice(&self.manifest[s..s + buf.len()]);
             return Ok(());
         }
-        use std::os::unix::fs::FileExt;
-        std::fs::File::open(self.dir.join(name))?.read_exact_at(buf, off)
+        let Some((f, _)) = self.files.get(name) else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, name.to_string()));
+        };
+        f.read_exact_at(buf, off)
     }
 }

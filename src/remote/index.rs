@@ -21,6 +21,12 @@ pub struct Index {
     pub source: String,
     pub files: BTreeMap<String, RemoteFile>,
     pub summary: Summary,
+    /// Chunk objects no longer named, with the wall-clock ns they were
+    /// retired at: deleted once retired longer than the push's
+    /// `keep_retired_for`, so readers that loaded an older index keep
+    /// working meanwhile.
+    #[serde(default)]
+    pub retired: BTreeMap<String, u64>,
 }
 
 /// A file of the store: its size and the chunks covering `[0, size)` in
@@ -29,6 +35,10 @@ pub struct Index {
 pub struct RemoteFile {
     pub size: u64,
     pub chunks: Vec<Chunk>,
+    /// The local file's device, inode and modification time at the push
+    /// (lets the next push trust a table it saw without reading it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub local: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +147,7 @@ mod tests {
                     crc32: 7,
                 })
                 .collect(),
+            local: String::new(),
         }
     }
 

@@ -330,6 +330,14 @@ impl Bucket {
             endpoint: self.endpoint.clone(),
             detail: text.lines().next().unwrap_or_default().to_string(),
         };
+        if text.contains("RequestTimeTooSkewed") {
+            return RemoteError::Request {
+                url: self.url(key),
+                detail: "the server refused the request because this machine's clock differs \
+                         too much from its own: set the clock (NTP) and try again"
+                    .into(),
+            };
+        }
         match &e {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => deny(),

@@ -33,7 +33,7 @@ use super::index::{Chunk, Index, RemoteFile, Summary, TopicSummary, FORMAT};
 use super::{Bucket, Location, RemoteError, Result, INDEX};
 use crate::engine::{self, Options, Store};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PushOptions {
     /// Upload at most this many bytes per second (None: as fast as it goes).
     pub max_bytes_per_s: Option<u64>,
@@ -45,6 +45,23 @@ pub struct PushOptions {
     pub min_chunk_bytes: u64,
     /// Checked between chunks.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Chunk objects the index no longer names are deleted once retired
+    /// this long (readers that loaded an older index keep working).
+    pub keep_retired_for: Duration,
+    /// Tests: runs between sizing the WAL segments and reading the
+    /// manifest, to put a flush or a new topic exactly there.
+    #[doc(hidden)]
+    pub before_manifest: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for PushOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushOptions")
+            .field("max_bytes_per_s", &self.max_bytes_per_s)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("keep_retired_for", &self.keep_retired_for)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PushOptions {
@@ -54,6 +71,8 @@ impl Default for PushOptions {
             chunk_bytes: 8 << 20,
             min_chunk_bytes: 1 << 20,
             cancel: None,
+            keep_retired_for: Duration::from_secs(600),
+            before_manifest: None,
         }
     }
 }
@@ -73,6 +92,8 @@ pub struct PushReport {
     /// Chunks found already uploaded (by an interrupted push).
     pub found_chunks: u64,
     pub deleted_objects: u64,
+    /// Objects retired and not deleted yet (kept for readers).
+    pub retired_objects: u64,
     /// Rounds started again because a file vanished under the push.
     pub restarts: u32,
     pub summary: Summary,
@@ -146,12 +167,14 @@ pub fn push(
     };
     let mut throttle = Throttle::new(opts.max_bytes_per_s);
     let mut restarts = 0;
+    let mut done = BTreeMap::new();
     let (files, summary) = loop {
         match round(
             dir,
             bucket,
             location,
             prev.as_ref(),
+            &mut done,
             &mut present,
             opts,
             &mut report,
@@ -176,15 +199,36 @@ pub fn push(
     report.files = files.len();
     report.store_bytes = files.values().map(|f| f.size).sum();
     report.summary = summary.clone();
+    let now = crate::export::timearg::now_ns();
+    let named: HashSet<String> = files
+        .iter()
+        .flat_map(|(n, f)| f.chunks.iter().map(move |c| c.key(n)))
+        .collect();
+    // Retired: what the last index named or an interrupted push left, and
+    // this index does not name; due for deletion after the grace.
+    let mut retired: BTreeMap<String, u64> =
+        prev.as_ref().map(|p| p.retired.clone()).unwrap_or_default();
+    retired.retain(|k, _| !named.contains(k) && present.contains_key(k));
+    for k in present.keys().filter(|k| !named.contains(*k)) {
+        retired.entry(k.clone()).or_insert(now);
+    }
+    let grace = u64::try_from(opts.keep_retired_for.as_nanos()).unwrap_or(u64::MAX);
+    let due: Vec<String> = retired
+        .iter()
+        .filter(|(_, t)| now.saturating_sub(**t) >= grace)
+        .map(|(k, _)| k.clone())
+        .collect();
     let changed = prev.as_ref().is_none_or(|p| p.files != files);
-    let index = if changed {
+    let retired_changed = prev.as_ref().is_none_or(|p| p.retired != retired);
+    let index = if changed || retired_changed {
         let ix = Index {
             format: FORMAT.to_string(),
             generation: prev.as_ref().map_or(0, |p| p.generation) + 1,
-            pushed_at_ns: crate::export::timearg::now_ns(),
+            pushed_at_ns: now,
             source: source_name(dir),
             files,
             summary,
+            retired: retired.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&ix).map_err(|e| RemoteError::Request {
             url: url.clone(),
@@ -197,15 +241,15 @@ pub fn push(
     };
     report.changed = changed;
     report.generation = index.generation;
-    // Garbage: chunk objects neither this index nor the one before names.
-    let mut keep: HashSet<String> = index.keys().collect();
-    if let Some(p) = &prev {
-        keep.extend(p.keys());
+    // Deleted after the index that retired them is committed; one that
+    // fails stays retired and is tried again by the next push.
+    for key in due {
+        if bucket.delete(&location.key(&key)).is_ok() {
+            retired.remove(&key);
+            report.deleted_objects += 1;
+        }
     }
-    for key in present.keys().filter(|k| !keep.contains(*k)) {
-        bucket.delete(&location.key(key))?;
-        report.deleted_objects += 1;
-    }
+    report.retired_objects = retired.len() as u64;
     Ok(report)
 }
 
@@ -217,10 +261,11 @@ fn source_name(dir: &Path) -> String {
     format!("{host}:{}", path.display())
 }
 
-/// Where a file's bytes come from: the manifest read once, or the file.
+/// Where a file's bytes come from: the manifest read once, or a file
+/// opened once (so a file deleted meanwhile stays readable).
 enum Bytes<'a> {
     Memory(&'a [u8]),
-    File(File),
+    File(Arc<File>),
 }
 
 impl Bytes<'_> {
@@ -243,66 +288,137 @@ impl Bytes<'_> {
     }
 }
 
+/// A local file opened for the round: its size then, and an identity
+/// (device, inode, modification time) that tells a table seen before from
+/// another file of the same name (a store made again at the same path).
+struct Opened {
+    file: Arc<File>,
+    size: u64,
+    id: String,
+}
+
+fn open_file(path: &Path) -> std::result::Result<Opened, Fail> {
+    use std::os::unix::fs::MetadataExt;
+    let file = File::open(path).map_err(local(path))?;
+    let m = file.metadata().map_err(local(path))?;
+    Ok(Opened {
+        file: Arc::new(file),
+        size: m.len(),
+        id: format!("{}:{}:{}.{}", m.dev(), m.ino(), m.mtime(), m.mtime_nsec()),
+    })
+}
+
+fn cancelled(opts: &PushOptions) -> std::result::Result<(), Fail> {
+    if opts
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+    {
+        return Err(Fail::Error(RemoteError::Cancelled));
+    }
+    Ok(())
+}
+
+/// What a round reads before uploading: the WAL segments (opened and sized
+/// first), then the manifest, then the tables and value-log files it lists.
+struct Cut {
+    manifest: Vec<u8>,
+    /// In upload order: WAL segments, tables, value-log files (sized last).
+    files: Vec<(String, Opened)>,
+}
+
+fn take_cut(dir: &Path, opts: &PushOptions) -> std::result::Result<Cut, Fail> {
+    // 1. Every WAL segment, opened and sized now. A segment deleted before
+    //    its open was below the floor already.
+    let mut wal: Vec<(u64, String, Opened)> = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(local(dir))? {
+        let name = e
+            .map_err(local(dir))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(seg) = engine::wal_segment(&name) {
+            match open_file(&dir.join(&name)) {
+                Ok(f) => wal.push((seg, name, f)),
+                Err(Fail::Restart(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    wal.sort_by_key(|w| w.0);
+    if let Some(hook) = &opts.before_manifest {
+        hook();
+    }
+    // 2. The manifest, read after: each WAL byte kept was written before
+    //    it, so the topic and value-log file every record names are in it;
+    //    and a flush meanwhile has raised its floor past the segments it
+    //    made redundant (they are left out, their records are in its tables).
+    let manifest_path = dir.join(engine::MANIFEST_FILE);
+    let manifest = std::fs::read(&manifest_path).map_err(local(&manifest_path))?;
+    let live = engine::live_files(&manifest).map_err(RemoteError::from)?;
+    wal.retain(|w| w.0 >= live.wal_floor);
+    // The segments replay must see, without a hole.
+    if wal.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
+        return Err(Fail::Restart(Restart(format!(
+            "{}: WAL segments not contiguous",
+            dir.display()
+        ))));
+    }
+    let mut files: Vec<(String, Opened)> = wal.into_iter().map(|(_, n, f)| (n, f)).collect();
+    // 3. The tables, then the value-log files: they only grow, and sized
+    //    last they hold every entry the WAL bytes and tables point to.
+    for name in live.tables.iter().chain(&live.vlogs) {
+        cancelled(opts)?;
+        files.push((name.clone(), open_file(&dir.join(name))?));
+    }
+    Ok(Cut { manifest, files })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn round(
     dir: &Path,
     bucket: &Bucket,
     location: &Location,
     prev: Option<&Index>,
+    done: &mut BTreeMap<String, RemoteFile>,
     present: &mut HashMap<String, u64>,
     opts: &PushOptions,
     report: &mut PushReport,
     throttle: &mut Throttle,
 ) -> std::result::Result<(BTreeMap<String, RemoteFile>, Summary), Fail> {
-    let manifest_path = dir.join(engine::MANIFEST_FILE);
-    let manifest = std::fs::read(&manifest_path).map_err(local(&manifest_path))?;
-    let live = engine::live_files(&manifest).map_err(RemoteError::from)?;
-    let mut wal: Vec<(u64, String)> = std::fs::read_dir(dir)
-        .map_err(local(dir))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            engine::wal_segment(&name)
-                .filter(|s| *s >= live.wal_floor)
-                .map(|s| (s, name))
-        })
-        .collect();
-    wal.sort();
-    // The order matters: value-log files last (see the module comment).
-    let names: Vec<String> = std::iter::once(engine::MANIFEST_FILE.to_string())
-        .chain(wal.into_iter().map(|(_, n)| n))
-        .chain(live.tables.iter().cloned())
-        .chain(live.vlogs.iter().cloned())
-        .collect();
+    let cut = take_cut(dir, opts)?;
+    let manifest = (
+        engine::MANIFEST_FILE.to_string(),
+        Bytes::Memory(&cut.manifest),
+        cut.manifest.len() as u64,
+        String::new(),
+    );
+    let sources = std::iter::once(manifest).chain(
+        cut.files
+            .iter()
+            .map(|(n, f)| (n.clone(), Bytes::File(f.file.clone()), f.size, f.id.clone())),
+    );
     let mut files = BTreeMap::new();
-    for name in names {
-        if opts
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            return Err(Fail::Error(RemoteError::Cancelled));
-        }
+    for (name, src, size, id) in sources {
+        cancelled(opts)?;
         let path = dir.join(&name);
-        let (src, size) = if name == engine::MANIFEST_FILE {
-            (Bytes::Memory(&manifest), manifest.len() as u64)
-        } else {
-            let f = File::open(&path).map_err(local(&path))?;
-            let size = f.metadata().map_err(local(&path))?.len();
-            (Bytes::File(f), size)
-        };
-        let old = prev.and_then(|p| p.files.get(&name));
-        let immutable = name.ends_with(".sst");
-        let mut chunks = kept_chunks(old, &src, &path, size, immutable, opts)?;
+        // What this push uploaded in an earlier round, else the last index.
+        let old = done
+            .get(&name)
+            .or_else(|| prev.and_then(|p| p.files.get(&name)));
+        let same_table =
+            name.ends_with(".sst") && old.is_some_and(|o| !id.is_empty() && o.local == id);
+        let mut chunks = kept_chunks(old, &src, &path, size, same_table, opts)?;
+        // A kept chunk whose object is gone (deleted, lost) is sent again.
+        if let Some(i) = chunks
+            .iter()
+            .position(|c| present.get(&c.key(&name)) != Some(&c.len))
+        {
+            chunks.truncate(i);
+        }
         let mut at = chunks.last().map_or(0, Chunk::end);
         while at < size {
-            if opts
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-            {
-                return Err(Fail::Error(RemoteError::Cancelled));
-            }
+            cancelled(opts)?;
             let len = opts.chunk_bytes.min(size - at);
             let data = src.read(&path, at, len)?;
             let c = Chunk {
@@ -323,9 +439,15 @@ fn round(
             chunks.push(c);
             at += len;
         }
-        files.insert(name, RemoteFile { size, chunks });
+        let f = RemoteFile {
+            size,
+            chunks,
+            local: id,
+        };
+        done.insert(name.clone(), f.clone());
+        files.insert(name, f);
     }
-    let summary = check_cut(dir, manifest, &files)?;
+    let summary = check_cut(dir, cut)?;
     Ok((files, summary))
 }
 
@@ -335,7 +457,7 @@ fn kept_chunks(
     src: &Bytes<'_>,
     path: &Path,
     size: u64,
-    immutable: bool,
+    same_table: bool,
     opts: &PushOptions,
 ) -> std::result::Result<Vec<Chunk>, Fail> {
     let Some(old) = old else {
@@ -344,8 +466,8 @@ fn kept_chunks(
     let matches = |c: &Chunk| -> std::result::Result<bool, Fail> {
         Ok(c.end() <= size && crc32fast::hash(&src.read(path, c.offset, c.len)?) == c.crc32)
     };
-    let mut kept = if immutable && old.size == size {
-        // A table never changes once named in a manifest.
+    let mut kept = if same_table && old.size == size {
+        // The same table file (device, inode, mtime): tables never change.
         old.chunks.clone()
     } else if old.size <= size && old.chunks.last().map_or(Ok(true), matches)? {
         // Grown at its end (WAL, value log, manifest log): checking the
@@ -373,34 +495,28 @@ fn kept_chunks(
 
 /// Opens the cut a round uploaded, read-only, as a reader of the remote
 /// copy will: proves it is a consistent store and yields the summary.
-fn check_cut(
-    dir: &Path,
-    manifest: Vec<u8>,
-    files: &BTreeMap<String, RemoteFile>,
-) -> std::result::Result<Summary, Fail> {
+fn check_cut(dir: &Path, cut: Cut) -> std::result::Result<Summary, Fail> {
     let snapshot = Snapshot {
-        dir: dir.to_path_buf(),
-        manifest,
-        sizes: files
-            .iter()
-            .filter(|(n, _)| n.as_str() != engine::MANIFEST_FILE)
-            .map(|(n, f)| (n.clone(), f.size))
+        manifest: cut.manifest,
+        files: cut
+            .files
+            .into_iter()
+            .map(|(n, f)| (n, (f.file, f.size)))
             .collect(),
     };
     let options = Options {
         fs: Arc::new(ReadOnlyFs(Arc::new(snapshot))),
         ..Options::default()
     };
-    let store = match Store::open_read_only_with(dir, options) {
-        Ok(s) => s,
-        Err(engine::Error::Io { path, source })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            return Err(Fail::Restart(Restart(path.display().to_string())))
-        }
-        Err(e) => return Err(Fail::Error(e.into())),
-    };
-    Ok(summarize(&store))
+    match Store::open_read_only_with(dir, options) {
+        Ok(store) => Ok(summarize(&store)),
+        Err(e) => Err(Fail::Error(RemoteError::Local {
+            path: dir.display().to_string(),
+            source: std::io::Error::other(format!(
+                "the copy this push made does not open, so it was not committed: {e}"
+            )),
+        })),
+    }
 }
 
 pub fn summarize(store: &Store) -> Summary {

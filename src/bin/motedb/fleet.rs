@@ -31,6 +31,7 @@ impl From<RemoteError> for Fail {
         let code = match e {
             RemoteError::Usage(_) => 2,
             RemoteError::NoBucket { .. } | RemoteError::NoStore(_) => 4,
+            RemoteError::Corrupt { .. } => 3,
             RemoteError::Cancelled => 130,
             _ => 1,
         };
@@ -98,13 +99,20 @@ fn open_remote_with(rfs: &Arc<RemoteFs>) -> Result<Store, Fail> {
 pub(crate) fn verify_remote(arg: &Path, decode: bool, json: bool) -> CliResult {
     let rfs = remote_fs(arg)?;
     let mut problems: Vec<String> = rfs
-        .verify_chunks()
+        .verify_chunks()?
         .into_iter()
         .map(|(key, why)| format!("object {key}: {why}"))
         .collect();
-    match open_remote_with(&rfs) {
+    match remote::open_with(&rfs) {
         Ok(store) => verify(&store, problems, decode, json),
-        Err(f) => {
+        Err(RemoteError::Store(e))
+            if !problems.is_empty()
+                || matches!(
+                    e,
+                    engine::Error::Corrupt { .. } | engine::Error::ChecksumMismatch { .. }
+                ) =>
+        {
+            let f = fail(3, format!("{}: {e}", rfs.location));
             problems.push(format!("opening the store: {}", f.msg));
             if json {
                 print_json(&json!({"problems": problems, "files": [], "messages_read": 0}));
@@ -115,6 +123,7 @@ pub(crate) fn verify_remote(arg: &Path, decode: bool, json: bool) -> CliResult {
             }
             Ok(3)
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -127,9 +136,14 @@ pub(crate) struct PushArgs {
     /// Upload at most this many bytes a second, e.g. 10MiB.
     #[arg(long)]
     max_bytes_per_s: Option<String>,
-    /// Push again every this often until stopped (Ctrl-C), e.g. 30s.
+    /// Push again every this often until stopped (Ctrl-C), e.g. 30s; a
+    /// failed push is reported and tried again the next time.
     #[arg(long)]
     every: Option<String>,
+    /// Objects the new index no longer names are deleted once retired this
+    /// long, so readers of an older copy keep working meanwhile.
+    #[arg(long, default_value = "10m")]
+    keep_retired_for: String,
 }
 
 pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
@@ -153,12 +167,22 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
                 .ok_or_else(|| fail(2, format!("bad --every {s:?}: use e.g. 30s or 5m")))
         })
         .transpose()?;
+    let keep_retired_for = humantime::parse_duration(&args.keep_retired_for).map_err(|_| {
+        fail(
+            2,
+            format!(
+                "bad --keep-retired-for {:?}: use e.g. 10m or 0s",
+                args.keep_retired_for
+            ),
+        )
+    })?;
     let b = bucket(&loc)?;
     catch_sigint();
     let cancel = Arc::new(AtomicBool::new(false));
     let opts = PushOptions {
         max_bytes_per_s: rate,
         cancel: Some(cancel.clone()),
+        keep_retired_for,
         ..PushOptions::default()
     };
     loop {
@@ -178,7 +202,16 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
         cancel.store(true, Ordering::Relaxed);
         let _ignored = watcher.join();
         cancel.store(false, Ordering::Relaxed);
-        let r = r?;
+        let r = match r {
+            Ok(r) => r,
+            Err(RemoteError::Cancelled) => return Ok(130),
+            Err(e) if every.is_some() => {
+                eprintln!("motedb: push failed, trying again at the next period: {e}");
+                wait_period(started, every)?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if json {
             print_json(&serde_json::to_value(&r).unwrap_or_default());
         } else {
@@ -197,16 +230,26 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
                 r.deleted_objects
             );
         }
-        let Some(every) = every else {
+        if every.is_none() {
             return Ok(0);
-        };
-        while started.elapsed() < every {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                return Ok(130);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        wait_period(started, every)?;
     }
+}
+
+/// Sleeps out the rest of a `--every` period; Err(exit 130) on Ctrl-C.
+fn wait_period(
+    started: std::time::Instant,
+    every: Option<std::time::Duration>,
+) -> Result<(), Fail> {
+    let every = every.unwrap_or_default();
+    while started.elapsed() < every {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            return Err(fail(130, "interrupted"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]

@@ -1,0 +1,136 @@
+"""The node's offload against a real S3 server (Garage on loopback, started
+by scripts/garage): what the node records reaches the remote copy, which
+the CLI reads in place with the same bytes; /diagnostics reports the
+offload OK, then WARN while the server is down, then OK again with what
+was recorded meanwhile uploaded."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import rclpy
+from conftest import REPO, spin_until
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from peers import last_status, status_values, wait_matched, wait_stored
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from std_msgs.msg import String, UInt8MultiArray
+
+OK = DiagnosticStatus.OK[0] if isinstance(DiagnosticStatus.OK, bytes) else DiagnosticStatus.OK
+WARN = DiagnosticStatus.WARN[0] if isinstance(DiagnosticStatus.WARN, bytes) else DiagnosticStatus.WARN
+# Not the fleet tests' ports (3900-3969): they may run in another namespace,
+# but a fixed, distinct port keeps a failure's logs unambiguous.
+PORT = 3970
+URL = 's3://motedb/ros/robot'
+
+
+def level(status):
+    return status.level[0] if isinstance(status.level, bytes) else status.level
+
+
+def motedb_cli():
+    exe = shutil.which('motedb')
+    assert exe, 'motedb not found: run scripts/setup and source scripts/ros-env.sh'
+    return exe
+
+
+@pytest.fixture
+def garage(tmp_path):
+    d = tmp_path / 'garage'
+    script = str(REPO / 'scripts' / 'garage')
+    subprocess.run([script, 'start', str(d), str(PORT)], check=True)
+    yield d
+    subprocess.run([script, 'stop', str(d)], check=False)
+
+
+def cli(garage, *args):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('AWS_') and k != 'MOTEDB_S3_ENDPOINT'}
+    return subprocess.run([motedb_cli(), '--s3-credentials', str(garage / 'env'), *args],
+                          capture_output=True, text=True, env=env, check=False)
+
+
+def remote_counts(garage):
+    r = cli(garage, '--json', 'info', URL)
+    if r.returncode != 0:
+        return {}
+    return {t['name']: t['count'] for t in json.loads(r.stdout)['topics']}
+
+
+def test_offload_mirrors_the_recording_and_reports_an_outage(peer, start_node, tmp_path,
+                                                             garage):
+    store = tmp_path / 'store'
+    node = start_node('-p', f'offload.url:={URL}',
+                      '-p', f'offload.credentials_file:={garage / "env"}',
+                      '-p', 'offload.period_s:=0.5', '-p', 'diagnostic_updater.period:=0.2',
+                      '-p', 'discovery_period_s:=0.2', '-p', 'subscription_depth:=100',
+                      storage=store)
+    seen = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    chatter = peer.create_publisher(String, '/chatter', qos)
+    bulk = peer.create_publisher(UInt8MultiArray, '/bulk', qos)
+    wait_matched(peer, [chatter, bulk], node)
+    for i in range(100):
+        chatter.publish(String(data=f'hello {i}'))
+        if i % 5 == 0:
+            bulk.publish(UInt8MultiArray(data=os.urandom(100 * 1024)))
+    wait_stored(peer, {'/chatter': 100, '/bulk': 20}, node)
+
+    # The remote copy catches up, with the same bytes as the local store.
+    assert spin_until(peer, lambda: remote_counts(garage) == {'/chatter': 100, '/bulk': 20},
+                      60, node), remote_counts(garage)
+    for topic in ('/chatter', '/bulk'):
+        local = subprocess.run([motedb_cli(), 'cat', str(store), topic, '--format', 'json'],
+                               capture_output=True, text=True, check=True).stdout
+        remote = cli(garage, 'cat', URL, topic, '--format', 'json')
+        assert remote.returncode == 0, remote.stderr
+        assert remote.stdout == local, topic
+
+    def offload():
+        return last_status(seen, 'offload')
+    assert spin_until(peer, lambda: offload() is not None and level(offload()) == OK
+                      and int(status_values(seen, 'offload')['generation']) >= 1, 30, node)
+    assert status_values(seen, 'offload')['url'] == URL
+
+    # The server goes down: a round fails (retried for 5 s), WARN.
+    subprocess.run([str(REPO / 'scripts' / 'garage'), 'stop', str(garage)], check=True)
+    for i in range(100, 130):
+        chatter.publish(String(data=f'hello {i}'))
+    wait_stored(peer, {'/chatter': 130}, node)
+    assert spin_until(peer, lambda: level(offload()) == WARN
+                      and int(status_values(seen, 'offload')['failures_in_a_row']) >= 1, 60, node)
+    assert status_values(seen, 'offload')['last_error']
+
+    # Back up: the next round uploads what was recorded meanwhile, OK again.
+    subprocess.run([str(REPO / 'scripts' / 'garage'), 'restart', str(garage)], check=True)
+    assert spin_until(peer, lambda: remote_counts(garage).get('/chatter') == 130, 60, node), \
+        remote_counts(garage)
+    assert spin_until(peer, lambda: level(offload()) == OK
+                      and status_values(seen, 'offload')['failures_in_a_row'] == '0', 30, node)
+    started = time.monotonic()
+    assert node.stop() == 0, node.log()
+    # Stopping does not wait for a round to finish.
+    assert time.monotonic() - started < 15, node.log()
+    r = cli(garage, 'verify', URL)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_bad_offload_settings_stop_the_node_at_start_with_the_reason(start_node, tmp_path):
+    env_file = tmp_path / 'empty.env'
+    env_file.write_text('# no keys\n')
+    for args, says in [
+        (['-p', 'offload.url:=robot7'], 's3://'),
+        (['-p', 'offload.url:=s3://motedb/r', '-p', f'offload.credentials_file:={env_file}'],
+         'no S3 credentials'),
+        (['-p', 'offload.url:=s3://motedb/r', '-p', 'offload.period_s:=0.0'], 'offload.period_s'),
+    ]:
+        node = start_node(*args, env={'AWS_ACCESS_KEY_ID': '', 'AWS_SECRET_ACCESS_KEY': ''})
+        deadline = time.monotonic() + 30
+        while node.proc.poll() is None:
+            assert time.monotonic() < deadline, 'the node did not stop'
+            time.sleep(0.05)
+        assert node.proc.returncode != 0
+        assert says in node.log(), node.log()
