@@ -87,3 +87,23 @@ fn start_offload(
     let _already = stats.offload.set(off.status_handle());
     Ok(Some(off))
 }
+
+/// How long a stopping node spends on its last offload round.
+pub const FINAL_OFFLOAD: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The last offload round, after the store is closed; what to log.
+fn finish_offload(
+    off: Option<crate::remote::Offloader>,
+) -> Option<std::result::Result<String, String>> {
+    let off = off?;
+    let url = off.status().url;
+    Some(match off.finish(FINAL_OFFLOAD) {
+        Ok(r) => Ok(format!(
+            "offloaded to {url} at stop: generation {}, {} bytes uploaded",
+            r.generation, r.uploaded_bytes
+        )),
+        Err(e) => Err(format!(
+            "the last offload round to {url} did not finish ({e}); the next start resumes it"
+        )),
+    })
+}

@@ -42,6 +42,8 @@ pub struct OffloadSettings {
 }
 
 pub struct Offloader {
+    settings: Arc<OffloadSettings>,
+    bucket: Arc<Bucket>,
     status: Arc<Mutex<OffloadStatus>>,
     stop: Arc<AtomicBool>,
     wake: Arc<(Mutex<()>, Condvar)>,
@@ -53,6 +55,7 @@ impl Offloader {
     /// settings (no credentials, an unusable endpoint), never on the network.
     pub fn start(s: OffloadSettings) -> Result<Offloader> {
         let bucket = Bucket::connect(&s.config, &s.location.bucket)?;
+        let s = Arc::new(s);
         let status = Arc::new(Mutex::new(OffloadStatus {
             url: s.location.to_string(),
             ..OffloadStatus::default()
@@ -61,6 +64,7 @@ impl Offloader {
         let wake = Arc::new((Mutex::new(()), Condvar::new()));
         let thread = {
             let (status, stop, wake) = (status.clone(), stop.clone(), wake.clone());
+            let (s, bucket) = (s.clone(), bucket.clone());
             std::thread::Builder::new()
                 .name("motedb-offload".into())
                 .spawn(move || run(&s, &bucket, &status, &stop, &wake))
@@ -70,6 +74,8 @@ impl Offloader {
                 })?
         };
         Ok(Offloader {
+            settings: s,
+            bucket,
             status,
             stop,
             wake,
@@ -87,9 +93,10 @@ impl Offloader {
     }
 }
 
-impl Drop for Offloader {
-    /// Stops a running round between chunks (the next start resumes it).
-    fn drop(&mut self) {
+impl Offloader {
+    /// Stops the periodic rounds; a running one stops between chunks (the
+    /// next round, or the next start, resumes it).
+    pub fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         {
             let _held = self.wake.0.lock();
@@ -98,6 +105,48 @@ impl Drop for Offloader {
         if let Some(t) = self.thread.take() {
             let _joined = t.join();
         }
+    }
+
+    /// One last round, for after the store is closed (its memtables are
+    /// then in tables): stopped between chunks once `limit` has passed.
+    pub fn finish(mut self, limit: Duration) -> Result<super::PushReport> {
+        self.halt();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let done = Arc::new((Mutex::new(false), Condvar::new()));
+        let timer = {
+            let (cancel, done) = (cancel.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut finished = done.0.lock();
+                let deadline = Instant::now() + limit;
+                while !*finished {
+                    if done.1.wait_until(&mut finished, deadline).timed_out() {
+                        cancel.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            })
+        };
+        let opts = PushOptions {
+            max_bytes_per_s: self.settings.max_bytes_per_s,
+            cancel: Some(cancel),
+            ..PushOptions::default()
+        };
+        let r = push(
+            &self.settings.dir,
+            &self.bucket,
+            &self.settings.location,
+            &opts,
+        );
+        *done.0.lock() = true;
+        done.1.notify_all();
+        let _joined = timer.join();
+        r
+    }
+}
+
+impl Drop for Offloader {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 

@@ -2,7 +2,7 @@
 by scripts/garage): what the node records reaches the remote copy, which
 the CLI reads in place with the same bytes; /diagnostics reports the
 offload OK, then WARN while the server is down, then OK again with what
-was recorded meanwhile uploaded."""
+was recorded meanwhile uploaded; a stop runs one last round."""
 
 import json
 import os
@@ -110,10 +110,16 @@ def test_offload_mirrors_the_recording_and_reports_an_outage(peer, start_node, t
         remote_counts(garage)
     assert spin_until(peer, lambda: level(offload()) == OK
                       and status_values(seen, 'offload')['failures_in_a_row'] == '0', 30, node)
+    # Recorded just before the stop: the last round at stop uploads it.
+    for i in range(130, 150):
+        chatter.publish(String(data=f'hello {i}'))
+    wait_stored(peer, {'/chatter': 150}, node)
     started = time.monotonic()
     assert node.stop() == 0, node.log()
-    # Stopping does not wait for a round to finish.
+    # The last round is bounded (10 s).
     assert time.monotonic() - started < 15, node.log()
+    assert 'offloaded to s3://motedb/ros/robot at stop' in node.log(), node.log()
+    assert remote_counts(garage) == {'/chatter': 150, '/bulk': 20}
     r = cli(garage, 'verify', URL)
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -65,7 +65,7 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
-    let offload = super::start_offload(&params, &stats)?;
+    let mut offload = super::start_offload(&params, &stats)?;
     if let Some(o) = &params.offload {
         r2r::log_info!(&logger, "offloading to {} every {:?}", o.url, o.period);
     }
@@ -100,8 +100,10 @@ pub fn run() -> Result<()> {
         r2r::log_warn!(&logger, "a query or export was still running at shutdown");
     }
     let recorded = recording.stop();
-    // Stops a round between chunks; the next start resumes it.
-    drop(offload);
+    // No round while the store closes; the last one runs after.
+    if let Some(o) = &mut offload {
+        o.halt();
+    }
     drop(pool);
     drop(lanes);
     drop(node);
@@ -109,6 +111,11 @@ pub fn run() -> Result<()> {
     // flushed, threads stopped) could not run.
     drop(live);
     let closed = close_store(store, &params);
+    match super::finish_offload(offload) {
+        Some(Ok(m)) => r2r::log_info!(&logger, "{m}"),
+        Some(Err(m)) => r2r::log_warn!(&logger, "{m}"),
+        None => {}
+    }
     recorded.and(closed)
 }
 

@@ -79,7 +79,7 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
-    let offload = super::start_offload(&params, &stats)?;
+    let mut offload = super::start_offload(&params, &stats)?;
     if let Some(o) = &params.offload {
         ::rclrs::log_info!(
             node.logger(),
@@ -133,15 +133,23 @@ pub fn run() -> Result<()> {
         );
     }
     let recorded = recording.stop();
-    // Stops a round between chunks; the next start resumes it.
-    drop(offload);
+    // No round while the store closes; the last one runs after.
+    if let Some(o) = &mut offload {
+        o.halt();
+    }
     drop((services, pausing, marking, diagnostics, declared));
     drop(lanes);
+    let logger = node.logger().clone();
     drop(node);
     // The last other holder of the store: without it `close` (memtables
     // flushed, threads stopped) could not run.
     drop(live);
     let closed = close_store(store, &params);
+    match super::finish_offload(offload) {
+        Some(Ok(m)) => ::rclrs::log_info!(&logger, "{m}"),
+        Some(Err(m)) => ::rclrs::log_warn!(&logger, "{m}"),
+        None => {}
+    }
     if let Some(e) = errors.into_iter().next() {
         return Err(mw("spin")(e));
     }
