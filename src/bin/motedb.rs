@@ -312,6 +312,13 @@ impl From<ExportError> for Fail {
 }
 
 fn main() -> ExitCode {
+    // `motedb info ... | head` ends quietly when the reader goes, as other
+    // command-line tools do, instead of a panic on the closed pipe.
+    // SAFETY: setting a signal's disposition to the default before any
+    // thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = run(&cli);
     match result {
