@@ -131,3 +131,78 @@ fn a_sim_time_reset_makes_retention_drop_the_old_session_first() {
     );
     store.close().unwrap();
 }
+
+/// `Options::retention_guard` (the node's `retention.require_offloaded`):
+/// a refused table stays with every newer one (what goes is always a prefix
+/// of what was written); an allowed one goes. `remember_dropped` records
+/// what retention dropped in the manifest, for the offloaded copy.
+#[test]
+fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let wall = Arc::new(AtomicU64::new(1_000 * SEC));
+    let allowed = Arc::new(parking_lot::Mutex::new(
+        std::collections::BTreeSet::<String>::new(),
+    ));
+    let guard = {
+        let allowed = allowed.clone();
+        motedb::engine::RetentionGuard(Arc::new(move |name: &str| allowed.lock().contains(name)))
+    };
+    let retention = Retention {
+        max_age: Some(Duration::from_secs(10)),
+        ..Retention::default()
+    };
+    let mut opts = options(&wall, retention);
+    opts.remember_dropped = true;
+    opts.retention_guard = Some(guard);
+    // Three tables, no compaction (a high L0 trigger): one per second.
+    opts.tuning.compaction.l0_trigger = 100;
+    let store = Store::open(dir.path(), opts).unwrap();
+    let a = store.register_topic(spec(0)).unwrap();
+    for t in 1..=150 {
+        store.append(a, t * SEC, 0, &payload(t)).unwrap();
+        if t % 50 == 0 {
+            store.flush().unwrap();
+            wall.fetch_add(SEC, Ordering::SeqCst);
+        }
+    }
+    let mut tables: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sst"))
+        .collect();
+    tables.sort();
+    assert_eq!(tables.len(), 3, "{tables:?}");
+    wall.fetch_add(60 * SEC, Ordering::SeqCst);
+    let dropped = || {
+        let m = std::fs::read(dir.path().join("MANIFEST")).unwrap();
+        motedb::engine::live_files(&m).unwrap().dropped
+    };
+
+    store.compact().unwrap();
+    assert_eq!(times(&store, a).len(), 150, "the guard refused every file");
+    // Only the newest allowed: the older ones are refused, so it stays too.
+    allowed.lock().insert(tables[2].clone());
+    store.compact().unwrap();
+    assert_eq!(
+        times(&store, a).len(),
+        150,
+        "a newer table went before an older one"
+    );
+    assert!(dropped().is_empty());
+    // The oldest allowed too: it alone goes (the middle one is refused).
+    allowed.lock().insert(tables[0].clone());
+    store.compact().unwrap();
+    assert_eq!(
+        times(&store, a),
+        (51..=150).map(|t| t * SEC).collect::<Vec<_>>()
+    );
+    assert!(dropped().contains(&tables[0]), "{:?}", dropped());
+    allowed.lock().insert(tables[1].clone());
+    store.compact().unwrap();
+    assert!(times(&store, a).is_empty());
+    let d = dropped();
+    assert!(tables.iter().all(|t| d.contains(t)), "{d:?}");
+    store.close().unwrap();
+    // Remembered across a reopen (a manifest snapshot keeps them too).
+    assert!(tables.iter().all(|t| dropped().contains(t)));
+}

@@ -161,21 +161,19 @@ fn small_tables() -> Options {
     }
 }
 
-/// Appends `n` rounds: /imu at 200 Hz and /cam at 10 Hz (every 20th).
+/// Appends rounds `from..from + n`: /imu at 200 Hz and /cam at 10 Hz (every
+/// 20th); round i is /imu message i and /cam message i / 20, so the rounds
+/// of a store go on from where the last call stopped.
 fn write(store: &Store, from: u64, n: u64) {
     let imu = store.register_topic(spec("/imu")).unwrap();
     let cam = store.register_topic(spec("/cam")).unwrap();
-    let count = |name: &str| store.topic_by_name(name).unwrap().message_count;
-    let (mut imu_seq, mut cam_seq) = (count("/imu"), count("/cam"));
     for i in from..from + n {
         let t = T0 + i * S / 200;
-        let seq = store.append(imu, t, t, &payload("/imu", imu_seq)).unwrap();
-        assert_eq!(seq, imu_seq);
-        imu_seq += 1;
+        let seq = store.append(imu, t, t, &payload("/imu", i)).unwrap();
+        assert_eq!(seq, i);
         if i % 20 == 0 {
-            let seq = store.append(cam, t, t, &payload("/cam", cam_seq)).unwrap();
-            assert_eq!(seq, cam_seq);
-            cam_seq += 1;
+            let seq = store.append(cam, t, t, &payload("/cam", i / 20)).unwrap();
+            assert_eq!(seq, i / 20);
         }
     }
 }
@@ -818,6 +816,80 @@ fn a_three_node_cluster_keeps_taking_pushes_and_serving_reads_with_a_node_down()
     assert_eq!(remote_records(&g, url), local_records(&path));
 
     run_script(&["restart", &g.node(2)]);
+    let o = g.motedb(&["verify", url]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+}
+
+/// A node with offload remembers what retention drops (`remember_dropped`);
+/// the copy keeps those files, listed at level 0 in its manifest, so the
+/// bucket holds the whole recording while the robot keeps only the newest.
+#[test]
+#[ignore = "needs Garage and a network namespace: scripts/test runs it"]
+fn what_local_retention_drops_stays_in_the_offloaded_copy() {
+    use motedb::engine::{Clock, Retention, Tuning};
+    use std::sync::atomic::AtomicU64;
+    let dir = tempfile::tempdir().unwrap();
+    let g = Garage::start(dir.path(), 3975);
+    let path = dir.path().join("robot");
+    let url = "s3://motedb/archive/robot";
+    let loc = Location::parse(url).unwrap();
+    let bucket = g.bucket();
+    let wall = Arc::new(AtomicU64::new(1_000 * S));
+    let w = wall.clone();
+    let opts = Options {
+        remember_dropped: true,
+        retention: Retention {
+            max_age: Some(Duration::from_secs(10)),
+            ..Retention::default()
+        },
+        tuning: Tuning {
+            background: false,
+            clock: Clock(Arc::new(move || w.load(Ordering::SeqCst))),
+            ..Tuning::default()
+        },
+        ..small_tables()
+    };
+    let store = Store::open(&path, opts).unwrap();
+    write(&store, 0, 3000);
+    store.flush().unwrap();
+    remote::push(&path, &bucket, &loc, &PushOptions::default()).unwrap();
+    wall.fetch_add(60 * S, Ordering::SeqCst);
+    write(&store, 3000, 1000);
+    store.flush().unwrap();
+    let everything = records(&store);
+    assert_eq!(everything["/imu"].len(), 4000);
+    store.compact().unwrap();
+    let kept = records(&store);
+    assert!(
+        kept["/imu"].len() < 4000 && !kept["/imu"].is_empty(),
+        "retention dropped the old part: {}",
+        kept["/imu"].len()
+    );
+
+    let r = remote::push(&path, &bucket, &loc, &PushOptions::default()).unwrap();
+    assert!(r.archived_files > 0);
+    assert_eq!(
+        remote_records(&g, url),
+        everything,
+        "the copy keeps what retention dropped"
+    );
+    // Kept by later pushes too, also after more writes and a compaction.
+    wall.fetch_add(S, Ordering::SeqCst);
+    write(&store, 4000, 500);
+    store.flush().unwrap();
+    store.compact().unwrap();
+    let now = records(&store);
+    remote::push(&path, &bucket, &loc, &PushOptions::default()).unwrap();
+    let got = remote_records(&g, url);
+    assert_eq!(got["/imu"].len(), 4500);
+    for (topic, recs) in &got {
+        for (i, (_, seq, p)) in recs.iter().enumerate() {
+            assert_eq!(*seq, i as u64, "{topic}: a hole or a duplicate");
+            assert!(*p == payload(topic, *seq));
+        }
+        assert!(recs.ends_with(&now[topic]), "{topic}: the local part");
+    }
+    store.close().unwrap();
     let o = g.motedb(&["verify", url]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
 }

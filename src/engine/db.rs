@@ -83,6 +83,8 @@ pub struct Inner {
     pub codecs: ValueCodecs,
     /// The manifest has `FEATURE_ENCODED_VALUES`.
     pub encoded_values: AtomicBool,
+    /// The manifest has `FEATURE_DROPPED`.
+    pub dropped_feature: AtomicBool,
     /// The manifest has `FEATURE_MARKS`.
     pub marks_feature: AtomicBool,
     /// Event marks by id, as the manifest holds them (marks.rs).
@@ -240,6 +242,7 @@ impl Inner {
             codecs: ValueCodecs::new(opts.value_compression),
             encoded_values: AtomicBool::new(state.features & manifest::FEATURE_ENCODED_VALUES != 0),
             marks_feature: AtomicBool::new(state.features & manifest::FEATURE_MARKS != 0),
+            dropped_feature: AtomicBool::new(state.features & manifest::FEATURE_DROPPED != 0),
             marks: Mutex::new(state.marks.clone()),
             released_pins: Mutex::new((0, None)),
             opts,

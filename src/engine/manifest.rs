@@ -66,14 +66,23 @@ pub enum Edit {
     /// An event mark, whole: a later edit with the same id replaces it
     /// (unpin, a pin released by retention).
     Mark(Mark),
+    /// File `num` (a table or a value-log file) was dropped by retention,
+    /// not replaced by compaction: an offloaded copy keeps it
+    /// (`Options::remember_dropped`).
+    Dropped(u64),
 }
 
 /// Value-log pointers may be encoded (entry kind 2).
 pub const FEATURE_ENCODED_VALUES: u64 = 1;
 /// The manifest holds `Mark` edits (tag 14).
 pub const FEATURE_MARKS: u64 = 2;
+/// The manifest holds `Dropped` edits (tag 15).
+pub const FEATURE_DROPPED: u64 = 4;
 /// Every feature this version reads.
-pub const KNOWN_FEATURES: u64 = FEATURE_ENCODED_VALUES | FEATURE_MARKS;
+pub const KNOWN_FEATURES: u64 = FEATURE_ENCODED_VALUES | FEATURE_MARKS | FEATURE_DROPPED;
+/// The most `Dropped` file numbers a manifest keeps (the oldest go first):
+/// a push long behind may miss that older ones were dropped by retention.
+pub const MAX_DROPPED: usize = 100_000;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopicEntry {
@@ -99,6 +108,8 @@ pub struct State {
     pub features: u64,
     /// Event marks by id.
     pub marks: BTreeMap<u64, Mark>,
+    /// Files retention dropped (`Edit::Dropped`), at most `MAX_DROPPED`.
+    pub dropped: BTreeSet<u64>,
 }
 
 impl State {
@@ -141,6 +152,12 @@ impl State {
             Edit::Mark(m) => {
                 self.marks.insert(m.id, m.clone());
             }
+            Edit::Dropped(n) => {
+                self.dropped.insert(*n);
+                while self.dropped.len() > MAX_DROPPED {
+                    self.dropped.pop_first();
+                }
+            }
         }
     }
 
@@ -177,6 +194,7 @@ impl State {
         }
         out.extend(self.vlogs.iter().map(|n| Edit::AddVlog { num: *n }));
         out.extend(self.marks.values().cloned().map(Edit::Mark));
+        out.extend(self.dropped.iter().map(|n| Edit::Dropped(*n)));
         for (n, l) in &self.tables {
             out.push(Edit::AddTable { level: *l, num: *n });
             if let Some(w) = self.table_wall.get(n) {
@@ -259,6 +277,10 @@ fn encode_edit(b: &mut Vec<u8>, e: &Edit) {
             put_u64(b, *num);
             put_u64(b, *wall);
         }
+        Edit::Dropped(n) => {
+            put_u8(b, 15);
+            put_u64(b, *n);
+        }
         Edit::Features(bits) => {
             put_u8(b, 13);
             put_u64(b, *bits);
@@ -328,6 +350,7 @@ fn decode_edit(d: &mut Dec<'_>) -> Option<Edit> {
         },
         13 => Edit::Features(d.u64()?),
         14 => Edit::Mark(decode_mark(d)?),
+        15 => Edit::Dropped(d.u64()?),
         _ => return None,
     })
 }
@@ -453,12 +476,18 @@ pub struct ManifestWriter {
     broken: Option<String>,
 }
 
-fn write_snapshot(fs: &dyn FileSystem, dir: &Path, state: &State) -> Result<Box<dyn WritableFile>> {
-    let tmp = dir.join(TMP);
-    let path = dir.join(FILE);
+/// A whole manifest holding `state`: its snapshot batch and a commit frame.
+pub fn snapshot_bytes(state: &State) -> Vec<u8> {
     let mut buf = Vec::new();
     put_frame(&mut buf, &encode_batch(&state.snapshot()));
     put_frame(&mut buf, &encode_batch(&[]));
+    buf
+}
+
+fn write_snapshot(fs: &dyn FileSystem, dir: &Path, state: &State) -> Result<Box<dyn WritableFile>> {
+    let tmp = dir.join(TMP);
+    let path = dir.join(FILE);
+    let buf = snapshot_bytes(state);
     let mut f = fs.create(&tmp).map_err(io_err(&tmp))?;
     f.append(&buf).map_err(io_err(&tmp))?;
     f.sync().map_err(io_err(&tmp))?;

@@ -10,6 +10,7 @@ use super::db::Inner;
 use super::error::{Error, Result};
 use super::manifest::{Edit, FEATURE_MARKS};
 use super::Nanos;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 
 /// Longest label and tag, most tags per mark, most marks per store: a
@@ -112,13 +113,22 @@ impl Inner {
     /// one and later) then refuses a store with features it does not know
     /// by name, before it meets their edits.
     fn marks_allowed(&self) -> Result<()> {
-        if self.marks_feature.load(Ordering::Acquire) {
+        self.feature_allowed(&self.marks_feature, FEATURE_MARKS)
+    }
+
+    /// The same for `Edit::Dropped` (`FEATURE_DROPPED`).
+    pub(crate) fn dropped_allowed(&self) -> Result<()> {
+        self.feature_allowed(&self.dropped_feature, super::manifest::FEATURE_DROPPED)
+    }
+
+    fn feature_allowed(&self, logged: &AtomicBool, bit: u64) -> Result<()> {
+        if logged.load(Ordering::Acquire) {
             return Ok(());
         }
         let mut c = Change::default();
-        c.note(Edit::Features(FEATURE_MARKS));
+        c.note(Edit::Features(bit));
         self.commit(c)?;
-        self.marks_feature.store(true, Ordering::Release);
+        logged.store(true, Ordering::Release);
         Ok(())
     }
 

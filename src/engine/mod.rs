@@ -166,6 +166,24 @@ pub struct Options {
     /// Every file operation goes through this (tests inject `fs::FaultFs`).
     pub fs: Arc<dyn fs::FileSystem>,
     pub tuning: Tuning,
+    /// Record in the manifest which files retention drops (`LiveFiles::
+    /// dropped`), so an offloaded copy keeps them (the node sets it with
+    /// `offload.url`).
+    pub remember_dropped: bool,
+    /// Asked before retention drops a file, by name: false keeps it (and,
+    /// for a table, every newer one) for now. The node's
+    /// `retention.require_offloaded`: only files already offloaded go.
+    pub retention_guard: Option<RetentionGuard>,
+}
+
+/// `Options::retention_guard`: may retention drop this file (by name)?
+#[derive(Clone)]
+pub struct RetentionGuard(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for RetentionGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetentionGuard")
+    }
 }
 
 impl Default for Options {
@@ -180,6 +198,8 @@ impl Default for Options {
             retention: Retention::default(),
             fs: Arc::new(fs::RealFs),
             tuning: Tuning::default(),
+            remember_dropped: false,
+            retention_guard: None,
         }
     }
 }
@@ -377,6 +397,9 @@ pub struct LiveFiles {
     pub tables: Vec<String>,
     pub vlogs: Vec<String>,
     pub wal_floor: u64,
+    /// Files retention dropped (`Options::remember_dropped`), by the
+    /// names they had (`NNNNNN.sst` or `NNNNNN.vlog`: both are given).
+    pub dropped: Vec<String>,
 }
 
 /// The manifest's file name in a store directory.
@@ -399,7 +422,29 @@ pub fn live_files(manifest_bytes: &[u8]) -> Result<LiveFiles> {
             .map(|n| name(vlog::vlog_path(Path::new(""), *n)))
             .collect(),
         wal_floor: st.wal_floor,
+        dropped: st
+            .dropped
+            .iter()
+            .flat_map(|n| {
+                [
+                    name(sstable::table_path(Path::new(""), *n)),
+                    name(vlog::vlog_path(Path::new(""), *n)),
+                ]
+            })
+            .collect(),
     })
+}
+
+/// Manifest bytes for a copy of the store that also holds files gone from
+/// it: `tables` (file numbers) at level 0 and value-log files `vlogs`, as
+/// one snapshot (the archive of an offloaded store).
+pub fn manifest_with(manifest_bytes: &[u8], tables: &[u64], vlogs: &[u64]) -> Result<Vec<u8>> {
+    let (mut st, _, _) = manifest::parse(manifest_bytes, Path::new(manifest::FILE))?;
+    for n in tables {
+        st.tables.entry(*n).or_insert(0);
+    }
+    st.vlogs.extend(vlogs.iter().copied());
+    Ok(manifest::snapshot_bytes(&st))
 }
 
 /// The segment number of a WAL file name (`wal-NNNNNN.log`).

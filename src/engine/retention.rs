@@ -183,8 +183,16 @@ impl Inner {
             vlogs: Vec::new(),
             released,
         };
+        let may_drop = |name: std::path::PathBuf| {
+            let name = name.to_string_lossy();
+            self.opts
+                .retention_guard
+                .as_ref()
+                .is_none_or(|g| (g.0)(&name))
+        };
+        let vlog_ok = |n: u64| may_drop(super::vlog::vlog_path(std::path::Path::new(""), n));
         for (num, size) in &sizes {
-            if *num < pin_from && !refs.contains_key(num) {
+            if *num < pin_from && !refs.contains_key(num) && vlog_ok(*num) {
                 plan.vlogs.push((*num, *size));
                 total = total.saturating_sub(*size);
             }
@@ -201,11 +209,19 @@ impl Inner {
             if !over && !old(&t) {
                 break;
             }
+            // Not yet allowed (not offloaded): it and every newer table
+            // stay, so what goes is still a prefix of what was written.
+            if !may_drop(super::sstable::table_path(
+                std::path::Path::new(""),
+                t.meta.num,
+            )) {
+                break;
+            }
             total = total.saturating_sub(t.meta.size);
             for v in &t.meta.vlogs {
                 let n = refs.entry(*v).or_insert(1);
                 *n -= 1;
-                if *n == 0 && *v < pin_from {
+                if *n == 0 && *v < pin_from && vlog_ok(*v) {
                     let size = sizes.get(v).copied().unwrap_or(0);
                     plan.vlogs.push((*v, size));
                     total = total.saturating_sub(size);
@@ -235,6 +251,17 @@ impl Inner {
         let mut c = Change::default();
         for m in &plan.released {
             c.note(Edit::Mark(m.clone()));
+        }
+        if self.opts.remember_dropped {
+            self.dropped_allowed()?;
+            for n in plan
+                .tables
+                .iter()
+                .map(|(_, t)| t.meta.num)
+                .chain(plan.vlogs.iter().map(|v| v.0))
+            {
+                c.note(Edit::Dropped(n));
+            }
         }
         for (level, t) in &plan.tables {
             c.remove_table(*level, t.meta.num);

@@ -182,12 +182,17 @@ impl RemoteFs {
             Err(e) => return Err(e),
         };
         let index = Index::parse(&bytes, &url)?;
-        Ok(RemoteFs {
+        Ok(RemoteFs::over(bucket, location, index))
+    }
+
+    /// The files an index names, without reading it from the bucket.
+    pub fn over(bucket: Arc<Bucket>, location: Location, index: Index) -> RemoteFs {
+        RemoteFs {
             bucket,
             location,
             index,
             cache: Mutex::new(PageCache::default()),
-        })
+        }
     }
 
     fn chunk_key(&self, name: &str, c: &Chunk) -> String {
@@ -333,6 +338,8 @@ pub fn open_with(rfs: &Arc<RemoteFs>) -> Result<Store> {
 pub struct Snapshot {
     pub manifest: Vec<u8>,
     pub files: BTreeMap<String, (Arc<std::fs::File>, u64)>,
+    /// Files only the copy holds (dropped here by retention), read from it.
+    pub archived: Option<RemoteFs>,
 }
 
 impl Source for Snapshot {
@@ -340,11 +347,15 @@ impl Source for Snapshot {
         if name == crate::engine::MANIFEST_FILE {
             return Some(self.manifest.len() as u64);
         }
-        self.files.get(name).map(|f| f.1)
+        self.files
+            .get(name)
+            .map(|f| f.1)
+            .or_else(|| self.archived.as_ref().and_then(|a| a.size(name)))
     }
 
     fn names(&self) -> Vec<String> {
         let mut n: Vec<String> = self.files.keys().cloned().collect();
+        n.extend(self.archived.iter().flat_map(|a| a.names()));
         n.push(crate::engine::MANIFEST_FILE.to_string());
         n
     }
@@ -356,9 +367,10 @@ impl Source for Snapshot {
             buf.copy_from_slice(&self.manifest[s..s + buf.len()]);
             return Ok(());
         }
-        let Some((f, _)) = self.files.get(name) else {
-            return Err(io::Error::new(io::ErrorKind::NotFound, name.to_string()));
-        };
-        f.read_exact_at(buf, off)
+        match (self.files.get(name), &self.archived) {
+            (Some((f, _)), _) => f.read_exact_at(buf, off),
+            (None, Some(a)) => a.read_at(name, buf, off),
+            (None, None) => Err(io::Error::new(io::ErrorKind::NotFound, name.to_string())),
+        }
     }
 }

@@ -27,6 +27,10 @@ pub struct Index {
     /// working meanwhile.
     #[serde(default)]
     pub retired: BTreeMap<String, u64>,
+    /// Files of the copy that local retention dropped (also in `files`;
+    /// listed at level 0 in the copy's manifest): kept by every push.
+    #[serde(default)]
+    pub archived: std::collections::BTreeSet<String>,
 }
 
 /// A file of the store: its size and the chunks covering `[0, size)` in

@@ -152,7 +152,7 @@ impl Drop for Offloader {
 
 fn run(
     s: &OffloadSettings,
-    bucket: &Bucket,
+    bucket: &Arc<Bucket>,
     status: &Mutex<OffloadStatus>,
     stop: &Arc<AtomicBool>,
     wake: &(Mutex<()>, Condvar),

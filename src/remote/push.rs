@@ -18,7 +18,7 @@
 //! the round; chunks already uploaded are found by name and not sent again,
 //! which is also how a push resumes after a crash or a lost connection.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::fs::{ReadOnlyFs, Snapshot};
+use super::fs::{ReadOnlyFs, RemoteFs, Snapshot};
 use super::index::{Chunk, Index, RemoteFile, Summary, TopicSummary, FORMAT};
 use super::{Bucket, Location, RemoteError, Result, INDEX};
 use crate::engine::{self, Options, Store};
@@ -94,6 +94,8 @@ pub struct PushReport {
     pub deleted_objects: u64,
     /// Objects retired and not deleted yet (kept for readers).
     pub retired_objects: u64,
+    /// Files the copy keeps that local retention dropped.
+    pub archived_files: usize,
     /// Rounds started again because a file vanished under the push.
     pub restarts: u32,
     pub summary: Summary,
@@ -133,7 +135,7 @@ const ROUNDS: u32 = 20;
 /// any failure; what was uploaded is reused.
 pub fn push(
     dir: &Path,
-    bucket: &Bucket,
+    bucket: &Arc<Bucket>,
     location: &Location,
     opts: &PushOptions,
 ) -> Result<PushReport> {
@@ -168,7 +170,7 @@ pub fn push(
     let mut throttle = Throttle::new(opts.max_bytes_per_s);
     let mut restarts = 0;
     let mut done = BTreeMap::new();
-    let (files, summary) = loop {
+    let (files, summary, archived_names) = loop {
         match round(
             dir,
             bucket,
@@ -218,6 +220,7 @@ pub fn push(
         .filter(|(_, t)| now.saturating_sub(**t) >= grace)
         .map(|(k, _)| k.clone())
         .collect();
+    report.archived_files = archived_names.len();
     let changed = prev.as_ref().is_none_or(|p| p.files != files);
     let retired_changed = prev.as_ref().is_none_or(|p| p.retired != retired);
     let index = if changed || retired_changed {
@@ -229,6 +232,7 @@ pub fn push(
             files,
             summary,
             retired: retired.clone(),
+            archived: archived_names,
         };
         let bytes = serde_json::to_vec_pretty(&ix).map_err(|e| RemoteError::Request {
             url: url.clone(),
@@ -323,6 +327,8 @@ fn cancelled(opts: &PushOptions) -> std::result::Result<(), Fail> {
 /// first), then the manifest, then the tables and value-log files it lists.
 struct Cut {
     manifest: Vec<u8>,
+    /// Files retention dropped (by either name they may have had).
+    dropped: Vec<String>,
     /// In upload order: WAL segments, tables, value-log files (sized last).
     files: Vec<(String, Opened)>,
 }
@@ -371,13 +377,17 @@ fn take_cut(dir: &Path, opts: &PushOptions) -> std::result::Result<Cut, Fail> {
         cancelled(opts)?;
         files.push((name.clone(), open_file(&dir.join(name))?));
     }
-    Ok(Cut { manifest, files })
+    Ok(Cut {
+        manifest,
+        dropped: live.dropped,
+        files,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn round(
     dir: &Path,
-    bucket: &Bucket,
+    bucket: &Arc<Bucket>,
     location: &Location,
     prev: Option<&Index>,
     done: &mut BTreeMap<String, RemoteFile>,
@@ -385,8 +395,36 @@ fn round(
     opts: &PushOptions,
     report: &mut PushReport,
     throttle: &mut Throttle,
-) -> std::result::Result<(BTreeMap<String, RemoteFile>, Summary), Fail> {
-    let cut = take_cut(dir, opts)?;
+) -> std::result::Result<(BTreeMap<String, RemoteFile>, Summary, BTreeSet<String>), Fail> {
+    let mut cut = take_cut(dir, opts)?;
+    // The archive: files retention dropped here that the copy holds. They
+    // stay in the copy, listed (tables at level 0) in the manifest it gets.
+    let remote = |name: &str| {
+        done.get(name)
+            .or_else(|| prev.and_then(|p| p.files.get(name)))
+            .cloned()
+    };
+    let mut archive: BTreeMap<String, RemoteFile> = BTreeMap::new();
+    let archived_before = prev.map(|p| p.archived.iter().cloned().collect::<Vec<_>>());
+    for name in archived_before
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cut.dropped.clone())
+    {
+        if cut.files.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        if let Some(f) = remote(&name) {
+            archive.insert(name, f);
+        }
+    }
+    if !archive.is_empty() {
+        let num = |n: &str, ext: &str| n.strip_suffix(ext).and_then(|v| v.parse::<u64>().ok());
+        let tables: Vec<u64> = archive.keys().filter_map(|n| num(n, ".sst")).collect();
+        let vlogs: Vec<u64> = archive.keys().filter_map(|n| num(n, ".vlog")).collect();
+        cut.manifest =
+            engine::manifest_with(&cut.manifest, &tables, &vlogs).map_err(RemoteError::from)?;
+    }
     let manifest = (
         engine::MANIFEST_FILE.to_string(),
         Bytes::Memory(&cut.manifest),
@@ -447,8 +485,18 @@ fn round(
         done.insert(name.clone(), f.clone());
         files.insert(name, f);
     }
-    let summary = check_cut(dir, cut)?;
-    Ok((files, summary))
+    let archived = RemoteFs::over(
+        bucket.clone(),
+        location.clone(),
+        Index {
+            files: archive.clone(),
+            ..Index::default()
+        },
+    );
+    let summary = check_cut(dir, cut, archived)?;
+    let names = archive.keys().cloned().collect();
+    files.extend(archive);
+    Ok((files, summary, names))
 }
 
 /// The chunks of the previous push that still hold the file's bytes.
@@ -495,9 +543,10 @@ fn kept_chunks(
 
 /// Opens the cut a round uploaded, read-only, as a reader of the remote
 /// copy will: proves it is a consistent store and yields the summary.
-fn check_cut(dir: &Path, cut: Cut) -> std::result::Result<Summary, Fail> {
+fn check_cut(dir: &Path, cut: Cut, archived: RemoteFs) -> std::result::Result<Summary, Fail> {
     let snapshot = Snapshot {
         manifest: cut.manifest,
+        archived: Some(archived),
         files: cut
             .files
             .into_iter()
