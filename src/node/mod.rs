@@ -40,8 +40,9 @@ pub fn run() -> Result<()> {
     compile_error!("motedb_node needs a client library: --features ros (rclrs) or r2r");
 }
 
-/// Opens (creating the directory) the store the parameters name.
-fn open_store(params: &NodeParams) -> Result<Store> {
+/// Opens (creating the directory) the store the parameters name; with
+/// `retention.require_offloaded`, retention asks `offloaded` first.
+fn open_store(params: &NodeParams, offloaded: &crate::remote::Offloaded) -> Result<Store> {
     let storage = |source| NodeError::Storage {
         path: params.storage_path.clone(),
         source,
@@ -52,7 +53,14 @@ fn open_store(params: &NodeParams) -> Result<Store> {
             source,
         })
     })?;
-    Store::open(&params.storage_path, params.engine_options()).map_err(storage)
+    let mut options = params.engine_options();
+    if params.retention_require_offloaded {
+        options.retention_guard = Some(crate::remote::offloaded_guard(
+            params.storage_path.clone(),
+            offloaded.clone(),
+        ));
+    }
+    Store::open(&params.storage_path, options).map_err(storage)
 }
 
 /// Closes the store once every other holder is gone.
@@ -74,15 +82,15 @@ fn close_store(store: Arc<Store>, params: &NodeParams) -> Result<()> {
 fn start_offload(
     params: &NodeParams,
     stats: &recorder::ingest::Stats,
+    offloaded: &crate::remote::Offloaded,
 ) -> Result<Option<crate::remote::Offloader>> {
     let Some(o) = &params.offload else {
         return Ok(None);
     };
-    let off = crate::remote::Offloader::start(o.settings(&params.storage_path)?).map_err(|e| {
-        NodeError::ParamValue {
-            name: "offload.url".into(),
-            reason: e.to_string(),
-        }
+    let settings = o.settings(&params.storage_path, offloaded.clone())?;
+    let off = crate::remote::Offloader::start(settings).map_err(|e| NodeError::ParamValue {
+        name: "offload.url".into(),
+        reason: e.to_string(),
     })?;
     let _already = stats.offload.set(off.status_handle());
     Ok(Some(off))

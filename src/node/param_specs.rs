@@ -168,6 +168,12 @@ pub const SPECS: &[ParamSpec] = &[
         "Most bytes pinned marks keep from retention (oldest pin released beyond); 0: half of retention.max_bytes.",
     ),
     spec(
+        "retention.require_offloaded",
+        false,
+        None,
+        "Retention drops only files the offload has uploaded (needs offload.url). Read-only.",
+    ),
+    spec(
         "query.max_messages",
         true,
         Some(1.0),

@@ -69,6 +69,8 @@ pub struct NodeParams {
     pub retention_max_age: Duration,
     /// 0: half of `retention_max_bytes` (unlimited when that is 0).
     pub retention_pinned_max_bytes: u64,
+    /// Retention drops only files the offload has uploaded.
+    pub retention_require_offloaded: bool,
     pub query_max_messages: u32,
     pub query_max_bytes: u64,
     pub export_directory: PathBuf,
@@ -103,7 +105,11 @@ pub struct OffloadParams {
 impl OffloadParams {
     /// The client settings: the environment, then the credentials file,
     /// then the endpoint parameter.
-    pub fn settings(&self, dir: &std::path::Path) -> Result<crate::remote::OffloadSettings> {
+    pub fn settings(
+        &self,
+        dir: &std::path::Path,
+        offloaded: crate::remote::Offloaded,
+    ) -> Result<crate::remote::OffloadSettings> {
         let bad = |name: &str, e: crate::remote::RemoteError| NodeError::ParamValue {
             name: name.into(),
             reason: e.to_string(),
@@ -131,6 +137,7 @@ impl OffloadParams {
             });
         }
         Ok(crate::remote::OffloadSettings {
+            offloaded,
             dir: dir.to_path_buf(),
             config,
             location,
@@ -172,6 +179,7 @@ impl NodeParams {
             retention_max_bytes: 0,
             retention_max_age: Duration::ZERO,
             retention_pinned_max_bytes: 0,
+            retention_require_offloaded: false,
             query_max_messages: 1000,
             query_max_bytes: 16 << 20,
             export_directory: ros_home.join("motedb_exports"),
@@ -256,6 +264,9 @@ impl NodeParams {
         if let Some(v) = r.non_negative("retention.pinned_max_bytes")? {
             p.retention_pinned_max_bytes = v;
         }
+        if let Some(v) = r.bool("retention.require_offloaded")? {
+            p.retention_require_offloaded = v;
+        }
         if let Some(v) = r.positive("query.max_messages")? {
             p.query_max_messages = u32::try_from(v).map_err(|_| NodeError::ParamValue {
                 name: "query.max_messages".into(),
@@ -295,6 +306,12 @@ impl NodeParams {
                 max_bytes_per_s: r.non_negative("offload.max_bytes_per_s")?.unwrap_or(0),
             });
         }
+        if p.retention_require_offloaded && p.offload.is_none() {
+            return Err(NodeError::ParamValue {
+                name: "retention.require_offloaded".into(),
+                reason: "needs offload.url: without an offload nothing is ever uploaded, so retention could drop nothing".into(),
+            });
+        }
         p.qos_overrides = qos_overrides(given)?;
         if p.retention_max_bytes > 0 && p.retention_pinned_max_bytes >= p.retention_max_bytes {
             return Err(NodeError::ParamValue {
@@ -325,6 +342,8 @@ impl NodeParams {
                 pinned_max_bytes: self.retention_pinned_max_bytes,
                 max_age,
             },
+            // With an offload, what retention drops stays in the copy.
+            remember_dropped: self.offload.is_some(),
             ..Options::default()
         }
     }
@@ -401,6 +420,10 @@ impl NodeParams {
             (
                 "retention.pinned_max_bytes",
                 V::Integer(saturating_i64(self.retention_pinned_max_bytes)),
+            ),
+            (
+                "retention.require_offloaded",
+                V::Bool(self.retention_require_offloaded),
             ),
             (
                 "query.max_messages",
@@ -940,7 +963,9 @@ mod tests {
         .unwrap();
         let o = p.offload.unwrap();
         assert_eq!(o.period, Duration::from_secs(60));
-        let s = o.settings("/store".as_ref()).unwrap();
+        let s = o
+            .settings("/store".as_ref(), crate::remote::Offloaded::default())
+            .unwrap();
         assert_eq!(s.config.access_key_id.as_deref(), Some("GK1"));
         assert_eq!(s.config.endpoint.as_deref(), Some("http://e"));
         assert_eq!(s.location.prefix, "r");
@@ -965,8 +990,16 @@ mod tests {
                 ParamValue::Integer(-1),
                 "offload.max_bytes_per_s",
             ),
+            (
+                "offload.url",
+                ParamValue::String(String::new()),
+                "retention.require_offloaded",
+            ),
         ] {
-            let mut g = given(&[("offload.url", ParamValue::String("s3://fleet/r".into()))]);
+            let mut g = given(&[
+                ("offload.url", ParamValue::String("s3://fleet/r".into())),
+                ("retention.require_offloaded", ParamValue::Bool(true)),
+            ]);
             g.insert(name.to_string(), value);
             let err = NodeParams::from_overrides(&g, "/r".as_ref()).unwrap_err();
             let text = err.to_string();

@@ -90,21 +90,26 @@ pub struct TopicSummary {
 
 impl Index {
     pub fn parse(bytes: &[u8], url: &str) -> Result<Index> {
-        let ix: Index = serde_json::from_slice(bytes).map_err(|e| RemoteError::Corrupt {
+        let bad = |detail: String| RemoteError::Corrupt {
             url: url.to_string(),
             key: super::INDEX.to_string(),
-            detail: format!("not a motedb index: {e}"),
-        })?;
-        if ix.format != FORMAT {
-            return Err(RemoteError::Corrupt {
-                url: url.to_string(),
-                key: super::INDEX.to_string(),
-                detail: format!(
-                    "format {:?}; this version of motedb reads {FORMAT:?}",
-                    ix.format
-                ),
-            });
+            detail,
+        };
+        // The format first: a newer index may have other fields.
+        #[derive(Deserialize)]
+        struct Head {
+            format: String,
         }
+        let head: Head =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a motedb index: {e}")))?;
+        if head.format != FORMAT {
+            return Err(bad(format!(
+                "format {:?}; this version of motedb reads {FORMAT:?}",
+                head.format
+            )));
+        }
+        let ix: Index =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a motedb index: {e}")))?;
         for (name, f) in &ix.files {
             let mut at = 0;
             for c in &f.chunks {

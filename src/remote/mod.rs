@@ -31,7 +31,7 @@ use object_store::{ObjectStore, PutPayload, RetryConfig};
 
 pub use fs::{open_store, open_with, RemoteFs};
 pub use index::{Chunk, Index, RemoteFile, Summary, TopicSummary};
-pub use offload::{OffloadSettings, OffloadStatus, Offloader};
+pub use offload::{offloaded_guard, OffloadSettings, OffloadStatus, Offloaded, Offloader};
 pub use push::{push, PushOptions, PushReport};
 
 /// The name of the index object under a store's prefix.

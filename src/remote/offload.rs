@@ -33,7 +33,24 @@ pub struct OffloadStatus {
     pub pushing: bool,
 }
 
+/// The files of the last committed remote copy with their sizes: what
+/// `retention.require_offloaded` lets retention drop.
+pub type Offloaded = Arc<parking_lot::RwLock<std::collections::HashMap<String, u64>>>;
+
+/// A retention guard over `offloaded`: a file of `dir` may go once the
+/// remote copy holds it whole.
+pub fn offloaded_guard(dir: PathBuf, offloaded: Offloaded) -> crate::engine::RetentionGuard {
+    crate::engine::RetentionGuard(Arc::new(move |name: &str| {
+        let Some(remote) = offloaded.read().get(name).copied() else {
+            return false;
+        };
+        std::fs::metadata(dir.join(name)).is_ok_and(|m| m.len() <= remote)
+    }))
+}
+
 pub struct OffloadSettings {
+    /// Updated after each committed round.
+    pub offloaded: Offloaded,
     pub dir: PathBuf,
     pub config: Config,
     pub location: Location,
@@ -172,6 +189,7 @@ fn run(
             st.rounds += 1;
             match r {
                 Ok(r) => {
+                    *s.offloaded.write() = r.files_committed.clone();
                     st.failures_in_a_row = 0;
                     st.last_error.clear();
                     st.last_success_ns = Some(crate::export::timearg::now_ns());
@@ -193,5 +211,30 @@ fn run(
             };
             wake.1.wait_for(&mut held, left);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_lets_a_file_go_only_once_the_copy_holds_it_whole() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("000001.vlog"), vec![0u8; 100]).expect("write");
+        std::fs::write(dir.path().join("000002.sst"), vec![0u8; 10]).expect("write");
+        let offloaded = Offloaded::default();
+        let guard = offloaded_guard(dir.path().to_path_buf(), offloaded.clone());
+        assert!(!(guard.0)("000001.vlog"), "nothing offloaded yet");
+        offloaded.write().insert("000001.vlog".into(), 60);
+        offloaded.write().insert("000002.sst".into(), 10);
+        assert!(
+            !(guard.0)("000001.vlog"),
+            "only 60 of its 100 bytes are remote"
+        );
+        assert!((guard.0)("000002.sst"));
+        offloaded.write().insert("000001.vlog".into(), 100);
+        assert!((guard.0)("000001.vlog"));
+        assert!(!(guard.0)("000003.sst"), "a file the copy does not name");
     }
 }

@@ -96,6 +96,9 @@ pub struct PushReport {
     pub retired_objects: u64,
     /// Files the copy keeps that local retention dropped.
     pub archived_files: usize,
+    /// The committed copy's files and sizes.
+    #[serde(skip)]
+    pub files_committed: std::collections::HashMap<String, u64>,
     /// Rounds started again because a file vanished under the push.
     pub restarts: u32,
     pub summary: Summary,
@@ -245,6 +248,11 @@ pub fn push(
     };
     report.changed = changed;
     report.generation = index.generation;
+    report.files_committed = index
+        .files
+        .iter()
+        .map(|(n, f)| (n.clone(), f.size))
+        .collect();
     // Deleted after the index that retired them is committed; one that
     // fails stays retired and is tried again by the next push.
     for key in due {

@@ -50,7 +50,8 @@ pub fn run() -> Result<()> {
     let ctx = r2r::Context::create().map_err(mw("rcl_init"))?;
     let mut node = r2r::Node::create(ctx, "motedb", "").map_err(mw("rcl_node_init"))?;
     let (params, unknown) = read_params(&node)?;
-    let store = Arc::new(open_store(&params)?);
+    let offloaded = crate::remote::Offloaded::default();
+    let store = Arc::new(open_store(&params, &offloaded)?);
     let logger = node.logger().to_string();
     for name in unknown {
         r2r::log_warn!(
@@ -65,7 +66,7 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
-    let mut offload = super::start_offload(&params, &stats)?;
+    let mut offload = super::start_offload(&params, &stats, &offloaded)?;
     if let Some(o) = &params.offload {
         r2r::log_info!(&logger, "offloading to {} every {:?}", o.url, o.period);
     }

@@ -71,7 +71,8 @@ pub fn run() -> Result<()> {
             "parameter {name} is not a motedb parameter and is ignored (see config/motedb.yaml)"
         );
     }
-    let store = Arc::new(open_store(&params)?);
+    let offloaded = crate::remote::Offloaded::default();
+    let store = Arc::new(open_store(&params, &offloaded)?);
     ::rclrs::log_info!(
         node.logger(),
         "{CLIENT_LIBRARY}: recording into {}",
@@ -79,7 +80,7 @@ pub fn run() -> Result<()> {
     );
 
     let stats = Arc::new(Stats::default());
-    let mut offload = super::start_offload(&params, &stats)?;
+    let mut offload = super::start_offload(&params, &stats, &offloaded)?;
     if let Some(o) = &params.offload {
         ::rclrs::log_info!(
             node.logger(),
