@@ -140,3 +140,54 @@ def test_bad_offload_settings_stop_the_node_at_start_with_the_reason(start_node,
             time.sleep(0.05)
         assert node.proc.returncode != 0
         assert says in node.log(), node.log()
+
+
+def test_require_offloaded_keeps_what_the_bucket_lacks_and_the_bucket_keeps_what_retention_drops(
+        peer, start_node, tmp_path, garage):
+    """retention.require_offloaded with the server down: the store grows
+    past retention.max_bytes and drops nothing; back up, the offload
+    uploads, retention then drops locally, and the bucket still holds every
+    message (the dropped files stay in the copy)."""
+    store = tmp_path / 'store'
+    script = str(REPO / 'scripts' / 'garage')
+    subprocess.run([script, 'stop', str(garage)], check=True)
+    node = start_node('-p', f'offload.url:={URL}',
+                      '-p', f'offload.credentials_file:={garage / "env"}',
+                      '-p', 'offload.period_s:=0.5', '-p', 'diagnostic_updater.period:=0.2',
+                      '-p', 'discovery_period_s:=0.2', '-p', 'subscription_depth:=100',
+                      '-p', 'retention.require_offloaded:=true',
+                      '-p', 'retention.max_bytes:=262144',
+                      '-p', 'storage.memtable_bytes:=65536',
+                      '-p', 'storage.value_compression:=none',
+                      storage=store)
+    seen = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    bulk = peer.create_publisher(UInt8MultiArray, '/bulk', QoSProfile(
+        depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
+    wait_matched(peer, [bulk], node)
+    for _ in range(40):
+        bulk.publish(UInt8MultiArray(data=os.urandom(32 * 1024)))
+    wait_stored(peer, {'/bulk': 40}, node)
+
+    def storage():
+        return status_values(seen, 'storage')
+    # Over the quota with the server down: nothing dropped, everything kept.
+    assert spin_until(peer, lambda: storage() and int(storage()['disk_bytes'])
+                      > int(storage()['quota_bytes']) and level(last_status(seen, 'offload'))
+                      == WARN, 60, node)
+    assert storage()['retention_dropped_messages'] == '0'
+    assert wait_stored(peer, {'/bulk': 40}, node)['/bulk'].message_count == 40
+
+    # Back up: uploaded, then dropped locally; the bucket keeps all 40.
+    subprocess.run([script, 'restart', str(garage)], check=True)
+    assert spin_until(peer, lambda: storage()
+                      and int(storage()['retention_dropped_messages']) > 0, 60, node), storage()
+    assert spin_until(peer, lambda: remote_counts(garage).get('/bulk') == 40, 60, node), \
+        remote_counts(garage)
+    local = subprocess.run([motedb_cli(), '--json', 'info', str(store)], capture_output=True,
+                           text=True, check=True)
+    kept = {t['name']: t['count'] for t in json.loads(local.stdout)['topics']}
+    assert kept.get('/bulk', 0) < 40, kept
+    assert node.stop() == 0, node.log()
+    r = cli(garage, 'verify', URL)
+    assert r.returncode == 0, r.stdout + r.stderr
