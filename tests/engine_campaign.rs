@@ -99,6 +99,10 @@ fn options(fs: &FaultFs, durability: Durability, quota: u64) -> Options {
             ..Retention::default()
         },
         fs: Arc::new(fs.clone()),
+        // Retention drops are logged as Dropped edits too, so the cuts
+        // land in those batches as well (an offloading node's setting).
+        remember_dropped: true,
+        retention_guard: None,
         tuning: Tuning {
             vlog_file_bytes: 12 << 10,
             stop_timeout: Duration::from_millis(200),

@@ -392,6 +392,10 @@ fn take_cut(dir: &Path, opts: &PushOptions) -> std::result::Result<Cut, Fail> {
     })
 }
 
+/// What a round makes: the copy's files, its summary, and which of the
+/// files are the archive (dropped here by retention).
+type Committed = (BTreeMap<String, RemoteFile>, Summary, BTreeSet<String>);
+
 #[allow(clippy::too_many_arguments)]
 fn round(
     dir: &Path,
@@ -403,7 +407,7 @@ fn round(
     opts: &PushOptions,
     report: &mut PushReport,
     throttle: &mut Throttle,
-) -> std::result::Result<(BTreeMap<String, RemoteFile>, Summary, BTreeSet<String>), Fail> {
+) -> std::result::Result<Committed, Fail> {
     let mut cut = take_cut(dir, opts)?;
     // The archive: files retention dropped here that the copy holds. They
     // stay in the copy, listed (tables at level 0) in the manifest it gets.
