@@ -136,7 +136,8 @@ def test_listing_by_prefix_and_depth_follows_rclcpp(peer, start_node):
     result = call(peer, ListParameters, '/motedb/list_parameters',
                   ListParameters.Request(prefixes=['retention'], depth=1), node).result
     assert set(result.names) == {'retention.max_bytes', 'retention.max_age_s',
-                                 'retention.pinned_max_bytes'}, result.names
+                                 'retention.pinned_max_bytes',
+                                 'retention.require_offloaded'}, result.names
     assert list(result.prefixes) == ['retention']
     result = call(peer, ListParameters, '/motedb/list_parameters',
                   ListParameters.Request(depth=1), node).result
