@@ -154,12 +154,17 @@ fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
     let mut opts = options(&wall, retention);
     opts.remember_dropped = true;
     opts.retention_guard = Some(guard);
-    // Three tables, no compaction (a high L0 trigger): one per second.
+    // Three tables, no compaction (a high L0 trigger): one per second;
+    // value-log files of about two large payloads each.
     opts.tuning.compaction.l0_trigger = 100;
-    let store = Store::open(dir.path(), opts).unwrap();
+    opts.tuning.vlog_file_bytes = 100 << 10;
+    let store = Store::open(dir.path(), opts.clone()).unwrap();
     let a = store.register_topic(spec(0)).unwrap();
+    // Every 10th message large enough for the value log.
+    let big = |t: u64| engine_common::xorshift_bytes(t, 70 << 10);
     for t in 1..=150 {
-        store.append(a, t * SEC, 0, &payload(t)).unwrap();
+        let p = if t % 10 == 0 { big(t) } else { payload(t) };
+        store.append(a, t * SEC, 0, &p).unwrap();
         if t % 50 == 0 {
             store.flush().unwrap();
             wall.fetch_add(SEC, Ordering::SeqCst);
@@ -180,6 +185,17 @@ fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
 
     store.compact().unwrap();
     assert_eq!(times(&store, a).len(), 150, "the guard refused every file");
+    let vlogs = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".vlog"))
+            .collect();
+        v.sort();
+        v
+    };
+    let all_vlogs = vlogs();
+    assert!(all_vlogs.len() >= 4, "{all_vlogs:?}");
     // Only the newest allowed: the older ones are refused, so it stays too.
     allowed.lock().insert(tables[2].clone());
     store.compact().unwrap();
@@ -189,7 +205,8 @@ fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
         "a newer table went before an older one"
     );
     assert!(dropped().is_empty());
-    // The oldest allowed too: it alone goes (the middle one is refused).
+    // The oldest allowed too: it alone goes (the middle one is refused);
+    // the value-log files only it pointed into are refused: they stay.
     allowed.lock().insert(tables[0].clone());
     store.compact().unwrap();
     assert_eq!(
@@ -197,12 +214,33 @@ fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
         (51..=150).map(|t| t * SEC).collect::<Vec<_>>()
     );
     assert!(dropped().contains(&tables[0]), "{:?}", dropped());
+    assert_eq!(vlogs(), all_vlogs, "a refused value-log file went");
+    // Allowed, they go.
+    for v in &all_vlogs {
+        allowed.lock().insert(v.clone());
+    }
+    store.compact().unwrap();
+    let gone: Vec<String> = all_vlogs
+        .iter()
+        .filter(|v| !vlogs().contains(v))
+        .cloned()
+        .collect();
+    assert!(!gone.is_empty(), "no value-log file went");
+    assert!(
+        gone.iter().all(|v| dropped().contains(v)),
+        "{gone:?} {:?}",
+        dropped()
+    );
     allowed.lock().insert(tables[1].clone());
     store.compact().unwrap();
     assert!(times(&store, a).is_empty());
     let d = dropped();
     assert!(tables.iter().all(|t| d.contains(t)), "{d:?}");
+    let vlog = gone;
     store.close().unwrap();
-    // Remembered across a reopen (a manifest snapshot keeps them too).
-    assert!(tables.iter().all(|t| dropped().contains(t)));
+    // Remembered across a reopen, which rewrites the manifest as a snapshot.
+    let store = Store::open(dir.path(), opts).unwrap();
+    store.close().unwrap();
+    let d = dropped();
+    assert!(tables.iter().chain(&vlog).all(|t| d.contains(t)), "{d:?}");
 }

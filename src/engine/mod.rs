@@ -444,6 +444,9 @@ pub fn manifest_with(manifest_bytes: &[u8], tables: &[u64], vlogs: &[u64]) -> Re
         st.tables.entry(*n).or_insert(0);
     }
     st.vlogs.extend(vlogs.iter().copied());
+    // A copy's readers need not know what was dropped where it came from.
+    st.dropped.clear();
+    st.features &= !manifest::FEATURE_DROPPED;
     Ok(manifest::snapshot_bytes(&st))
 }
 

@@ -136,6 +136,11 @@ impl Inner {
         let table = table.clone();
         let mut c = Change::default();
         c.remove_table(level, num);
+        if self.opts.remember_dropped {
+            // An offloaded copy keeps its (uploaded) version of the table.
+            self.dropped_allowed()?;
+            c.note(super::manifest::Edit::Dropped(num));
+        }
         self.commit(c)?;
         // `table` still holds the file (its drop would delete an obsolete
         // one, and then finds it renamed away).

@@ -19,6 +19,11 @@ pub struct Index {
     pub pushed_at_ns: u64,
     /// `host:path` of the local store.
     pub source: String,
+    /// The local store's id (its `motedb-offload.id` file): a push trusts
+    /// the previous index's files and archive only when it names the same
+    /// store (not one made again at the same path).
+    #[serde(default)]
+    pub store_id: String,
     pub files: BTreeMap<String, RemoteFile>,
     pub summary: Summary,
     /// Chunk objects no longer named, with the wall-clock ns they were

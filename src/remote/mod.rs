@@ -20,7 +20,7 @@ pub mod push;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -244,10 +244,23 @@ pub struct Traffic {
     pub bytes_out: AtomicU64,
 }
 
+/// Restores the cancel flag `Bucket::cancel_on` replaced.
+pub struct CancelGuard<'a> {
+    bucket: &'a Bucket,
+    before: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        *self.bucket.cancel.lock() = self.before.take();
+    }
+}
+
 /// A blocking client for one bucket.
 pub struct Bucket {
     store: AmazonS3,
     rt: tokio::runtime::Runtime,
+    cancel: parking_lot::Mutex<Option<Arc<AtomicBool>>>,
     pub bucket: String,
     pub endpoint: String,
     pub traffic: Traffic,
@@ -312,6 +325,7 @@ impl Bucket {
         Ok(Arc::new(Bucket {
             store,
             rt,
+            cancel: parking_lot::Mutex::new(None),
             bucket: bucket.to_string(),
             endpoint,
             traffic: Traffic::default(),
@@ -363,13 +377,41 @@ impl Bucket {
         }
     }
 
+    /// Requests from now on give up (`RemoteError::Cancelled`) within
+    /// 20 ms of `flag` being set, also while they are being retried; the
+    /// previous flag is back when the guard drops.
+    pub fn cancel_on(&self, flag: Option<Arc<AtomicBool>>) -> CancelGuard<'_> {
+        let before = std::mem::replace(&mut *self.cancel.lock(), flag);
+        CancelGuard {
+            bucket: self,
+            before,
+        }
+    }
+
+    /// Runs a request on the runtime, given up when the cancel flag is set.
+    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T> {
+        let Some(cancel) = self.cancel.lock().clone() else {
+            return Ok(self.rt.block_on(f));
+        };
+        self.rt.block_on(async {
+            tokio::select! {
+                r = f => Ok(r),
+                _ = async {
+                    while !cancel.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                } => Err(RemoteError::Cancelled),
+            }
+        })
+    }
+
     /// The whole object; None when it does not exist.
     pub fn get_opt(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let path = ObjPath::from(key);
-        let r = self.rt.block_on(async {
+        let r = self.block(async {
             let g = self.store.get(&path).await?;
             g.bytes().await
-        });
+        })?;
         match r {
             Ok(b) => {
                 self.traffic.gets.fetch_add(1, Ordering::Relaxed);
@@ -389,8 +431,7 @@ impl Bucket {
         let path = ObjPath::from(key);
         let want = range.end - range.start;
         let b = self
-            .rt
-            .block_on(self.store.get_range(&path, range))
+            .block(self.store.get_range(&path, range))?
             .map_err(|e| self.error(key, e))?;
         self.traffic.gets.fetch_add(1, Ordering::Relaxed);
         self.traffic
@@ -409,8 +450,7 @@ impl Bucket {
     pub fn put(&self, key: &str, data: Vec<u8>) -> Result<()> {
         let n = data.len() as u64;
         let path = ObjPath::from(key);
-        self.rt
-            .block_on(self.store.put(&path, PutPayload::from(data)))
+        self.block(self.store.put(&path, PutPayload::from(data)))?
             .map_err(|e| self.error(key, e))?;
         self.traffic.puts.fetch_add(1, Ordering::Relaxed);
         self.traffic.bytes_out.fetch_add(n, Ordering::Relaxed);
@@ -419,7 +459,7 @@ impl Bucket {
 
     pub fn delete(&self, key: &str) -> Result<()> {
         let path = ObjPath::from(key);
-        match self.rt.block_on(self.store.delete(&path)) {
+        match self.block(self.store.delete(&path))? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(key, e)),
         }
@@ -428,7 +468,7 @@ impl Bucket {
     /// Every object under `prefix/` (recursively): key and size.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let path = ObjPath::from(prefix);
-        let r: std::result::Result<Vec<_>, _> = self.rt.block_on(async {
+        let r: std::result::Result<Vec<_>, _> = self.block(async {
             let mut out = Vec::new();
             let mut s = self.store.list(Some(&path));
             while let Some(m) = s.next().await {
@@ -436,7 +476,7 @@ impl Bucket {
                 out.push((m.location.to_string(), m.size));
             }
             Ok(out)
-        });
+        })?;
         r.map_err(|e| self.error(prefix, e))
     }
 
@@ -444,8 +484,7 @@ impl Bucket {
     pub fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
         let path = ObjPath::from(prefix);
         let r = self
-            .rt
-            .block_on(self.store.list_with_delimiter(Some(&path)))
+            .block(self.store.list_with_delimiter(Some(&path)))?
             .map_err(|e| self.error(prefix, e))?;
         Ok(r.common_prefixes.iter().map(|p| p.to_string()).collect())
     }
@@ -453,10 +492,10 @@ impl Bucket {
     /// Fails with a clear error when the bucket is missing or the
     /// credentials are refused (one small listing).
     pub fn check(&self) -> Result<()> {
-        let r = self.rt.block_on(async {
+        let r = self.block(async {
             let mut s = self.store.list(None);
             s.next().await.transpose()
-        });
+        })?;
         r.map(|_| ()).map_err(|e| match self.error("", e) {
             RemoteError::Missing { .. } => RemoteError::NoBucket {
                 bucket: self.bucket.clone(),

@@ -127,7 +127,6 @@ impl Offloader {
     /// One last round, for after the store is closed (its memtables are
     /// then in tables): stopped between chunks once `limit` has passed.
     pub fn finish(mut self, limit: Duration) -> Result<super::PushReport> {
-        self.halt();
         let cancel = Arc::new(AtomicBool::new(false));
         let done = Arc::new((Mutex::new(false), Condvar::new()));
         let timer = {
@@ -143,6 +142,9 @@ impl Offloader {
                 }
             })
         };
+        // Within the limit: the periodic round stops at once (its requests
+        // watch the stop flag), then this one runs until the timer.
+        self.halt();
         let opts = PushOptions {
             max_bytes_per_s: self.settings.max_bytes_per_s,
             cancel: Some(cancel),

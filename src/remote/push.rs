@@ -149,12 +149,18 @@ pub fn push(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no motedb store here"),
         });
     }
+    // Every request, retries included, stops at the cancel flag.
+    let _cancel = bucket.cancel_on(opts.cancel.clone());
     bucket.check()?;
     let url = location.to_string();
     let prev = match bucket.get_opt(&location.key(INDEX))? {
         Some(b) => Some(Index::parse(&b, &url)?),
         None => None,
     };
+    let store_id = store_id(dir);
+    // Chunks and the archive are taken over only from a copy of this same
+    // store; another store's index is replaced (its objects retired).
+    let trusted = prev.as_ref().filter(|p| p.store_id == store_id);
     let chunks_prefix = location.key("chunks");
     let strip = |k: String| {
         k.strip_prefix(&format!("{}/", location.prefix))
@@ -170,7 +176,7 @@ pub fn push(
         url: url.clone(),
         ..PushReport::default()
     };
-    let mut throttle = Throttle::new(opts.max_bytes_per_s);
+    let mut throttle = Throttle::new(opts.max_bytes_per_s, opts.cancel.clone());
     let mut restarts = 0;
     let mut done = BTreeMap::new();
     let (files, summary, archived_names) = loop {
@@ -178,7 +184,7 @@ pub fn push(
             dir,
             bucket,
             location,
-            prev.as_ref(),
+            trusted,
             &mut done,
             &mut present,
             opts,
@@ -224,7 +230,9 @@ pub fn push(
         .map(|(k, _)| k.clone())
         .collect();
     report.archived_files = archived_names.len();
-    let changed = prev.as_ref().is_none_or(|p| p.files != files);
+    let changed = prev
+        .as_ref()
+        .is_none_or(|p| p.files != files || p.store_id != store_id);
     let retired_changed = prev.as_ref().is_none_or(|p| p.retired != retired);
     let index = if changed || retired_changed {
         let ix = Index {
@@ -232,6 +240,7 @@ pub fn push(
             generation: prev.as_ref().map_or(0, |p| p.generation) + 1,
             pushed_at_ns: now,
             source: source_name(dir),
+            store_id: store_id.clone(),
             files,
             summary,
             retired: retired.clone(),
@@ -263,6 +272,37 @@ pub fn push(
     }
     report.retired_objects = retired.len() as u64;
     Ok(report)
+}
+
+/// The file holding a store's id for offload (ignored by the engine).
+pub const STORE_ID_FILE: &str = "motedb-offload.id";
+
+/// The store's id, made on first use; empty when the directory cannot be
+/// written (a read-only mount: every push is then trusted as the same store).
+fn store_id(dir: &Path) -> String {
+    let path = dir.join(STORE_ID_FILE);
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return id.trim().to_string();
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut id = String::new();
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(crate::export::timearg::now_ns() ^ i);
+        h.write_u32(std::process::id());
+        id.push_str(&format!("{:016x}", h.finish()));
+    }
+    let tmp = dir.join(format!("{STORE_ID_FILE}.tmp"));
+    let written = std::fs::write(&tmp, format!("{id}\n"))
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    match written {
+        Ok(()) => id,
+        Err(_) => {
+            let _ignored = std::fs::remove_file(&tmp);
+            String::new()
+        }
+    }
 }
 
 fn source_name(dir: &Path) -> String {
@@ -480,7 +520,7 @@ fn round(
             if present.get(&key) == Some(&len) {
                 report.found_chunks += 1;
             } else {
-                throttle.wait(len);
+                throttle.wait(len)?;
                 bucket.put(&location.key(&key), data)?;
                 present.insert(key, len);
                 report.uploaded_chunks += 1;
@@ -605,26 +645,37 @@ struct Throttle {
     rate: Option<u64>,
     start: Instant,
     sent: u64,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Throttle {
-    fn new(rate: Option<u64>) -> Throttle {
+    fn new(rate: Option<u64>, cancel: Option<Arc<AtomicBool>>) -> Throttle {
         Throttle {
             rate,
             start: Instant::now(),
             sent: 0,
+            cancel,
         }
     }
 
-    /// Sleeps until sending `n` more bytes keeps within the rate.
-    fn wait(&mut self, n: u64) {
+    /// Sleeps until sending `n` more bytes keeps within the rate, in
+    /// slices that watch the cancel flag.
+    fn wait(&mut self, n: u64) -> std::result::Result<(), Fail> {
         let Some(rate) = self.rate.filter(|r| *r > 0) else {
-            return;
+            return Ok(());
         };
         let due = Duration::from_secs_f64(self.sent as f64 / rate as f64);
-        if let Some(d) = due.checked_sub(self.start.elapsed()) {
-            std::thread::sleep(d);
+        while let Some(d) = due.checked_sub(self.start.elapsed()) {
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(Fail::Error(RemoteError::Cancelled));
+            }
+            std::thread::sleep(d.min(Duration::from_millis(20)));
         }
         self.sent += n;
+        Ok(())
     }
 }
