@@ -299,6 +299,15 @@ fn push_then_read_back_equals_the_local_store_and_updates_replace_it() {
         "retired objects deleted"
     );
     assert_eq!(remote_records(&g, url), local_records(&path));
+
+    // Another store made at the same path and pushed to the same URL:
+    // nothing of the old copy is taken for it (same file names, same
+    // sizes are likely; its tables are other bytes).
+    std::fs::remove_dir_all(&path).unwrap();
+    make_store(&path, 1500);
+    push_json(&g, &path, url);
+    assert_eq!(remote_records(&g, url), local_records(&path));
+    assert_eq!(remote_records(&g, url)["/imu"].len(), 1500);
 }
 
 /// The moment a live push is most exposed: between sizing the WAL and
