@@ -11,6 +11,8 @@
     reason = "test helpers: a failed unwrap is a test failure"
 )]
 
+mod engine_common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -143,15 +145,8 @@ fn spec(name: &str) -> TopicSpec {
 /// are 96 KiB (value log), /imu ones 200 B (inline in tables).
 fn payload(topic: &str, seq: u64) -> Vec<u8> {
     let len = if topic == "/cam" { 96 << 10 } else { 200 };
-    let mut x = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ topic.len() as u64 ^ 0xdead_beef;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let seed = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ topic.len() as u64 ^ 0xdead_beef;
+    engine_common::xorshift_bytes(seed, len)
 }
 
 fn small_tables() -> Options {

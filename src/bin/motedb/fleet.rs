@@ -388,16 +388,9 @@ pub(crate) fn export_merged(args: &ExportArgs) -> Result<export::ExportSummary, 
         return Err(fail(4, format!("topic {t} is in none of the stores")));
     }
     let merged = motedb::play::merge_by_log_time(streams);
-    let bar = progress_bar(total);
-    let progress = |n: u64, _bytes: u64| bar.set_position(n);
-    catch_sigint();
-    let ctl = ExportControl {
-        progress: Some(&progress),
-        cancel: Some(&INTERRUPTED),
-    };
-    let summary = export::export_stream(&topics, merged, &opts, &ctl)?;
-    bar.finish_and_clear();
-    Ok(summary)
+    Ok(with_progress(total, |ctl| {
+        export::export_stream(&topics, merged, &opts, ctl)
+    })?)
 }
 
 /// The namespace a store's topics get in a merged export: its last path

@@ -19,6 +19,24 @@ pub(crate) fn catch_sigint() {
     }
 }
 
+/// Runs an export with a progress bar of `total` messages and Ctrl-C as
+/// its cancel.
+pub(crate) fn with_progress<T>(
+    total: u64,
+    run: impl FnOnce(&ExportControl<'_>) -> Result<T, ExportError>,
+) -> Result<T, ExportError> {
+    let bar = progress_bar(total);
+    let progress = |n: u64, _bytes: u64| bar.set_position(n);
+    catch_sigint();
+    let ctl = ExportControl {
+        progress: Some(&progress),
+        cancel: Some(&INTERRUPTED),
+    };
+    let r = run(&ctl);
+    bar.finish_and_clear();
+    r
+}
+
 pub(crate) fn progress_bar(total: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -95,16 +113,7 @@ pub(crate) fn export_cmd(args: &ExportArgs, json: bool) -> CliResult {
     let summary = if args.merge.is_empty() {
         let store = open_read(&args.store)?;
         let (opts, total) = export_options(args, &store.topics())?;
-        let bar = progress_bar(total);
-        let progress = |n: u64, _bytes: u64| bar.set_position(n);
-        catch_sigint();
-        let ctl = ExportControl {
-            progress: Some(&progress),
-            cancel: Some(&INTERRUPTED),
-        };
-        let summary = export::export_bag_with(&store, &opts, &ctl)?;
-        bar.finish_and_clear();
-        summary
+        with_progress(total, |ctl| export::export_bag_with(&store, &opts, ctl))?
     } else {
         export_merged(args)?
     };
