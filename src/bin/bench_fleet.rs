@@ -11,9 +11,12 @@
 //!   from the page cache with fadvise first) and warm;
 //! - upload: `remote::push` of the store against the anchor, the same
 //!   bytes in the same 8 MiB pieces PUT one at a time by the same kind of
-//!   `Bucket` from buffers read beforehand (no disk reads in the anchor),
-//!   once before and once after the push; then the push of the unchanged
-//!   store again;
+//!   `Bucket` from buffers read beforehand (no disk reads in the anchor).
+//!   After two untimed warm-up rounds of the anchor: anchor, push, anchor,
+//!   a control (the same PUTs with each piece read from its file and
+//!   checksummed just before, push's own per-chunk work without its
+//!   listing, index and check of the copy), anchor; then the push of the
+//!   unchanged store again;
 //! - a 1 s window in the middle, all topics: opened and read in place
 //!   from the bucket, cold each time (a fresh `Bucket`, so a fresh
 //!   connection, and a fresh open, so an empty page cache), against the
@@ -144,6 +147,52 @@ fn read_all(dir: &Path, files: &[(String, u64)]) -> u64 {
     n
 }
 
+/// CPU time (user + system, in clock ticks) of a process so far.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Between rounds, untimed: writes every dirty page back (sync(2); the
+/// server's data dir is on this disk), then waits until the server is
+/// idle (under 5 % of a core for two half seconds in a row) or 60 s
+/// have passed. Garage
+/// works on for seconds after a GB of PUTs (its tables' Merkle trees,
+/// block reference counts); a round started meanwhile runs slower.
+/// Returns the time waited.
+fn settle(server: Option<u32>) -> Duration {
+    let started = Instant::now();
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    let Some(pid) = server else {
+        return started.elapsed();
+    };
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let step = Duration::from_millis(500);
+    let mut quiet = 0;
+    let mut last = cpu_ticks(pid);
+    while quiet < 2 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(step);
+        let now = cpu_ticks(pid);
+        let used_ms = match (last, now) {
+            (Some(a), Some(b)) => b.saturating_sub(a) * 1000 / hz,
+            _ => 0,
+        };
+        // Under 5 % of the step.
+        quiet = if used_ms * 20 <= step.as_millis() as u64 {
+            quiet + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+    started.elapsed()
+}
+
 /// Drops the store's files (only them) from the page cache.
 fn drop_cached(dir: &Path, files: &[(String, u64)]) {
     for (name, _) in files {
@@ -155,27 +204,35 @@ fn drop_cached(dir: &Path, files: &[(String, u64)]) {
     }
 }
 
-/// The anchor's payload: every file cut into 8 MiB pieces as push cuts
-/// it, with one byte of every MiB changed by `round`, so that Garage's
-/// content-addressed blocks (1 MiB, deduplicated by hash) of one round or
-/// of the push are never reused by another: each round writes its blocks.
-fn pieces(dir: &Path, files: &[(String, u64)], round: u8) -> Vec<Vec<u8>> {
+/// Every file cut into 8 MiB pieces as push cuts it: (file, offset, len).
+fn piece_list(files: &[(String, u64)]) -> Vec<(&str, u64, usize)> {
     let mut out = Vec::new();
     for (name, size) in files {
-        let f = File::open(dir.join(name)).expect("open a store file");
         let mut at = 0;
         while at < *size {
-            let len = PIECE.min(size - at) as usize;
-            let mut buf = vec![0u8; len];
-            f.read_exact_at(&mut buf, at).expect("read");
-            for i in (0..len).step_by(1 << 20) {
-                buf[i] ^= round;
-            }
-            out.push(buf);
-            at += len as u64;
+            let len = PIECE.min(size - at);
+            out.push((name.as_str(), at, len as usize));
+            at += len;
         }
     }
     out
+}
+
+/// One byte of every MiB changed by `round`, so that Garage's
+/// content-addressed 1 MiB blocks (deduplicated by hash) written by one
+/// round or by the push are never reused by another: each round writes
+/// all its blocks.
+fn mark(buf: &mut [u8], round: u8) {
+    for i in (0..buf.len()).step_by(1 << 20) {
+        buf[i] ^= round;
+    }
+}
+
+fn read_piece(dir: &Path, name: &str, at: u64, len: usize) -> Vec<u8> {
+    let f = File::open(dir.join(name)).expect("open a store file");
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, at).expect("read");
+    buf
 }
 
 struct Put {
@@ -184,25 +241,48 @@ struct Put {
     objects: u64,
 }
 
-/// PUTs every piece, one at a time; then deletes them (not timed).
-fn raw_put(bucket: &Bucket, location: &Location, pieces: Vec<Vec<u8>>, round: u8) -> Put {
-    let keys: Vec<String> = (0..pieces.len())
+/// PUTs the store's bytes in 8 MiB objects, one at a time, under
+/// `raw<round>/`. `from_file` false: from buffers read before the clock
+/// starts (the anchor); true: each piece read from its file and
+/// checksummed (crc32) just before its PUT, as push does per chunk.
+/// The objects stay (the server's data dir is removed at the end).
+fn raw_put(
+    bucket: &Bucket,
+    location: &Location,
+    dir: &Path,
+    files: &[(String, u64)],
+    round: u8,
+    from_file: bool,
+) -> Put {
+    let list = piece_list(files);
+    let keys: Vec<String> = (0..list.len())
         .map(|i| location.key(&format!("raw{round}/{i:06}")))
         .collect();
-    let bytes = pieces.iter().map(|p| p.len() as u64).sum();
-    let objects = pieces.len() as u64;
+    let mut buffers: Vec<Vec<u8>> = Vec::new();
+    if !from_file {
+        for (name, at, len) in &list {
+            let mut buf = read_piece(dir, name, *at, *len);
+            mark(&mut buf, round);
+            buffers.push(buf);
+        }
+    }
+    let mut buffers = buffers.into_iter();
     let started = Instant::now();
-    for (key, piece) in keys.iter().zip(pieces) {
+    for (key, (name, at, len)) in keys.iter().zip(&list) {
+        let piece = if from_file {
+            let mut buf = read_piece(dir, name, *at, *len);
+            std::hint::black_box(crc32fast::hash(&buf));
+            mark(&mut buf, round);
+            buf
+        } else {
+            buffers.next().expect("a buffer per piece")
+        };
         bucket.put(key, piece).expect("raw PUT");
     }
-    let time = started.elapsed();
-    for key in &keys {
-        bucket.delete(key).expect("delete");
-    }
     Put {
-        time,
-        bytes,
-        objects,
+        time: started.elapsed(),
+        bytes: list.iter().map(|(_, _, n)| *n as u64).sum(),
+        objects: list.len() as u64,
     }
 }
 
@@ -317,6 +397,12 @@ fn main() {
     cfg.retry_for = Duration::from_secs(60);
     let connect = || Bucket::connect(&cfg, "motedb").expect("connect");
     let location = Location::parse(URL).expect("location");
+    // The server's pid, from the file scripts/garage writes next to env.
+    let server: Option<u32> = env
+        .parent()
+        .and_then(|d| std::fs::read_to_string(d.join("pid")).ok())
+        .and_then(|p| p.trim().parse().ok());
+    let mut waits: Vec<Duration> = Vec::new();
     let bucket = connect();
     bucket.check().expect("the bucket answers");
 
@@ -351,8 +437,28 @@ fn main() {
         rate(n, disk_warm)
     );
 
-    // Upload: anchor, push, anchor again.
-    let raw1 = raw_put(&bucket, &location, pieces(&store_dir, &files, 1), 1);
+    // Upload, one round after another: anchor, push, anchor, PUT read
+    // from the files, anchor. The anchor's rounds bracket the others, so
+    // a drift of the server's rate over the run shows and averages out.
+    // Before each round every dirty page is written back and the server
+    // is let go idle (untimed). First two untimed warm-up rounds: a fresh
+    // Garage here takes its first 1.3-1.9 GB at 150-175 MB/s and what
+    // follows at 80-105 MB/s, which would favour whatever is sent first.
+    let mut warm_up = Vec::new();
+    for round in [5, 6] {
+        waits.push(settle(server));
+        warm_up.push(raw_put(
+            &connect(),
+            &location,
+            &store_dir,
+            &files,
+            round,
+            false,
+        ));
+    }
+    waits.push(settle(server));
+    let raw1 = raw_put(&connect(), &location, &store_dir, &files, 1, false);
+    waits.push(settle(server));
     let pushed = connect();
     let started = Instant::now();
     let report =
@@ -360,8 +466,18 @@ fn main() {
     let push_time = started.elapsed();
     assert_eq!(report.store_bytes, store_bytes, "push and anchor bytes");
     assert_eq!(report.uploaded_bytes, store_bytes, "a first push sends all");
-    let push_puts = pushed.traffic.puts.load(Ordering::Relaxed);
-    let raw2 = raw_put(&bucket, &location, pieces(&store_dir, &files, 2), 2);
+    let push = Put {
+        time: push_time,
+        bytes: report.uploaded_bytes,
+        objects: pushed.traffic.puts.load(Ordering::Relaxed),
+    };
+    waits.push(settle(server));
+    let raw2 = raw_put(&connect(), &location, &store_dir, &files, 2, false);
+    waits.push(settle(server));
+    let read_put = raw_put(&connect(), &location, &store_dir, &files, 3, true);
+    waits.push(settle(server));
+    let raw3 = raw_put(&connect(), &location, &store_dir, &files, 4, false);
+    waits.push(settle(server));
     let again_bucket = connect();
     let started = Instant::now();
     let again = remote::push(
@@ -373,32 +489,54 @@ fn main() {
     .expect("push again");
     let again_time = started.elapsed();
     let again_gets = received(&again_bucket).0;
-    let best_raw = raw1.time.min(raw2.time);
+    // The anchor's rate: the bytes over the mean time of its rounds.
+    let anchor = (raw1.time + raw2.time + raw3.time) / 3;
     println!(
         "\nupload of {:.1} MB as 8 MiB objects, one PUT at a time:",
         store_bytes as f64 / MB
     );
     for (name, p) in [
-        ("raw PUT anchor, round 1", &raw1),
+        ("warm-up 1, raw PUT (not counted)", &warm_up[0]),
+        ("warm-up 2, raw PUT (not counted)", &warm_up[1]),
+        ("raw PUT anchor, round 1 (buffers read beforehand)", &raw1),
+        ("motedb push", &push),
         ("raw PUT anchor, round 2", &raw2),
+        ("PUT, each piece read + crc32 just before", &read_put),
+        ("raw PUT anchor, round 3", &raw3),
     ] {
         println!(
-            "  {name} (buffers read beforehand): {:.2} s, {:.0} MB/s, {} objects",
+            "  {name}: {:.2} s, {:.0} MB/s, {} PUTs, {:.2} of the anchor",
             p.time.as_secs_f64(),
             rate(p.bytes, p.time),
-            p.objects
+            p.objects,
+            anchor.as_secs_f64() / p.time.as_secs_f64()
         );
     }
+    // Each against the anchor rounds just before and after it.
+    let push_near = (raw1.time + raw2.time) / 2;
+    let read_near = (raw2.time + raw3.time) / 2;
     println!(
-        "  motedb push: {:.2} s, {:.0} MB/s, {} chunks + index ({} PUTs)",
-        push_time.as_secs_f64(),
-        rate(report.uploaded_bytes, push_time),
-        report.uploaded_chunks,
-        push_puts
+        "  anchor (mean time of its 3 rounds): {:.0} MB/s; push / anchor {:.2}",
+        rate(store_bytes, anchor),
+        anchor.as_secs_f64() / push_time.as_secs_f64()
     );
     println!(
-        "  push / raw PUT (faster round): {:.2} of its rate",
-        best_raw.as_secs_f64() / push_time.as_secs_f64()
+        "  against the anchor rounds just before and after: push {:.2}, read + crc32 + PUT {:.2}",
+        push_near.as_secs_f64() / push_time.as_secs_f64(),
+        read_near.as_secs_f64() / read_put.time.as_secs_f64()
+    );
+    println!(
+        "  before each round: sync, then the server idle ({}): waited {} s",
+        if server.is_some() {
+            "its CPU time watched"
+        } else {
+            "no pid file: sync only"
+        },
+        waits
+            .iter()
+            .map(|w| format!("{:.1}", w.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "  push again, store unchanged: {:.0} ms, changed {}, {} chunks and {} bytes uploaded, {} GETs",
@@ -410,6 +548,7 @@ fn main() {
     );
 
     // The 1 s window in the middle.
+    waits.push(settle(server));
     let mid = T0 + seconds * S / 2;
     let (start, end) = (mid - S / 2, mid + S / 2);
     let started = Instant::now();
@@ -546,12 +685,16 @@ fn main() {
             "files": files.len(),
             "disk_read_cold_mb_s": rate(n, disk_cold),
             "disk_read_warm_mb_s": rate(n, disk_warm),
-            "raw_put_s": [raw1.time.as_secs_f64(), raw2.time.as_secs_f64()],
-            "raw_put_mb_s": [rate(raw1.bytes, raw1.time), rate(raw2.bytes, raw2.time)],
+            "raw_put_s": [raw1.time.as_secs_f64(), raw2.time.as_secs_f64(), raw3.time.as_secs_f64()],
+            "read_put_s": read_put.time.as_secs_f64(),
+            "warm_up_put_s": warm_up.iter().map(|p| p.time.as_secs_f64()).collect::<Vec<_>>(),
+            "settle_s": waits.iter().map(|w| w.as_secs_f64()).collect::<Vec<_>>(),
             "push_s": push_time.as_secs_f64(),
             "push_mb_s": rate(report.uploaded_bytes, push_time),
             "push_chunks": report.uploaded_chunks,
-            "push_over_raw_put": best_raw.as_secs_f64() / push_time.as_secs_f64(),
+            "push_over_anchor": anchor.as_secs_f64() / push_time.as_secs_f64(),
+            "push_over_neighbours": push_near.as_secs_f64() / push_time.as_secs_f64(),
+            "read_put_over_neighbours": read_near.as_secs_f64() / read_put.time.as_secs_f64(),
             "push_again_ms": ms(again_time),
             "push_again_uploaded_bytes": again.uploaded_bytes,
             "window_messages": msgs,
