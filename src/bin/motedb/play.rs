@@ -110,7 +110,14 @@ fn check_store(args: &PlayArgs, store: &Store, c: &Checked) -> Result<(Nanos, Na
 /// `motedb play`.
 pub(crate) fn play(args: &PlayArgs, json: bool) -> CliResult {
     let checked = check_args(args)?;
-    if args.input.join("MANIFEST").is_file() {
+    let remote = motedb::remote::is_remote(&args.input);
+    if remote && args.follow {
+        return Err(fail(
+            2,
+            "--follow plays a local store as a node records into it; a remote copy is read once",
+        ));
+    }
+    if remote || args.input.join("MANIFEST").is_file() {
         let store = open_read(&args.input)?;
         let range = check_store(args, &store, &checked)?;
         return run_player(args, &store, checked, range, json);
