@@ -111,8 +111,9 @@ impl Offloader {
 }
 
 impl Offloader {
-    /// Stops the periodic rounds; a running one stops between chunks (the
-    /// next round, or the next start, resumes it).
+    /// Stops the periodic rounds; a running one gives up at once (its
+    /// requests and throttle watch the stop flag; the next start resumes
+    /// what it uploaded).
     pub fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         {
@@ -125,7 +126,7 @@ impl Offloader {
     }
 
     /// One last round, for after the store is closed (its memtables are
-    /// then in tables): stopped between chunks once `limit` has passed.
+    /// then in tables): given up once `limit` has passed since the call.
     pub fn finish(mut self, limit: Duration) -> Result<super::PushReport> {
         let cancel = Arc::new(AtomicBool::new(false));
         let done = Arc::new((Mutex::new(false), Condvar::new()));
