@@ -38,69 +38,17 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use motedb::engine::{self, Options, Store, TopicSpec};
+use motedb::engine::{self, Store};
 use motedb::remote::{self, Bucket, Config, Index, Location, PushOptions};
 
-const S: u64 = 1_000_000_000;
-const T0: u64 = 1_700_000_000 * S;
-const STRING_DEF: &str = "string data\n";
+#[path = "bench_common/store.rs"]
+mod bench_store;
+use bench_store::{make, S, T0};
+
 const MB: f64 = 1e6;
 /// The size of push's chunk objects and of the anchor's PUTs.
 const PIECE: u64 = 8 << 20;
 const URL: &str = "s3://motedb/bench/robot";
-
-/// std_msgs/msg/String CDR of exactly `size` bytes of printable
-/// pseudo-random text (xorshift64*), as in bench_play.
-fn string_cdr(size: usize, seed: u64) -> Vec<u8> {
-    let len = size - 8; // header (4) + length (4); len counts the NUL
-    let mut b = vec![0, 1, 0, 0];
-    b.extend((len as u32).to_le_bytes());
-    let mut x = seed | 1;
-    for _ in 0..len - 1 {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        b.push(b'!' + (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 58) as u8);
-    }
-    b.push(0);
-    b
-}
-
-/// The store of `bench_play make`: every 1 ms a 256 B message, every
-/// 1/30 s a 2 MiB one (8 distinct payloads in turn), in log-time order.
-fn make(dir: &Path, seconds: u64) {
-    let store = Store::open(dir, Options::default()).expect("open the store");
-    let spec = |name: &str| TopicSpec {
-        name: name.into(),
-        type_name: "std_msgs/msg/String".into(),
-        serialization_format: "cdr".into(),
-        definition: STRING_DEF.into(),
-        ..TopicSpec::default()
-    };
-    let fast = store.register_topic(spec("/fast_256b")).expect("register");
-    let big = store
-        .register_topic(spec("/camera_2mib"))
-        .expect("register");
-    let small = string_cdr(256, 7);
-    let large: Vec<Vec<u8>> = (0..8)
-        .map(|i| string_cdr(2 * 1024 * 1024, 11 + i))
-        .collect();
-    let mut k = 0;
-    let mut next_big = 0u64;
-    for ms in 0..seconds * 1000 {
-        let t = ms * 1_000_000;
-        while next_big <= t {
-            let at = T0 + next_big;
-            store
-                .append(big, at, at, &large[k % large.len()])
-                .expect("append");
-            k += 1;
-            next_big += S / 30;
-        }
-        store.append(fast, T0 + t, T0 + t, &small).expect("append");
-    }
-    store.close().expect("close");
-}
 
 /// The files `remote::push` uploads, in its order: the manifest, the WAL
 /// segments at or above the floor, the live tables, the value logs.
