@@ -103,6 +103,17 @@ pub struct OffloadParams {
 }
 
 impl OffloadParams {
+    /// What the `offload.*` parameters read when the offload is off.
+    pub fn off() -> OffloadParams {
+        OffloadParams {
+            url: String::new(),
+            endpoint: String::new(),
+            credentials_file: String::new(),
+            period: Duration::from_secs(60),
+            max_bytes_per_s: 0,
+        }
+    }
+
     /// The client settings: the environment, then the credentials file,
     /// then the endpoint parameter.
     pub fn settings(
@@ -302,7 +313,7 @@ impl NodeParams {
                 credentials_file: r.string("offload.credentials_file")?.unwrap_or_default(),
                 period: r
                     .seconds("offload.period_s")?
-                    .unwrap_or(Duration::from_secs(60)),
+                    .unwrap_or(OffloadParams::off().period),
                 max_bytes_per_s: r.non_negative("offload.max_bytes_per_s")?.unwrap_or(0),
             });
         }
@@ -353,6 +364,7 @@ impl NodeParams {
     pub fn effective(&self) -> Vec<(&'static str, ParamValue)> {
         use ParamValue as V;
         let path = |p: &PathBuf| V::String(p.display().to_string());
+        let off = self.offload.clone().unwrap_or_else(OffloadParams::off);
         vec![
             ("storage.path", path(&self.storage_path)),
             ("hardware_id", V::String(self.hardware_id.clone())),
@@ -435,46 +447,13 @@ impl NodeParams {
             ),
             ("export.directory", path(&self.export_directory)),
             ("use_sim_time", V::Bool(self.use_sim_time)),
-            (
-                "offload.url",
-                V::String(
-                    self.offload
-                        .as_ref()
-                        .map(|o| o.url.clone())
-                        .unwrap_or_default(),
-                ),
-            ),
-            (
-                "offload.endpoint",
-                V::String(
-                    self.offload
-                        .as_ref()
-                        .map(|o| o.endpoint.clone())
-                        .unwrap_or_default(),
-                ),
-            ),
-            (
-                "offload.credentials_file",
-                V::String(
-                    self.offload
-                        .as_ref()
-                        .map(|o| o.credentials_file.clone())
-                        .unwrap_or_default(),
-                ),
-            ),
-            (
-                "offload.period_s",
-                V::Double(
-                    self.offload
-                        .as_ref()
-                        .map_or(60.0, |o| o.period.as_secs_f64()),
-                ),
-            ),
+            ("offload.url", V::String(off.url)),
+            ("offload.endpoint", V::String(off.endpoint)),
+            ("offload.credentials_file", V::String(off.credentials_file)),
+            ("offload.period_s", V::Double(off.period.as_secs_f64())),
             (
                 "offload.max_bytes_per_s",
-                V::Integer(saturating_i64(
-                    self.offload.as_ref().map_or(0, |o| o.max_bytes_per_s),
-                )),
+                V::Integer(saturating_i64(off.max_bytes_per_s)),
             ),
         ]
     }
