@@ -140,10 +140,15 @@ impl Index {
 
     /// Every chunk object key the index names, below the prefix.
     pub fn keys(&self) -> impl Iterator<Item = String> + '_ {
-        self.files
-            .iter()
-            .flat_map(|(name, f)| f.chunks.iter().map(move |c| c.key(name)))
+        chunk_keys(&self.files)
     }
+}
+
+/// Every chunk object key of `files`, below the prefix.
+pub fn chunk_keys(files: &BTreeMap<String, RemoteFile>) -> impl Iterator<Item = String> + '_ {
+    files
+        .iter()
+        .flat_map(|(name, f)| f.chunks.iter().map(move |c| c.key(name)))
 }
 
 #[cfg(test)]

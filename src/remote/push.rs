@@ -211,10 +211,7 @@ pub fn push(
     report.store_bytes = files.values().map(|f| f.size).sum();
     report.summary = summary.clone();
     let now = crate::export::timearg::now_ns();
-    let named: HashSet<String> = files
-        .iter()
-        .flat_map(|(n, f)| f.chunks.iter().map(move |c| c.key(n)))
-        .collect();
+    let named: HashSet<String> = super::index::chunk_keys(&files).collect();
     // Retired: what the last index named or an interrupted push left, and
     // this index does not name; due for deletion after the grace.
     let mut retired: BTreeMap<String, u64> =
