@@ -133,14 +133,6 @@ impl Location {
             format!("{}/{name}", self.prefix)
         }
     }
-
-    /// A location below this one.
-    pub fn child(&self, name: &str) -> Location {
-        Location {
-            bucket: self.bucket.clone(),
-            prefix: self.key(name),
-        }
-    }
 }
 
 impl fmt::Display for Location {

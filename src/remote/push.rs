@@ -617,7 +617,7 @@ fn check_cut(dir: &Path, cut: Cut, archived: RemoteFs) -> std::result::Result<Su
     }
 }
 
-pub fn summarize(store: &Store) -> Summary {
+fn summarize(store: &Store) -> Summary {
     let infos = store.topics();
     Summary {
         messages: infos.iter().map(|t| t.message_count).sum(),
