@@ -295,14 +295,91 @@ fn push_then_read_back_equals_the_local_store_and_updates_replace_it() {
     );
     assert_eq!(remote_records(&g, url), local_records(&path));
 
-    // Another store made at the same path and pushed to the same URL:
-    // nothing of the old copy is taken for it (same file names, same
-    // sizes are likely; its tables are other bytes).
+    // Another store made at the same path (a wiped robot) and pushed to
+    // the same URL is refused, also with --every, and the bucket is left
+    // as it was: the old copy may hold what exists nowhere else.
     std::fs::remove_dir_all(&path).unwrap();
     make_store(&path, 1500);
-    push_json(&g, &path, url);
+    let index_bytes = g.bucket().get_opt(&loc.key(remote::INDEX)).unwrap();
+    let objects = chunk_objects(&g, &loc);
+    for every in [&[][..], &["--every", "1s"][..]] {
+        let mut child = g
+            .command(&[&["push", path.to_str().unwrap(), url][..], every].concat())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until(60, "the refused push to exit", || {
+            child.try_wait().unwrap().is_some()
+        });
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+        let why = text(&o.stderr);
+        assert!(why.contains("holds the copy of another store"), "{why}");
+        assert!(why.contains("--replace"), "{why}");
+        assert_eq!(
+            g.bucket().get_opt(&loc.key(remote::INDEX)).unwrap(),
+            index_bytes
+        );
+        assert_eq!(chunk_objects(&g, &loc), objects);
+    }
+    // Replaced on request, and nothing of the old copy is taken for it
+    // (same file names, same sizes are likely; its tables are other bytes).
+    let o = g.motedb(&["push", path.to_str().unwrap(), url, "--replace"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(remote_records(&g, url), local_records(&path));
     assert_eq!(remote_records(&g, url)["/imu"].len(), 1500);
+}
+
+/// Two pushers at one prefix: a round that finds another push's commit
+/// under it does not overwrite that (newer) copy with its own cut, and
+/// says why.
+#[test]
+#[ignore = "needs Garage and a network namespace: scripts/test runs it"]
+fn a_push_that_finds_another_commit_under_it_does_not_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Garage::start(dir.path(), 3985);
+    let path = dir.path().join("robot");
+    make_store(&path, 1000);
+    let url = "s3://motedb/two";
+    let loc = Location::parse(url).unwrap();
+    assert_eq!(push_json(&g, &path, url)["generation"], 1);
+    let store = Store::open(&path, small_tables()).unwrap();
+    write(&store, 1000, 500);
+    store.close().unwrap();
+    // The other pusher commits while this one is between its WAL and its
+    // manifest.
+    let hook = {
+        let (path, bucket, loc) = (path.clone(), g.bucket(), loc.clone());
+        let fired = AtomicBool::new(false);
+        move || {
+            if !fired.swap(true, Ordering::SeqCst) {
+                remote::push(&path, &bucket, &loc, &PushOptions::default()).unwrap();
+            }
+        }
+    };
+    let opts = PushOptions {
+        before_manifest: Some(Arc::new(hook)),
+        ..PushOptions::default()
+    };
+    let err = remote::push(&path, &g.bucket(), &loc, &opts).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RemoteError::Conflict {
+                ours: 1,
+                theirs: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("One pusher per prefix"), "{err}");
+    assert_eq!(index(&g, &loc).unwrap().generation, 2);
+    assert_eq!(remote_records(&g, url), local_records(&path));
+    assert_eq!(remote_records(&g, url)["/imu"].len(), 1500);
+    // Alone again, pushes go on from the other's commit.
+    let r = remote::push(&path, &g.bucket(), &loc, &PushOptions::default()).unwrap();
+    assert_eq!((r.generation, r.changed), (2, false));
 }
 
 /// The moment a live push is most exposed: between sizing the WAL and

@@ -67,6 +67,14 @@ pub enum RemoteError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{url} holds the copy of another store (pushed from {source_name}, generation {generation}): pushing this one would replace it and then delete what only that copy holds. Push to another prefix, or replace that copy on purpose with `motedb push --replace`")]
+    OtherStore {
+        url: String,
+        source_name: String,
+        generation: u64,
+    },
+    #[error("{url}: another push committed generation {theirs} while this one ran (it started from generation {ours}), so this one did not commit. One pusher per prefix: stop the other (a node's offload or a `motedb push --every`)")]
+    Conflict { url: String, ours: u64, theirs: u64 },
     #[error("the local store: {0}")]
     Store(#[from] crate::engine::Error),
     #[error("cancelled")]

@@ -48,6 +48,9 @@ pub struct PushOptions {
     /// Chunk objects the index no longer names are deleted once retired
     /// this long (readers that loaded an older index keep working).
     pub keep_retired_for: Duration,
+    /// Replace a copy another store pushed to this prefix (otherwise
+    /// refused with `RemoteError::OtherStore`).
+    pub replace: bool,
     /// Tests: runs between sizing the WAL segments and reading the
     /// manifest, to put a flush or a new topic exactly there.
     #[doc(hidden)]
@@ -60,6 +63,7 @@ impl std::fmt::Debug for PushOptions {
             .field("max_bytes_per_s", &self.max_bytes_per_s)
             .field("chunk_bytes", &self.chunk_bytes)
             .field("keep_retired_for", &self.keep_retired_for)
+            .field("replace", &self.replace)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +76,7 @@ impl Default for PushOptions {
             min_chunk_bytes: 1 << 20,
             cancel: None,
             keep_retired_for: Duration::from_secs(600),
+            replace: false,
             before_manifest: None,
         }
     }
@@ -158,8 +163,21 @@ pub fn push(
         None => None,
     };
     let store_id = store_id(dir);
+    // Another store's copy (two robots given one URL, a store made again
+    // after a wipe) holds what may exist nowhere else, such as what local
+    // retention dropped: it is replaced only on request.
+    if let Some(p) = &prev {
+        if !opts.replace && !p.store_id.is_empty() && !store_id.is_empty() && p.store_id != store_id
+        {
+            return Err(RemoteError::OtherStore {
+                url,
+                source_name: p.source.clone(),
+                generation: p.generation,
+            });
+        }
+    }
     // Chunks and the archive are taken over only from a copy of this same
-    // store; another store's index is replaced (its objects retired).
+    // store; a replaced copy's objects are retired.
     let trusted = prev.as_ref().filter(|p| p.store_id == store_id);
     let chunks_prefix = location.key("chunks");
     let strip = |k: String| {
@@ -247,6 +265,19 @@ pub fn push(
             url: url.clone(),
             detail: format!("encoding the index: {e}"),
         })?;
+        // Two pushers at one prefix would overwrite each other's commits
+        // (a newer copy replaced by an older cut): a round that finds the
+        // index moved under it does not commit. S3 has no portable
+        // compare-and-swap, so two commits within one round trip of each
+        // other can still both land; see docs/design.md, "Offload".
+        let theirs = match bucket.get_opt(&location.key(INDEX))? {
+            Some(b) => Index::parse(&b, &url)?.generation,
+            None => 0,
+        };
+        let ours = prev.as_ref().map_or(0, |p| p.generation);
+        if theirs != ours {
+            return Err(RemoteError::Conflict { url, ours, theirs });
+        }
         bucket.put(&location.key(INDEX), bytes)?;
         ix
     } else {

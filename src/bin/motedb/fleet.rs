@@ -30,7 +30,9 @@ impl From<RemoteError> for Fail {
     fn from(e: RemoteError) -> Fail {
         let code = match e {
             RemoteError::Usage(_) => 2,
-            RemoteError::NoBucket { .. } | RemoteError::NoStore(_) => 4,
+            RemoteError::NoBucket { .. }
+            | RemoteError::NoStore(_)
+            | RemoteError::OtherStore { .. } => 4,
             RemoteError::Corrupt { .. } => 3,
             RemoteError::Cancelled => 130,
             _ => 1,
@@ -144,6 +146,10 @@ pub(crate) struct PushArgs {
     /// long, so readers of an older copy keep working meanwhile.
     #[arg(long, default_value = "10m")]
     keep_retired_for: String,
+    /// Replace the copy of another store at this URL (refused otherwise:
+    /// the copy may hold what exists nowhere else).
+    #[arg(long)]
+    replace: bool,
 }
 
 pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
@@ -183,6 +189,7 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
         max_bytes_per_s: rate,
         cancel: Some(cancel.clone()),
         keep_retired_for,
+        replace: args.replace,
         ..PushOptions::default()
     };
     loop {
@@ -205,6 +212,8 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
         let r = match r {
             Ok(r) => r,
             Err(RemoteError::Cancelled) => return Ok(130),
+            // Trying again cannot help: it needs another URL or --replace.
+            Err(e @ RemoteError::OtherStore { .. }) => return Err(e.into()),
             Err(e) if every.is_some() => {
                 eprintln!("motedb: push failed, trying again at the next period: {e}");
                 wait_period(started, every)?;
