@@ -317,7 +317,15 @@ impl Composer {
 
     fn offload(&self, h: &Health, o: &crate::remote::OffloadStatus) -> Status {
         let mut v = Verdict::new();
-        if o.failures_in_a_row > 0 {
+        if o.refused {
+            v.raise(
+                Level::Error,
+                format!(
+                    "offload refused (checked again every period): {}",
+                    o.last_error
+                ),
+            );
+        } else if o.failures_in_a_row > 0 {
             let level = if o.failures_in_a_row >= OFFLOAD_ERROR_AFTER {
                 Level::Error
             } else {
@@ -927,5 +935,13 @@ mod tests {
         assert!(s.message.contains("connection refused"), "{}", s.message);
         o.failures_in_a_row = OFFLOAD_ERROR_AFTER;
         assert_eq!(status(&mut c, &o, 1000).level, Level::Error);
+        // Another store's copy at the URL: ERROR at the first refusal.
+        o.failures_in_a_row = 1;
+        o.refused = true;
+        o.last_error = "s3://fleet/r holds the copy of another store".into();
+        let s = status(&mut c, &o, 1000);
+        assert_eq!(s.level, Level::Error);
+        assert!(s.message.contains("offload refused"), "{}", s.message);
+        assert!(s.message.contains("another store"), "{}", s.message);
     }
 }

@@ -110,6 +110,9 @@ fn finish_offload(
             "offloaded to {url} at stop: generation {}, {} bytes uploaded",
             r.generation, r.uploaded_bytes
         )),
+        Err(e @ crate::remote::RemoteError::OtherStore { .. }) => {
+            Err(format!("the last offload round was refused: {e}"))
+        }
         Err(e) => Err(format!(
             "the last offload round to {url} did not finish ({e}); the next start resumes it"
         )),

@@ -21,6 +21,9 @@ pub struct OffloadStatus {
     pub failures_in_a_row: u64,
     /// The last failure's message (empty after a success).
     pub last_error: String,
+    /// The last failure will not pass by itself: the URL holds another
+    /// store's copy, which only a person may replace.
+    pub refused: bool,
     /// Wall-clock ns of the last successful round.
     pub last_success_ns: Option<u64>,
     /// Remote index generation.
@@ -195,6 +198,7 @@ fn run(
                     *s.offloaded.write() = r.files_committed.clone();
                     st.failures_in_a_row = 0;
                     st.last_error.clear();
+                    st.refused = false;
                     st.last_success_ns = Some(crate::export::timearg::now_ns());
                     st.generation = r.generation;
                     st.remote_bytes = r.store_bytes;
@@ -203,6 +207,7 @@ fn run(
                 Err(super::RemoteError::Cancelled) => break,
                 Err(e) => {
                     st.failures_in_a_row += 1;
+                    st.refused = matches!(e, super::RemoteError::OtherStore { .. });
                     st.last_error = e.to_string();
                 }
             }

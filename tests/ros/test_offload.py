@@ -20,6 +20,8 @@ from std_msgs.msg import String, UInt8MultiArray
 
 OK = DiagnosticStatus.OK[0] if isinstance(DiagnosticStatus.OK, bytes) else DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN[0] if isinstance(DiagnosticStatus.WARN, bytes) else DiagnosticStatus.WARN
+ERROR = (DiagnosticStatus.ERROR[0] if isinstance(DiagnosticStatus.ERROR, bytes)
+         else DiagnosticStatus.ERROR)
 # Not the fleet tests' ports (3900-3969): they may run in another namespace,
 # but a fixed, distinct port keeps a failure's logs unambiguous.
 PORT = 3970
@@ -214,3 +216,46 @@ def test_require_offloaded_keeps_what_the_bucket_lacks_and_the_bucket_keeps_what
     assert remote_counts(garage).get('/bulk') == 40, remote_counts(garage)
     r = cli(garage, 'verify', URL)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_another_stores_copy_at_the_url_is_left_alone_and_reported(peer, start_node, tmp_path,
+                                                                   garage):
+    """Two robots given one offload URL (or one whose store was wiped): the
+    second does not replace the first's copy, which may hold what exists
+    nowhere else, and says so at once on /diagnostics and at stop."""
+    def robot(name):
+        return start_node('-p', f'offload.url:={URL}',
+                          '-p', f'offload.credentials_file:={garage / "env"}',
+                          '-p', 'offload.period_s:=0.5', '-p', 'diagnostic_updater.period:=0.2',
+                          '-p', 'discovery_period_s:=0.2', '-p', 'subscription_depth:=100',
+                          storage=tmp_path / name)
+    qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+    chatter = peer.create_publisher(String, '/chatter', qos)
+    first = robot('first')
+    wait_matched(peer, [chatter], first)
+    for i in range(30):
+        chatter.publish(String(data=f'first {i}'))
+    wait_stored(peer, {'/chatter': 30}, first)
+    assert first.stop() == 0, first.log()
+    assert remote_counts(garage) == {'/chatter': 30}
+    before = cli(garage, 'cat', URL, '/chatter', '--format', 'json')
+    assert before.returncode == 0, before.stderr
+
+    second = robot('second')
+    seen = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 50)
+    wait_matched(peer, [chatter], second)
+    for i in range(10):
+        chatter.publish(String(data=f'second {i}'))
+    wait_stored(peer, {'/chatter': 10}, second)
+
+    def refused():
+        s = last_status(seen, 'offload')
+        return s is not None and level(s) == ERROR and 'another store' in s.message
+    assert spin_until(peer, refused, 30, second), last_status(seen, 'offload')
+    assert 'another store' in status_values(seen, 'offload')['last_error']
+    assert second.stop() == 0, second.log()
+    assert 'the last offload round was refused' in second.log(), second.log()
+    after = cli(garage, 'cat', URL, '/chatter', '--format', 'json')
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == before.stdout
