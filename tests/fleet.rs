@@ -346,13 +346,16 @@ fn a_push_that_finds_another_commit_under_it_does_not_overwrite_it() {
     let store = Store::open(&path, small_tables()).unwrap();
     write(&store, 1000, 500);
     store.close().unwrap();
-    // The other pusher commits while this one is between its WAL and its
-    // manifest.
+    // While this push is between its WAL and its manifest, the writer
+    // adds 100 rounds and the other pusher commits them.
     let hook = {
         let (path, bucket, loc) = (path.clone(), g.bucket(), loc.clone());
         let fired = AtomicBool::new(false);
         move || {
             if !fired.swap(true, Ordering::SeqCst) {
+                let store = Store::open(&path, small_tables()).unwrap();
+                write(&store, 1500, 100);
+                store.close().unwrap();
                 remote::push(&path, &bucket, &loc, &PushOptions::default()).unwrap();
             }
         }
@@ -376,10 +379,23 @@ fn a_push_that_finds_another_commit_under_it_does_not_overwrite_it() {
     assert!(err.to_string().contains("One pusher per prefix"), "{err}");
     assert_eq!(index(&g, &loc).unwrap().generation, 2);
     assert_eq!(remote_records(&g, url), local_records(&path));
-    assert_eq!(remote_records(&g, url)["/imu"].len(), 1500);
-    // Alone again, pushes go on from the other's commit.
-    let r = remote::push(&path, &g.bucket(), &loc, &PushOptions::default()).unwrap();
-    assert_eq!((r.generation, r.changed), (2, false));
+    assert_eq!(remote_records(&g, url)["/imu"].len(), 1600);
+    // Alone again, pushes go on from the other's commit, and what the
+    // refused round uploaded is retired like any other object no index
+    // names.
+    let opts = PushOptions {
+        keep_retired_for: Duration::ZERO,
+        ..PushOptions::default()
+    };
+    let r = remote::push(&path, &g.bucket(), &loc, &opts).unwrap();
+    assert!(!r.changed);
+    let r = remote::push(&path, &g.bucket(), &loc, &opts).unwrap();
+    assert_eq!(r.retired_objects, 0);
+    assert_eq!(
+        chunk_objects(&g, &loc),
+        index(&g, &loc).unwrap().keys().collect()
+    );
+    assert_eq!(remote_records(&g, url), local_records(&path));
 }
 
 /// The moment a live push is most exposed: between sizing the WAL and

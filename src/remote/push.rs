@@ -158,23 +158,14 @@ pub fn push(
     let _cancel = bucket.cancel_on(opts.cancel.clone());
     bucket.check()?;
     let url = location.to_string();
-    let prev = match bucket.get_opt(&location.key(INDEX))? {
-        Some(b) => Some(Index::parse(&b, &url)?),
+    let prev_bytes = bucket.get_opt(&location.key(INDEX))?;
+    let prev = match &prev_bytes {
+        Some(b) => Some(Index::parse(b, &url)?),
         None => None,
     };
-    let store_id = store_id(dir);
-    // Another store's copy (two robots given one URL, a store made again
-    // after a wipe) holds what may exist nowhere else, such as what local
-    // retention dropped: it is replaced only on request.
+    let store_id = store_id(dir)?;
     if let Some(p) = &prev {
-        if !opts.replace && !p.store_id.is_empty() && !store_id.is_empty() && p.store_id != store_id
-        {
-            return Err(RemoteError::OtherStore {
-                url,
-                source_name: p.source.clone(),
-                generation: p.generation,
-            });
-        }
+        check_same_store(dir, p, &store_id, &url, opts)?;
     }
     // Chunks and the archive are taken over only from a copy of this same
     // store; a replaced copy's objects are retired.
@@ -265,22 +256,15 @@ pub fn push(
             url: url.clone(),
             detail: format!("encoding the index: {e}"),
         })?;
-        // Two pushers at one prefix would overwrite each other's commits
-        // (a newer copy replaced by an older cut): a round that finds the
-        // index moved under it does not commit. S3 has no portable
-        // compare-and-swap, so two commits within one round trip of each
-        // other can still both land; see docs/design.md, "Offload".
-        let theirs = match bucket.get_opt(&location.key(INDEX))? {
-            Some(b) => Index::parse(&b, &url)?.generation,
-            None => 0,
-        };
-        let ours = prev.as_ref().map_or(0, |p| p.generation);
-        if theirs != ours {
-            return Err(RemoteError::Conflict { url, ours, theirs });
-        }
+        check_unmoved(bucket, location, &prev_bytes, &store_id, dir, opts)?;
         bucket.put(&location.key(INDEX), bytes)?;
         ix
     } else {
+        // Nothing to commit, but deletions to make: only while the index
+        // is still the one that retired them.
+        if !due.is_empty() {
+            check_unmoved(bucket, location, &prev_bytes, &store_id, dir, opts)?;
+        }
         prev.clone().unwrap_or_default()
     };
     report.changed = changed;
@@ -302,15 +286,96 @@ pub fn push(
     Ok(report)
 }
 
+/// Another store's copy (two robots given one URL, a store made again
+/// after a wipe) holds what may exist nowhere else, such as what local
+/// retention dropped: it is replaced only on request. Ids are compared
+/// as they are, so a store without one (a read-only directory) is the
+/// same store only as a copy without one.
+fn check_same_store(
+    dir: &Path,
+    remote: &Index,
+    store_id: &str,
+    url: &str,
+    opts: &PushOptions,
+) -> Result<()> {
+    if opts.replace || remote.store_id == store_id {
+        return Ok(());
+    }
+    let mut source_name = remote.source.clone();
+    if source_name == self::source_name(dir) {
+        source_name.push_str(
+            ", this same path: the store was made again here, or its motedb-offload.id was lost",
+        );
+    }
+    Err(RemoteError::OtherStore {
+        url: url.to_string(),
+        source_name,
+        generation: remote.generation,
+    })
+}
+
+/// Two pushers at one prefix would overwrite each other's commits (a
+/// newer copy replaced by an older cut) and delete what the other's index
+/// names: a push commits or deletes only while the index is still the one
+/// it read at its start. S3 has no portable compare-and-swap, so two
+/// commits within one round trip of each other can still both land; see
+/// docs/design.md, "Offload".
+fn check_unmoved(
+    bucket: &Bucket,
+    location: &Location,
+    read: &Option<Vec<u8>>,
+    store_id: &str,
+    dir: &Path,
+    opts: &PushOptions,
+) -> Result<()> {
+    let now = bucket.get_opt(&location.key(INDEX))?;
+    if now == *read {
+        return Ok(());
+    }
+    let url = location.to_string();
+    let parse = |b: &Option<Vec<u8>>| -> Result<Option<Index>> {
+        b.as_deref().map(|b| Index::parse(b, &url)).transpose()
+    };
+    let (before, after) = (parse(read)?, parse(&now)?);
+    if let Some(after) = &after {
+        // A copy that was replaced by another store's meanwhile is that
+        // store's to keep, whatever this push was asked.
+        check_same_store(
+            dir,
+            after,
+            store_id,
+            &url,
+            &PushOptions {
+                replace: false,
+                ..opts.clone()
+            },
+        )?;
+    }
+    Err(RemoteError::Conflict {
+        url,
+        ours: before.map_or(0, |i| i.generation),
+        theirs: after.map_or(0, |i| i.generation),
+    })
+}
+
 /// The file holding a store's id for offload (ignored by the engine).
 pub const STORE_ID_FILE: &str = "motedb-offload.id";
 
 /// The store's id, made on first use; empty when the directory cannot be
-/// written (a read-only mount: every push is then trusted as the same store).
-fn store_id(dir: &Path) -> String {
+/// written (a read-only mount). An id file that exists but cannot be read
+/// is an error: making a new id would turn this store's own copy into
+/// another store's.
+fn store_id(dir: &Path) -> Result<String> {
     let path = dir.join(STORE_ID_FILE);
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        return id.trim().to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(id) => return Ok(id.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(RemoteError::Local {
+                path: path.display().to_string(),
+                source: e,
+            })
+        }
     }
     use std::hash::{BuildHasher, Hasher};
     let mut id = String::new();
@@ -321,14 +386,21 @@ fn store_id(dir: &Path) -> String {
         id.push_str(&format!("{:016x}", h.finish()));
     }
     let tmp = dir.join(format!("{STORE_ID_FILE}.tmp"));
+    // Synced with its directory entry: an id lost in a power cut would
+    // make the next push see this store's copy as another store's.
     let written = std::fs::write(&tmp, format!("{id}\n"))
         .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, &path));
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| File::open(dir)?.sync_all());
     match written {
-        Ok(()) => id,
+        Ok(()) => Ok(id),
+        Err(_) if path.exists() => Err(RemoteError::Local {
+            path: path.display().to_string(),
+            source: std::io::Error::other("written but not synced to disk"),
+        }),
         Err(_) => {
             let _ignored = std::fs::remove_file(&tmp);
-            String::new()
+            Ok(String::new())
         }
     }
 }
@@ -705,5 +777,64 @@ impl Throttle {
         }
         self.sent += n;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_of(store_id: &str, source: &str) -> Index {
+        Index {
+            store_id: store_id.into(),
+            source: source.into(),
+            generation: 7,
+            ..Index::default()
+        }
+    }
+
+    #[test]
+    fn only_a_copy_with_the_same_id_is_this_stores_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = PushOptions::default();
+        let check = |remote: &Index, local: &str, opts: &PushOptions| {
+            check_same_store(dir.path(), remote, local, "s3://b/p", opts)
+        };
+        assert!(check(&copy_of("aa", "h:/x"), "aa", &opts).is_ok());
+        // Without an id (a read-only directory) only a copy without one.
+        assert!(check(&copy_of("", "h:/x"), "", &opts).is_ok());
+        for (remote, local) in [("aa", "bb"), ("aa", ""), ("", "bb")] {
+            let e = check(&copy_of(remote, "h:/x"), local, &opts).unwrap_err();
+            assert!(
+                matches!(&e, RemoteError::OtherStore { generation: 7, source_name, .. }
+                    if source_name == "h:/x"),
+                "{e}"
+            );
+        }
+        let replace = PushOptions {
+            replace: true,
+            ..PushOptions::default()
+        };
+        assert!(check(&copy_of("aa", "h:/x"), "bb", &replace).is_ok());
+        // The same host and path: the message says what probably happened.
+        let here = copy_of("aa", &source_name(dir.path()));
+        let e = check(&here, "bb", &opts).unwrap_err().to_string();
+        assert!(e.contains("this same path"), "{e}");
+    }
+
+    #[test]
+    fn a_store_id_is_made_once_and_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = store_id(dir.path()).unwrap();
+        assert_eq!(id.len(), 32);
+        assert_eq!(store_id(dir.path()).unwrap(), id);
+        // An id file that cannot be read is not replaced by a new id.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir(other.path().join(STORE_ID_FILE)).unwrap();
+        assert!(matches!(
+            store_id(other.path()),
+            Err(RemoteError::Local { .. })
+        ));
+        assert!(other.path().join(STORE_ID_FILE).is_dir());
     }
 }

@@ -147,7 +147,8 @@ pub(crate) struct PushArgs {
     #[arg(long, default_value = "10m")]
     keep_retired_for: String,
     /// Replace the copy of another store at this URL (refused otherwise:
-    /// the copy may hold what exists nowhere else).
+    /// the copy may hold what exists nowhere else); with --every, only
+    /// until the first push succeeds.
     #[arg(long)]
     replace: bool,
 }
@@ -185,7 +186,7 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
     let b = bucket(&loc)?;
     catch_sigint();
     let cancel = Arc::new(AtomicBool::new(false));
-    let opts = PushOptions {
+    let mut opts = PushOptions {
         max_bytes_per_s: rate,
         cancel: Some(cancel.clone()),
         keep_retired_for,
@@ -210,7 +211,12 @@ pub(crate) fn push_cmd(args: &PushArgs, json: bool) -> CliResult {
         let _ignored = watcher.join();
         cancel.store(false, Ordering::Relaxed);
         let r = match r {
-            Ok(r) => r,
+            // --replace is for the copy that was there: once this store's
+            // copy replaced it, another store's is refused again.
+            Ok(r) => {
+                opts.replace = false;
+                r
+            }
             Err(RemoteError::Cancelled) => return Ok(130),
             // Trying again cannot help: it needs another URL or --replace.
             Err(e @ RemoteError::OtherStore { .. }) => return Err(e.into()),
