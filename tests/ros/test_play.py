@@ -105,9 +105,9 @@ def gaps_ms(messages, stamp='log_time'):
 def misses(got, want, sent, limit):
     """The gaps off by more than `limit`, each as (index, replayed, wanted,
     as the player sent it): a stall in the player shows in `sent` too, one
-    on the way through DDS does not."""
+    on the way through DDS does not. At most 8."""
     return [(i, round(g, 1), round(w, 1), round(s, 1))
-            for i, (g, w, s) in enumerate(zip(got, want, sent)) if abs(g - w) > limit]
+            for i, (g, w, s) in enumerate(zip(got, want, sent)) if abs(g - w) > limit][:8]
 
 
 def check(recorded, replayed, rate, report):
@@ -120,10 +120,10 @@ def check(recorded, replayed, rate, report):
         got = gaps_ms(b)
         sent = gaps_ms(b, 'publish_time')
         errors = [abs(x - y) for x, y in zip(got, want)]
-        assert statistics.median(errors) <= MEDIAN_TOLERANCE_MS, (topic, rate, errors)
-        assert max(errors) <= GAP_TOLERANCE_MS, \
-            (topic, rate, misses(got, want, sent, GAP_TOLERANCE_MS),
-             {k: v for k, v in report.items() if k.startswith('late')})
+        why = (topic, rate, misses(got, want, sent, MEDIAN_TOLERANCE_MS),
+               {k: v for k, v in report.items() if k.startswith('late')})
+        assert statistics.median(errors) <= MEDIAN_TOLERANCE_MS, why
+        assert max(errors) <= GAP_TOLERANCE_MS, why
 
 
 def test_a_played_store_arrives_complete_in_order_with_its_timing(peer, start_node, tmp_path):
