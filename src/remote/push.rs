@@ -165,7 +165,7 @@ pub fn push(
     };
     let store_id = store_id(dir)?;
     if let Some(p) = &prev {
-        check_same_store(dir, p, &store_id, &url, opts)?;
+        check_same_store(dir, p, &store_id, &url, opts.replace)?;
     }
     // Chunks and the archive are taken over only from a copy of this same
     // store; a replaced copy's objects are retired.
@@ -240,10 +240,11 @@ pub fn push(
         .as_ref()
         .is_none_or(|p| p.files != files || p.store_id != store_id);
     let retired_changed = prev.as_ref().is_none_or(|p| p.retired != retired);
+    let ours = prev.as_ref().map_or(0, |p| p.generation);
     let index = if changed || retired_changed {
         let ix = Index {
             format: FORMAT.to_string(),
-            generation: prev.as_ref().map_or(0, |p| p.generation) + 1,
+            generation: ours + 1,
             pushed_at_ns: now,
             source: source_name(dir),
             store_id: store_id.clone(),
@@ -256,14 +257,14 @@ pub fn push(
             url: url.clone(),
             detail: format!("encoding the index: {e}"),
         })?;
-        check_unmoved(bucket, location, &prev_bytes, &store_id, dir, opts)?;
+        check_unmoved(bucket, location, &prev_bytes, ours, &store_id, dir)?;
         bucket.put(&location.key(INDEX), bytes)?;
         ix
     } else {
         // Nothing to commit, but deletions to make: only while the index
         // is still the one that retired them.
         if !due.is_empty() {
-            check_unmoved(bucket, location, &prev_bytes, &store_id, dir, opts)?;
+            check_unmoved(bucket, location, &prev_bytes, ours, &store_id, dir)?;
         }
         prev.clone().unwrap_or_default()
     };
@@ -296,9 +297,9 @@ fn check_same_store(
     remote: &Index,
     store_id: &str,
     url: &str,
-    opts: &PushOptions,
+    replace: bool,
 ) -> Result<()> {
-    if opts.replace || remote.store_id == store_id {
+    if replace || remote.store_id == store_id {
         return Ok(());
     }
     let mut source_name = remote.source.clone();
@@ -317,43 +318,31 @@ fn check_same_store(
 /// Two pushers at one prefix would overwrite each other's commits (a
 /// newer copy replaced by an older cut) and delete what the other's index
 /// names: a push commits or deletes only while the index is still the one
-/// it read at its start. S3 has no portable compare-and-swap, so two
-/// commits within one round trip of each other can still both land; see
-/// docs/design.md, "Offload".
+/// it read at its start (`read`, of generation `ours`). S3 has no
+/// portable compare-and-swap, so two commits within one round trip of
+/// each other can still both land; see docs/design.md, "Offload".
 fn check_unmoved(
     bucket: &Bucket,
     location: &Location,
     read: &Option<Vec<u8>>,
+    ours: u64,
     store_id: &str,
     dir: &Path,
-    opts: &PushOptions,
 ) -> Result<()> {
     let now = bucket.get_opt(&location.key(INDEX))?;
     if now == *read {
         return Ok(());
     }
     let url = location.to_string();
-    let parse = |b: &Option<Vec<u8>>| -> Result<Option<Index>> {
-        b.as_deref().map(|b| Index::parse(b, &url)).transpose()
-    };
-    let (before, after) = (parse(read)?, parse(&now)?);
+    let after = now.as_deref().map(|b| Index::parse(b, &url)).transpose()?;
     if let Some(after) = &after {
         // A copy that was replaced by another store's meanwhile is that
         // store's to keep, whatever this push was asked.
-        check_same_store(
-            dir,
-            after,
-            store_id,
-            &url,
-            &PushOptions {
-                replace: false,
-                ..opts.clone()
-            },
-        )?;
+        check_same_store(dir, after, store_id, &url, false)?;
     }
     Err(RemoteError::Conflict {
         url,
-        ours: before.map_or(0, |i| i.generation),
+        ours,
         theirs: after.map_or(0, |i| i.generation),
     })
 }
@@ -796,29 +785,24 @@ mod tests {
     #[test]
     fn only_a_copy_with_the_same_id_is_this_stores_own() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = PushOptions::default();
-        let check = |remote: &Index, local: &str, opts: &PushOptions| {
-            check_same_store(dir.path(), remote, local, "s3://b/p", opts)
+        let check = |remote: &Index, local: &str, replace: bool| {
+            check_same_store(dir.path(), remote, local, "s3://b/p", replace)
         };
-        assert!(check(&copy_of("aa", "h:/x"), "aa", &opts).is_ok());
+        assert!(check(&copy_of("aa", "h:/x"), "aa", false).is_ok());
         // Without an id (a read-only directory) only a copy without one.
-        assert!(check(&copy_of("", "h:/x"), "", &opts).is_ok());
+        assert!(check(&copy_of("", "h:/x"), "", false).is_ok());
         for (remote, local) in [("aa", "bb"), ("aa", ""), ("", "bb")] {
-            let e = check(&copy_of(remote, "h:/x"), local, &opts).unwrap_err();
+            let e = check(&copy_of(remote, "h:/x"), local, false).unwrap_err();
             assert!(
                 matches!(&e, RemoteError::OtherStore { generation: 7, source_name, .. }
                     if source_name == "h:/x"),
                 "{e}"
             );
         }
-        let replace = PushOptions {
-            replace: true,
-            ..PushOptions::default()
-        };
-        assert!(check(&copy_of("aa", "h:/x"), "bb", &replace).is_ok());
+        assert!(check(&copy_of("aa", "h:/x"), "bb", true).is_ok());
         // The same host and path: the message says what probably happened.
         let here = copy_of("aa", &source_name(dir.path()));
-        let e = check(&here, "bb", &opts).unwrap_err().to_string();
+        let e = check(&here, "bb", false).unwrap_err().to_string();
         assert!(e.contains("this same path"), "{e}");
     }
 
