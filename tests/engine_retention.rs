@@ -47,6 +47,17 @@ fn options(wall: &Arc<AtomicU64>, retention: Retention) -> Options {
     }
 }
 
+/// The names in `dir` ending with `ext`, sorted.
+fn names_ending(dir: &std::path::Path, ext: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
 fn times(store: &Store, topic: u32) -> Vec<Nanos> {
     store
         .iter(&[topic], 0, Nanos::MAX, false)
@@ -170,12 +181,7 @@ fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
             wall.fetch_add(SEC, Ordering::SeqCst);
         }
     }
-    let mut tables: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sst"))
-        .collect();
-    tables.sort();
+    let tables = names_ending(dir.path(), ".sst");
     assert_eq!(tables.len(), 3, "{tables:?}");
     wall.fetch_add(60 * SEC, Ordering::SeqCst);
     let dropped = || {
@@ -185,15 +191,7 @@ fn a_retention_guard_keeps_what_it_refuses_and_dropped_files_are_remembered() {
 
     store.compact().unwrap();
     assert_eq!(times(&store, a).len(), 150, "the guard refused every file");
-    let vlogs = || -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".vlog"))
-            .collect();
-        v.sort();
-        v
-    };
+    let vlogs = || names_ending(dir.path(), ".vlog");
     let all_vlogs = vlogs();
     assert!(all_vlogs.len() >= 4, "{all_vlogs:?}");
     // Only the newest allowed: the older ones are refused, so it stays too.
